@@ -1,0 +1,95 @@
+"""The paper's Table 1 on the synthetic world, and side-by-side timing.
+
+Held-out prompts (attribute combinations never seen in training), fixed seeds, one clip
+per prompt; every cell of a table is computed from the same prompts and seeds.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from .catalog import load_evaluator, load_pipeline
+from .metrics.scores import frechet_distance, reference_clips, score_clips
+from .toyworld.grammar import heldout_scenes
+
+EVAL_SEED = 1234
+
+
+def generate_clips(pipe, scenes, steps: int, sampler: str, guidance: float, batch: int, seed: int = EVAL_SEED) -> np.ndarray:
+    clips = []
+    for start in range(0, len(scenes), batch):
+        part = scenes[start:start + batch]
+        # one generator per clip: a clip's noise does not depend on the batch it ran in
+        noise = torch.stack([torch.randn(pipe_latent_shape(pipe), generator=torch.Generator().manual_seed(seed + start + i))
+                             for i in range(len(part))])
+        clips.append(pipe([s.caption for s in part], num_inference_steps=steps, guidance_scale=guidance,
+                          sampler=sampler, latents=noise))
+    return np.concatenate(clips)
+
+
+def pipe_latent_shape(pipe, num_frames: int = 8) -> tuple[int, ...]:
+    s = pipe.unet.config.sample_size
+    return (pipe.unet.config.in_channels, num_frames, s, s)
+
+
+def run_sampler_table(samplers, steps_list, num_clips: int = 256, batch: int = 32, guidance: float = 5.0,
+                      teacher: str = "embedded", log=print) -> dict:
+    pipe, evaluator = load_pipeline(teacher), load_evaluator()
+    scenes = heldout_scenes(num_clips, seed=EVAL_SEED)
+    ref_clips, ref_scenes = reference_clips(max(512, num_clips))
+    reference = score_clips(evaluator, ref_clips, ref_scenes)
+    results = {"num_clips": num_clips, "guidance": guidance,
+               "real": {"accuracy": reference.accuracy, "watermark_rate": reference.watermark_rate,
+                        "sharpness": reference.sharpness}, "rows": {}}
+    for sampler in samplers:
+        for steps in steps_list:
+            t0 = time.perf_counter()
+            clips = generate_clips(pipe, scenes, steps, sampler, guidance, batch)
+            seconds = time.perf_counter() - t0
+            s = score_clips(evaluator, clips, scenes)
+            cell = {"fvd": frechet_distance(s.video_features, reference.video_features), "alignment": s.alignment,
+                    **{f"acc_{k}": v for k, v in s.accuracy.items()}, "watermark_rate": s.watermark_rate,
+                    "sharpness": s.sharpness, "seconds": seconds}
+            results["rows"].setdefault(sampler, {})[steps] = cell
+            log(f"{sampler:6s} {steps:3d} steps: " + " ".join(f"{k}={v:.3f}" for k, v in cell.items()))
+    return results
+
+
+def format_tables(results: dict) -> str:
+    """One markdown table per metric: rows are samplers, columns step counts (Table 1's shape)."""
+    rows = results["rows"]
+    steps = sorted({s for r in rows.values() for s in r})
+    lines = [f"Held-out prompts: {results['num_clips']} clips a cell, CFG {results['guidance']}. "
+             f"Real held-out clips: accuracy {results['real']['accuracy']}, "
+             f"watermark {results['real']['watermark_rate']:.2f}, sharpness {results['real']['sharpness']:.0f}."]
+    metrics = [("fvd", "FVD-like ↓"), ("alignment", "alignment (CLIPSIM-like) ↑"), ("acc_shape", "shape acc ↑"),
+               ("acc_colour", "colour acc ↑"), ("acc_motion", "motion acc ↑"), ("watermark_rate", "watermark rate"),
+               ("sharpness", "sharpness"), ("seconds", "wall s (all clips)")]
+    for key, title in metrics:
+        lines += ["", f"{title}", "| sampler | " + " | ".join(str(s) for s in steps) + " |",
+                  "|---|" + "---|" * len(steps)]
+        for name, cells in rows.items():
+            vals = [f"{cells[s][key]:.3f}" if s in cells else "" for s in steps]
+            lines.append(f"| {name} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)
+
+
+def bench_steps(steps_list, teacher: str = "embedded", repeats: int = 3, guidance: float = 5.0, log=print) -> dict:
+    """Wall time of one clip per step count, interleaved so drift hits every setting alike."""
+    pipe = load_pipeline(teacher)
+    prompt = "a red circle moving left on a black background"
+    pipe(prompt, num_inference_steps=2, guidance_scale=guidance)  # warm-up
+    times = {s: [] for s in steps_list}
+    for r in range(repeats):
+        for s in steps_list:
+            t0 = time.perf_counter()
+            pipe(prompt, num_inference_steps=s, guidance_scale=guidance, generator=torch.Generator().manual_seed(r))
+            times[s].append(time.perf_counter() - t0)
+    med = {s: float(np.median(v)) for s, v in times.items()}
+    slowest = max(steps_list)
+    for s in steps_list:
+        log(f"{s:3d} steps (DDIM, CFG {guidance}): median {med[s]:.3f}s over {repeats} runs; "
+            f"{slowest}-step time / this = {med[slowest] / med[s]:.1f}x")
+    return med

@@ -1,0 +1,152 @@
+"""The embedded teacher's components, built from small configs.
+
+The architecture is ModelScopeT2V's (CLIP-style text encoder, KL-VAE, UNet3DConditionModel)
+at a size that trains on a CPU. One addition: a learned frame-position embedding added after
+`conv_in`. A UNet3D sees frame order only through zero-padded temporal convolutions, and
+DESIGN §3a measured that direction ("moving left" vs "right") did not emerge in a CPU
+budget without it; AnimateDiff's motion modules carry frame positions for the same reason.
+With `num_frame_positions=0` the class is exactly `UNet3DConditionModel`.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDPMScheduler, UNet3DConditionModel
+from diffusers.configuration_utils import register_to_config
+# diffusers' pipeline loader finds a component's base class by name in the component's own
+# module, so a folder naming `mcm_demo.models.UNet3DWithFramePositions` needs it here.
+from diffusers.models.modeling_utils import ModelMixin  # noqa: F401
+from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
+
+from .toyworld.grammar import VOCABULARY
+
+PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+MAX_TOKENS = 24  # the longest two-object caption is 17 tokens with <bos>/<eos>
+
+
+class UNet3DWithFramePositions(UNet3DConditionModel):
+    """UNet3DConditionModel plus a learned per-frame embedding added after `conv_in`.
+
+    The table is resampled linearly to the requested frame count, so a model trained on
+    8 frames still runs at 16 (slower motion) instead of failing.
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        sample_size: int | None = None,
+        in_channels: int = 4,
+        out_channels: int = 4,
+        down_block_types: tuple[str, ...] = ("CrossAttnDownBlock3D",) * 3 + ("DownBlock3D",),
+        up_block_types: tuple[str, ...] = ("UpBlock3D",) + ("CrossAttnUpBlock3D",) * 3,
+        block_out_channels: tuple[int, ...] = (320, 640, 1280, 1280),
+        layers_per_block: int = 2,
+        norm_num_groups: int | None = 32,
+        cross_attention_dim: int = 1024,
+        attention_head_dim: int | tuple[int] = 64,
+        time_cond_proj_dim: int | None = None,
+        downsample_padding: int = 1,
+        mid_block_scale_factor: float = 1,
+        act_fn: str = "silu",
+        norm_eps: float = 1e-5,
+        num_attention_heads: int | None = None,
+        num_frame_positions: int = 8,
+    ):
+        # ConfigMixin reads the config keys from this signature, hence the explicit list.
+        super().__init__(
+            sample_size=sample_size, in_channels=in_channels, out_channels=out_channels,
+            down_block_types=down_block_types, up_block_types=up_block_types,
+            block_out_channels=block_out_channels, layers_per_block=layers_per_block,
+            norm_num_groups=norm_num_groups, cross_attention_dim=cross_attention_dim,
+            attention_head_dim=attention_head_dim, time_cond_proj_dim=time_cond_proj_dim,
+            downsample_padding=downsample_padding, mid_block_scale_factor=mid_block_scale_factor,
+            act_fn=act_fn, norm_eps=norm_eps, num_attention_heads=num_attention_heads)
+        channels = self.conv_in.out_channels
+        self.frame_position_embedding = torch.nn.Parameter(torch.randn(num_frame_positions, channels) * 0.1)
+        self._num_frames = None
+        self.conv_in.register_forward_hook(self._add_frame_positions)
+
+    def _add_frame_positions(self, module, inputs, output):
+        num_frames = self._num_frames
+        table = self.frame_position_embedding
+        if table.shape[0] != num_frames:
+            table = F.interpolate(table.T[None], size=num_frames, mode="linear", align_corners=True)[0].T
+        batch = output.shape[0] // num_frames
+        return output + table.to(output.dtype).repeat(batch, 1)[:, :, None, None]
+
+    def forward(self, sample, *args, **kwargs):
+        self._num_frames = sample.shape[2]
+        return super().forward(sample, *args, **kwargs)
+
+
+@dataclasses.dataclass
+class TeacherConfig:
+    """Sizes of the embedded teacher (DESIGN §3a: v-prediction, zero terminal SNR, ×8 VAE)."""
+    latent_channels: int = 8
+    vae_channels: tuple[int, ...] = (16, 32, 64, 64)  # four levels: 64 px → 8×8 latents
+    text_hidden: int = 64
+    text_layers: int = 2
+    unet_channels: tuple[int, ...] = (32, 64, 64)
+    unet_heads: int = 4
+    num_frames: int = 8
+
+
+def build_tokenizer() -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over the grammar's vocabulary; other words map to <unk>."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    vocab = {tok: i for i, tok in enumerate([PAD, BOS, EOS, UNK, *VOCABULARY])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A {EOS}", special_tokens=[(BOS, vocab[BOS]), (EOS, vocab[EOS])])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, unk_token=UNK,
+                                   pad_token=PAD, model_max_length=MAX_TOKENS)
+
+
+def build_text_encoder(cfg: TeacherConfig, tokenizer) -> CLIPTextModel:
+    return CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=cfg.text_hidden, intermediate_size=cfg.text_hidden * 2,
+        num_hidden_layers=cfg.text_layers, num_attention_heads=2, max_position_embeddings=MAX_TOKENS,
+        projection_dim=cfg.text_hidden, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
+
+
+def build_vae(cfg: TeacherConfig) -> AutoencoderKL:
+    n = len(cfg.vae_channels)
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=cfg.latent_channels,
+        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=cfg.vae_channels, layers_per_block=1, norm_num_groups=8, sample_size=64)
+
+
+def build_unet(cfg: TeacherConfig) -> UNet3DWithFramePositions:
+    n = len(cfg.unet_channels)
+    return UNet3DWithFramePositions(
+        sample_size=8, in_channels=cfg.latent_channels, out_channels=cfg.latent_channels,
+        # cross-attention at every level: DESIGN §3a found the caption otherwise barely steers
+        down_block_types=("CrossAttnDownBlock3D",) * n, up_block_types=("CrossAttnUpBlock3D",) * n,
+        block_out_channels=cfg.unet_channels, layers_per_block=1, norm_num_groups=8,
+        cross_attention_dim=cfg.text_hidden, attention_head_dim=cfg.unet_heads,
+        num_frame_positions=cfg.num_frames)
+
+
+def build_noise_schedule() -> DDPMScheduler:
+    """SD's betas rescaled to zero terminal SNR, v-prediction, trailing spacing.
+
+    With the plain schedule ~7% of the signal survives at t=999, the model reads the
+    background from the noise instead of the caption, and samples drift (DESIGN §3a).
+    """
+    return DDPMScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        prediction_type="v_prediction", rescale_betas_zero_snr=True, timestep_spacing="trailing",
+        clip_sample=False)
+
+
+def encode_prompts(tokenizer, text_encoder, prompts: list[str]) -> torch.Tensor:
+    ids = tokenizer(prompts, padding="max_length", truncation=True, max_length=MAX_TOKENS,
+                    return_tensors="pt").input_ids.to(text_encoder.device)
+    return text_encoder(ids).last_hidden_state

@@ -1,0 +1,140 @@
+"""One readable text-to-video pipeline for UNet3D (ModelScope) and UNetMotion (AnimateDiff)
+teachers: prompt → text embeddings → noise → sampler loop → VAE decode → frames.
+
+The sampler is a pure function from `samplers.py`; this class only wraps the UNet into a
+denoiser (prediction type, classifier-free guidance) and hands it over.
+"""
+from typing import Callable
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, DiffusionPipeline, ModelMixin, SchedulerMixin
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from . import samplers
+
+MAX_PROMPT_CHARS = 2000
+
+
+class PipelineInputError(ValueError):
+    """Bad user input (empty prompt, step count out of range, ...), with a message to show."""
+
+
+class TextToVideoPipeline(DiffusionPipeline):
+    model_cpu_offload_seq = "text_encoder->unet->vae"
+
+    def __init__(self, vae: AutoencoderKL, text_encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                 unet: ModelMixin, scheduler: SchedulerMixin):
+        super().__init__()
+        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+
+    # -- pieces the UI and the trainers reuse -------------------------------------------
+    @torch.no_grad()
+    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
+        ids = self.tokenizer(prompts, padding="max_length", truncation=True,
+                             max_length=self.tokenizer.model_max_length, return_tensors="pt").input_ids
+        return self.text_encoder(ids.to(self.text_encoder.device))[0]
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor, chunk: int = 16) -> np.ndarray:
+        """(B, C, F, h, w) latents → float frames (B, F, H, W, 3) in [0, 1]; decoded in chunks."""
+        b, c, f, h, w = latents.shape
+        flat = latents.transpose(1, 2).reshape(b * f, c, h, w) / self.vae.config.scaling_factor
+        images = torch.cat([self.vae.decode(part.to(self.vae.dtype)).sample.float()
+                            for part in flat.split(chunk)])
+        images = (images / 2 + 0.5).clamp(0, 1)
+        return images.view(b, f, *images.shape[1:]).permute(0, 1, 3, 4, 2).cpu().numpy()
+
+    def denoised_estimate(self, model_output: torch.Tensor, x: torch.Tensor, t: int) -> torch.Tensor:
+        """x0 from the UNet's output, whatever it was trained to predict."""
+        a = float(self.scheduler.alphas_cumprod[t])
+        alpha, sigma = a ** 0.5, (1 - a) ** 0.5
+        kind = self.scheduler.config.prediction_type
+        if kind == "v_prediction":
+            return alpha * x - sigma * model_output
+        if kind == "epsilon":
+            return (x - sigma * model_output) / max(alpha, 1e-4)
+        if kind == "sample":
+            return model_output
+        raise ValueError(f"unsupported prediction type {kind!r}")
+
+    def check_inputs(self, prompt, num_inference_steps, num_frames, guidance_scale, sampler):
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
+            raise PipelineInputError("The prompt is empty: describe the video, e.g. "
+                                     "'a red circle moving left on a black background'.")
+        if any(len(p) > MAX_PROMPT_CHARS for p in prompts):
+            raise PipelineInputError(f"The prompt is longer than {MAX_PROMPT_CHARS} characters.")
+        if not isinstance(num_inference_steps, int) or not 1 <= num_inference_steps <= 1000:
+            raise PipelineInputError(f"Steps must be a whole number from 1 to 1000, got {num_inference_steps!r}.")
+        if not isinstance(num_frames, int) or not 2 <= num_frames <= 64:
+            raise PipelineInputError(f"Frames must be from 2 to 64, got {num_frames!r}.")
+        if guidance_scale < 0 or guidance_scale > 50:
+            raise PipelineInputError(f"Guidance scale must be from 0 to 50, got {guidance_scale}.")
+        if sampler not in samplers.SAMPLERS:
+            raise PipelineInputError(f"Unknown sampler {sampler!r}; choose from {sorted(samplers.SAMPLERS)}.")
+        return prompts
+
+    # -- the story ----------------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        negative_prompt: str = "",
+        num_inference_steps: int = 25,
+        guidance_scale: float = 5.0,
+        sampler: str = "ddim",
+        num_frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
+        callback: Callable[[dict], None] | None = None,
+        output_type: str = "np",
+    ):
+        # 1. Check inputs; the UI shows these messages as they are.
+        num_frames = num_frames or 8
+        prompts = self.check_inputs(prompt, num_inference_steps, num_frames, guidance_scale, sampler)
+        device, dtype = self.unet.device, self.unet.dtype
+        # UNet3D's temporal convs carry a hard-coded dropout: sampling must be in eval mode.
+        for module in (self.unet, self.text_encoder, self.vae):
+            module.eval()
+
+        # 2. Encode the prompt, and the negative prompt for classifier-free guidance.
+        do_cfg = guidance_scale > 1.0
+        cond = self.encode_prompt(prompts)
+        if do_cfg:
+            uncond = self.encode_prompt([negative_prompt] * len(prompts))
+            text = torch.cat([uncond, cond]).to(dtype)
+        else:
+            text = cond.to(dtype)
+
+        # 3. Timesteps: trailing spacing, so even one step starts from pure noise at T-1.
+        timesteps = samplers.spaced_timesteps(num_inference_steps, self.scheduler.config.num_train_timesteps)
+
+        # 4. Initial noise, in float32 whatever the UNet's dtype (the sampler math stays exact).
+        scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        height, width = height or self.unet.config.sample_size * scale, width or self.unet.config.sample_size * scale
+        shape = (len(prompts), self.unet.config.in_channels, num_frames, height // scale, width // scale)
+        if latents is None:
+            latents = torch.randn(shape, generator=generator, device=generator.device if generator else "cpu")
+        latents = latents.to(device, torch.float32)
+
+        # 5. The denoiser the sampler calls: UNet → x0, with guidance.
+        def denoise(x: torch.Tensor, t: int) -> torch.Tensor:
+            model_in = torch.cat([x, x]) if do_cfg else x
+            out = self.unet(model_in.to(dtype), torch.tensor([t] * model_in.shape[0], device=device),
+                            encoder_hidden_states=text).sample.float()
+            if do_cfg:
+                out_uncond, out_cond = out.chunk(2)
+                out = out_uncond + guidance_scale * (out_cond - out_uncond)
+            return self.denoised_estimate(out, x, t)
+
+        # 6. Sample.
+        alphas_cumprod = self.scheduler.alphas_cumprod.to(torch.float64)
+        latents = samplers.SAMPLERS[sampler](denoise, latents, timesteps, alphas_cumprod, callback=callback)
+
+        # 7. Decode.
+        if output_type == "latent":
+            return latents
+        return self.decode_latents(latents)

@@ -1,0 +1,105 @@
+"""Samplers as pure functions, after k-diffusion's `sampling.py`.
+
+Each takes `denoise(x, t) -> x0` (the model already wrapped with its prediction type and
+guidance), the starting noise `x`, descending integer `timesteps`, the schedule's
+`alphas_cumprod`, and an optional `callback` that receives a dict with the step index, the
+timestep, the current sample and the *denoised estimate* — what a streaming preview shows.
+Every sampler returns the final clean latent.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+Denoiser = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+def spaced_timesteps(num_steps: int, num_train_timesteps: int = 1000) -> list[int]:
+    """'Trailing' spacing (Lin et al., 2024): the first step always starts at t = T-1."""
+    if not 1 <= num_steps <= num_train_timesteps:
+        raise ValueError(f"steps must be in 1..{num_train_timesteps}, got {num_steps}")
+    ts = np.round(np.arange(num_train_timesteps, 0, -num_train_timesteps / num_steps)).astype(int) - 1
+    return [int(t) for t in ts]
+
+
+def consistency_timesteps(num_steps: int, solver_steps: int = 50, num_train_timesteps: int = 1000) -> list[int]:
+    """The LCM schedule: `num_steps` evenly skipped points of the distillation solver's grid."""
+    if not 1 <= num_steps <= solver_steps:
+        raise ValueError(f"consistency steps must be in 1..{solver_steps}, got {num_steps}")
+    grid = np.arange(1, solver_steps + 1) * (num_train_timesteps // solver_steps) - 1
+    return [int(t) for t in grid[::-(solver_steps // num_steps)][:num_steps]]
+
+
+def _alpha_sigma(alphas_cumprod: torch.Tensor, t: int | None) -> tuple[float, float]:
+    a = 1.0 if t is None or t < 0 else float(alphas_cumprod[t])
+    return a ** 0.5, max(1.0 - a, 0.0) ** 0.5
+
+
+def _report(callback, i, t, x, denoised):
+    if callback is not None:
+        callback({"i": i, "t": t, "x": x, "denoised": denoised})
+
+
+@torch.no_grad()
+def sample_ddim(denoise: Denoiser, x: torch.Tensor, timesteps: list[int], alphas_cumprod: torch.Tensor,
+                callback=None) -> torch.Tensor:
+    """Deterministic DDIM (Song et al., 2021, eq. 12 with η = 0)."""
+    for i, t in enumerate(timesteps):
+        denoised = denoise(x, t)
+        _report(callback, i, t, x, denoised)
+        a_t, s_t = _alpha_sigma(alphas_cumprod, t)
+        a_next, s_next = _alpha_sigma(alphas_cumprod, timesteps[i + 1] if i + 1 < len(timesteps) else None)
+        if s_t == 0:
+            x = denoised
+            continue
+        eps = (x - a_t * denoised) / s_t
+        x = a_next * denoised + s_next * eps
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp_2m(denoise: Denoiser, x: torch.Tensor, timesteps: list[int], alphas_cumprod: torch.Tensor,
+                    callback=None) -> torch.Tensor:
+    """DPM-Solver++(2M) (Lu et al., 2022, Algorithm 2), data prediction, multistep.
+
+    Written with ratios instead of log-SNRs so the first step at zero terminal SNR
+    (α = 0, λ = −∞) stays finite: it reduces to x ← σ' x + α' x0.
+    """
+    old_denoised, h_prev = None, None
+    for i, t in enumerate(timesteps):
+        denoised = denoise(x, t)
+        _report(callback, i, t, x, denoised)
+        a_t, s_t = _alpha_sigma(alphas_cumprod, t)
+        a_next, s_next = _alpha_sigma(alphas_cumprod, timesteps[i + 1] if i + 1 < len(timesteps) else None)
+        if s_next == 0:  # the last step lands on the clean sample
+            x = denoised
+            break
+        exp_neg_h = (a_t * s_next) / (s_t * a_next)  # e^{-h}, h = λ_next − λ_t
+        h = -np.log(exp_neg_h) if exp_neg_h > 0 else float("inf")
+        d = denoised
+        if old_denoised is not None and np.isfinite(h) and np.isfinite(h_prev):
+            r = h_prev / h
+            d = (1 + 1 / (2 * r)) * denoised - (1 / (2 * r)) * old_denoised
+        x = (s_next / s_t) * x + a_next * (1 - exp_neg_h) * d
+        old_denoised, h_prev = denoised, h
+    return x
+
+
+@torch.no_grad()
+def sample_consistency(denoise: Denoiser, x: torch.Tensor, timesteps: list[int], alphas_cumprod: torch.Tensor,
+                       generator: torch.Generator | None = None, callback=None) -> torch.Tensor:
+    """Multistep consistency sampling (Song et al., 2023, Algorithm 1): denoise, re-noise."""
+    denoised = x
+    for i, t in enumerate(timesteps):
+        denoised = denoise(x, t)
+        _report(callback, i, t, x, denoised)
+        if i + 1 < len(timesteps):
+            a_next, s_next = _alpha_sigma(alphas_cumprod, timesteps[i + 1])
+            noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            x = a_next * denoised + s_next * noise
+    return denoised
+
+
+SAMPLERS = {"ddim": sample_ddim, "dpm++": sample_dpmpp_2m}

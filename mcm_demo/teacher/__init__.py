@@ -1,0 +1,1 @@
+"""Training of the embedded teacher: VAE, then text encoder + UNet3D together."""

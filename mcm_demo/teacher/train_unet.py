@@ -1,0 +1,141 @@
+"""Train the teacher's text encoder and UNet3D together on the low-quality video set.
+
+Recipe from DESIGN §3a (each part measured there to matter on a CPU budget): v-prediction
+with zero terminal SNR, latents cached once, cross-attention at all levels, lr 1e-3, EMA,
+caption dropout for classifier-free guidance, and min-SNR weighting written as
+min(snr+1, 5)/(snr+1) — the usual min(snr, 5)/(snr+1) gives zero weight at t=999, exactly
+where only the caption can tell the model what to draw.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import random
+import time
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from ..models import TeacherConfig, build_noise_schedule, build_text_encoder, build_tokenizer, build_unet, encode_prompts
+from ..toyworld.datasets import SceneStream, to_tensor
+from .checkpoint import load_state, save_state
+
+
+@dataclasses.dataclass
+class UNetTrainConfig:
+    steps: int = 4000
+    batch: int = 32
+    lr: float = 1e-3
+    caption_dropout: float = 0.1
+    ema_decay: float = 0.999
+    num_clips: int = 10000
+    seed: int = 0
+    run_dir: str = "runs/unet"
+    save_every: int = 100
+
+
+@torch.no_grad()
+def cache_latents(vae, num_clips: int, seed: int, path: str, batch: int = 64, log=print):
+    """Render the video set once and store its VAE latents (scaled) with their captions."""
+    if os.path.exists(path):
+        return
+    stream = SceneStream(seed, split="train", two_object_prob=0.3)
+    latents, captions = [], []
+    t0 = time.time()
+    for start in range(0, num_clips, batch):
+        clips, scenes, _ = stream.clips(min(batch, num_clips - start), style="lq")
+        x = to_tensor(clips)
+        b, c, f, h, w = x.shape
+        z = vae.encode(x.transpose(1, 2).reshape(b * f, c, h, w)).latent_dist.mode()
+        latents.append((z * vae.config.scaling_factor).view(b, f, *z.shape[1:]).transpose(1, 2).contiguous())
+        captions += [s.caption for s in scenes]
+        if start % (batch * 20) == 0:
+            log(f"cached {start + b}/{num_clips} clips {time.time() - t0:.0f}s")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    save_file({"latents": torch.cat(latents)}, path, metadata={"captions": json.dumps(captions)})
+
+
+def load_latents(path: str):
+    from safetensors import safe_open
+
+    with safe_open(path, "pt") as f:
+        captions = json.loads(f.metadata()["captions"])
+    return load_file(path)["latents"], captions
+
+
+def v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents, captions, gen) -> torch.Tensor:
+    b = latents.shape[0]
+    noise = torch.randn(latents.shape, generator=gen)
+    t = torch.randint(0, schedule.config.num_train_timesteps, (b,), generator=gen)
+    noisy = schedule.add_noise(latents, noise, t)
+    target = schedule.get_velocity(latents, noise, t)
+    hidden = encode_prompts(tokenizer, text_encoder, captions)
+    pred = unet(noisy, t, hidden).sample
+    alpha_bar = schedule.alphas_cumprod[t]
+    snr = alpha_bar / (1 - alpha_bar).clamp(min=1e-8)
+    weight = torch.clamp(snr + 1, max=5.0) / (snr + 1)
+    return (weight * F.mse_loss(pred, target, reduction="none").mean((1, 2, 3, 4))).mean()
+
+
+@torch.no_grad()
+def caption_swap_probe(unet, text_encoder, tokenizer, schedule, latents, captions, gen) -> float:
+    """How much the prediction moves when the caption is swapped (relative); ~0 = caption ignored."""
+    b = min(16, latents.shape[0])
+    x = latents[:b]
+    noise = torch.randn(x.shape, generator=gen)
+    t = torch.full((b,), 800)
+    noisy = schedule.add_noise(x, noise, t)
+    a = unet(noisy, t, encode_prompts(tokenizer, text_encoder, captions[:b])).sample
+    swapped = captions[b:2 * b] if len(captions) >= 2 * b else captions[:b][::-1]
+    c = unet(noisy, t, encode_prompts(tokenizer, text_encoder, swapped)).sample
+    return float((a - c).norm() / a.norm())
+
+
+def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConfig(), log=print):
+    torch.manual_seed(cfg.seed)
+    latents_path = os.path.join(cfg.run_dir, "latents.safetensors")
+    cache_latents(vae, cfg.num_clips, cfg.seed, latents_path, log=log)
+    latents, captions = load_latents(latents_path)
+    tokenizer = build_tokenizer()
+    text_encoder, unet = build_text_encoder(model_cfg, tokenizer), build_unet(model_cfg)
+    ema_text, ema_unet = copy.deepcopy(text_encoder), copy.deepcopy(unet)
+    for m in (ema_text, ema_unet):
+        m.requires_grad_(False)
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
+    modules = {"unet": unet, "text_encoder": text_encoder, "ema_unet": ema_unet, "ema_text_encoder": ema_text}
+    step = (load_state(cfg.run_dir, modules, opt) or {"step": 0})["step"]
+    schedule = build_noise_schedule()
+    gen = torch.Generator().manual_seed(cfg.seed * 1000003 + step)
+    pick = random.Random(cfg.seed * 7 + step)
+    unet.train()
+    text_encoder.train()
+    t0 = time.time()
+    while step < cfg.steps:
+        idx = pick.sample(range(len(captions)), cfg.batch)
+        batch_captions = ["" if pick.random() < cfg.caption_dropout else captions[i] for i in idx]
+        lr = cfg.lr * min(1.0, (step + 1) / 200)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss = v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents[idx], batch_captions, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for ema, live in ((ema_unet, unet), (ema_text, text_encoder)):
+                for pe, p in zip(ema.parameters(), live.parameters()):
+                    pe.lerp_(p, 1 - decay)
+        if step % 25 == 0:
+            log(f"unet step {step}/{cfg.steps} loss {loss.item():.4f} {time.time() - t0:.0f}s")
+        if step % 250 == 0:
+            probe = caption_swap_probe(ema_unet, ema_text, tokenizer, schedule, latents[:32], captions[:32], gen)
+            log(f"caption-swap probe (EMA, t=800): prediction moved {probe:.1%}")
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            save_state(cfg.run_dir, step, modules, opt)
+    return tokenizer, ema_text.eval(), ema_unet.eval()

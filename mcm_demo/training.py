@@ -1,0 +1,58 @@
+"""`python -m mcm_demo train …`: rebuild the shipped checkpoints, seeded and resumable.
+
+Each stage keeps its state under `--run-dir` and picks up where it stopped, so a long CPU
+run survives being cut off; the finished checkpoint is written in the shipped layout.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .catalog import EMBEDDED_TEACHER, EVALUATOR
+
+
+def _vae(run_dir: str, seed: int, steps: int | None = None):
+    from .teacher.train_vae import VAETrainConfig, set_scaling_factor, train_vae
+
+    cfg = VAETrainConfig(run_dir=os.path.join(run_dir, "vae"), seed=seed)
+    if steps:
+        cfg.steps = steps
+    vae = train_vae(cfg).eval()
+    set_scaling_factor(vae)
+    return vae
+
+
+def export_teacher(vae, tokenizer, text_encoder, unet, out: str) -> None:
+    from diffusers import DDIMScheduler
+
+    from .models import build_noise_schedule
+    from .pipeline import TextToVideoPipeline
+
+    scheduler = DDIMScheduler.from_config(build_noise_schedule().config)
+    TextToVideoPipeline(vae, text_encoder, tokenizer, unet, scheduler).save_pretrained(out)
+
+
+def train_component(what: str, steps: int | None = None, out: str | None = None, run_dir: str = "runs", seed: int = 0):
+    torch.manual_seed(seed)
+    if what == "vae":
+        vae = _vae(run_dir, seed, steps)
+        vae.save_pretrained(out or os.path.join(run_dir, "vae", "export"))
+    elif what == "teacher":
+        from .teacher.train_unet import UNetTrainConfig, train_unet
+
+        vae = _vae(run_dir, seed)
+        cfg = UNetTrainConfig(run_dir=os.path.join(run_dir, "unet"), seed=seed)
+        if steps:
+            cfg.steps = steps
+        tokenizer, text_encoder, unet = train_unet(cfg, vae)
+        export_teacher(vae, tokenizer, text_encoder, unet, out or str(EMBEDDED_TEACHER))
+    elif what == "evaluator":
+        from .metrics.evaluator import EvaluatorTrainConfig, train_evaluator
+
+        cfg = EvaluatorTrainConfig(run_dir=os.path.join(run_dir, "evaluator"), seed=seed)
+        if steps:
+            cfg.steps = steps
+        train_evaluator(cfg).save_pretrained(out or str(EVALUATOR))
+    else:
+        raise ValueError(f"unknown component {what!r}")

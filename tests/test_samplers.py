@@ -1,0 +1,64 @@
+import pytest
+import torch
+
+from mcm_demo.models import build_noise_schedule
+from mcm_demo.samplers import (consistency_timesteps, sample_consistency, sample_ddim, sample_dpmpp_2m,
+                               spaced_timesteps)
+
+ALPHAS = build_noise_schedule().alphas_cumprod.double()
+
+
+def gaussian_denoiser(scale: float):
+    """The exact E[x0 | x_t] when the data is N(0, scale²): samplers must reproduce that spread."""
+    def denoise(x, t):
+        a = float(ALPHAS[t])
+        return (a ** 0.5) * scale ** 2 / (a * scale ** 2 + (1 - a)) * x
+    return denoise
+
+
+@pytest.mark.parametrize("sampler", [sample_ddim, sample_dpmpp_2m])
+def test_samplers_converge_to_the_data_distribution(sampler):
+    x = torch.randn(20000, generator=torch.Generator().manual_seed(0)).double()
+    errors = []
+    for steps in (25, 200):
+        out = sampler(gaussian_denoiser(0.5), x, spaced_timesteps(steps), ALPHAS)
+        assert torch.isfinite(out).all()
+        errors.append(abs(out.std().item() - 0.5))
+    assert errors[1] < errors[0] and errors[1] < 0.01
+
+
+def test_dpmpp_is_more_accurate_than_ddim_at_few_steps():
+    x = torch.randn(20000, generator=torch.Generator().manual_seed(0)).double()
+    ddim = sample_ddim(gaussian_denoiser(0.5), x, spaced_timesteps(8), ALPHAS).std().item()
+    dpm = sample_dpmpp_2m(gaussian_denoiser(0.5), x, spaced_timesteps(8), ALPHAS).std().item()
+    assert abs(dpm - 0.5) < abs(ddim - 0.5)
+
+
+def test_callback_gets_the_denoised_estimate_each_step():
+    seen = []
+    x = torch.randn(4, 3)
+    sample_ddim(gaussian_denoiser(1.0), x, spaced_timesteps(4), ALPHAS, callback=seen.append)
+    assert [d["i"] for d in seen] == [0, 1, 2, 3] and seen[0]["t"] == 999
+    assert all(d["denoised"].shape == x.shape for d in seen)
+
+
+def test_one_step_lands_on_the_denoised_estimate():
+    x = torch.randn(8).double()
+    den = gaussian_denoiser(0.7)
+    for sampler in (sample_ddim, sample_dpmpp_2m):
+        assert torch.allclose(sampler(den, x, [999], ALPHAS), den(x, 999))
+
+
+def test_timestep_grids():
+    assert spaced_timesteps(1) == [999]
+    assert spaced_timesteps(4) == [999, 749, 499, 249]
+    assert consistency_timesteps(4) == [999, 759, 519, 279]
+    with pytest.raises(ValueError):
+        spaced_timesteps(0)
+
+
+def test_consistency_sampler_renoises_between_steps():
+    calls = []
+    den = lambda x, t: (calls.append(t), torch.zeros_like(x))[1]
+    out = sample_consistency(den, torch.randn(5), consistency_timesteps(2), ALPHAS, torch.Generator().manual_seed(0))
+    assert calls == [999, 499] and torch.equal(out, torch.zeros(5))
