@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_bench)
 
     t = sub.add_parser("train", help="rebuild a shipped checkpoint (seeded, resumable)")
-    t.add_argument("what", choices=["vae", "teacher", "evaluator"])
+    t.add_argument("what", choices=["teacher", "evaluator", "vae", "vae-decoder"],
+                   help="teacher = vae → text encoder + UNet → decoder fine-tune → weights/teacher")
     t.add_argument("--steps", type=int, help="override the default number of steps")
     t.add_argument("--out", help="where to write the checkpoint (default: weights/...)")
     t.add_argument("--run-dir", default="runs", help="resumable training state lives here")

@@ -13,6 +13,7 @@ from .catalog import EMBEDDED_TEACHER, EVALUATOR
 
 
 def _vae(run_dir: str, seed: int, steps: int | None = None):
+    """Stage 1: the whole VAE. Its encoder fixes the latent space the UNet learns in."""
     from .teacher.train_vae import VAETrainConfig, set_scaling_factor, train_vae
 
     cfg = VAETrainConfig(run_dir=os.path.join(run_dir, "vae"), seed=seed)
@@ -21,6 +22,18 @@ def _vae(run_dir: str, seed: int, steps: int | None = None):
     vae = train_vae(cfg).eval()
     set_scaling_factor(vae)
     return vae
+
+
+def _vae_decoder(vae, run_dir: str, seed: int, steps: int | None = None):
+    """Stage 2: the decoder alone; independent of the UNet, so it may run beside it."""
+    from .teacher.train_vae import decoder_finetune_config, train_vae
+
+    cfg = decoder_finetune_config(os.path.join(run_dir, "vae-decoder"), seed)
+    if steps:
+        cfg.steps = steps
+    tuned = train_vae(cfg, init=vae).eval()
+    tuned.register_to_config(scaling_factor=vae.config.scaling_factor)
+    return tuned
 
 
 def export_teacher(vae, tokenizer, text_encoder, unet, out: str) -> None:

@@ -31,7 +31,7 @@ class UNetTrainConfig:
     lr: float = 1e-3
     caption_dropout: float = 0.1
     ema_decay: float = 0.999
-    num_clips: int = 10000
+    num_clips: int = 8000
     seed: int = 0
     run_dir: str = "runs/unet"
     save_every: int = 100
