@@ -51,6 +51,9 @@ def train_component(what: str, steps: int | None = None, out: str | None = None,
     if what == "vae":
         vae = _vae(run_dir, seed, steps)
         vae.save_pretrained(out or os.path.join(run_dir, "vae", "export"))
+    elif what == "vae-decoder":
+        _vae_decoder(_vae(run_dir, seed), run_dir, seed, steps).save_pretrained(
+            out or os.path.join(run_dir, "vae-decoder", "export"))
     elif what == "teacher":
         from .teacher.train_unet import UNetTrainConfig, train_unet
 
@@ -59,7 +62,7 @@ def train_component(what: str, steps: int | None = None, out: str | None = None,
         if steps:
             cfg.steps = steps
         tokenizer, text_encoder, unet = train_unet(cfg, vae)
-        export_teacher(vae, tokenizer, text_encoder, unet, out or str(EMBEDDED_TEACHER))
+        export_teacher(_vae_decoder(vae, run_dir, seed), tokenizer, text_encoder, unet, out or str(EMBEDDED_TEACHER))
     elif what == "evaluator":
         from .metrics.evaluator import EvaluatorTrainConfig, train_evaluator
 
