@@ -109,7 +109,7 @@ def build_demo():
                 gr.Examples(EXAMPLES, inputs=prompt)
             with gr.Column():
                 preview = gr.Image(label="Denoised estimate, per step", type="numpy")
-                video = gr.Video(label="Result", autoplay=True, loop=True)
+                video = gr.Video(label="Result", autoplay=True, loop=True, height=320)
                 status = gr.Markdown()
         button.click(generate, [prompt, sampler, steps, guidance, seed], [preview, video, status],
                      concurrency_limit=1)
