@@ -72,7 +72,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (Heusel et al., 2017)."""
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    covmean = linalg.sqrtm(cov_a @ cov_b)
     if not np.isfinite(covmean).all():  # near-singular product: regularise, as the FID code does
         eps = np.eye(len(cov_a)) * 1e-6
         covmean = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
