@@ -45,7 +45,7 @@ def load_pipeline(teacher: str = "embedded", device: str | None = None, dtype: t
                 raise CheckpointMissing(
                     f"the embedded teacher is missing at {source}; rebuild it with "
                     "`python -m mcm_demo train teacher` (see weights/README.md)")
-            pipe = TextToVideoPipeline.from_pretrained(source, torch_dtype=dtype)
+            pipe = TextToVideoPipeline.from_pretrained(source, dtype=dtype)
             _cache[key] = pipe.to(device)
         return _cache[key]
 
