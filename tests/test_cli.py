@@ -6,8 +6,9 @@ import pytest
 from mcm_demo.video_io import probe
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "mcm_demo", *args], capture_output=True, text=True, timeout=300)
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "mcm_demo", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -34,6 +35,5 @@ def test_missing_checkpoint_names_the_rebuild_command(tmp_path):
     import os
 
     env = dict(os.environ, MCM_DEMO_WEIGHTS=str(tmp_path))
-    result = subprocess.run([sys.executable, "-m", "mcm_demo", "generate", "--steps", "2", "--out", str(tmp_path / "y.mp4")],
-                            capture_output=True, text=True, env=env, timeout=300)
+    result = run_cli("generate", "--steps", "2", "--out", str(tmp_path / "y.mp4"), env=env)
     assert result.returncode == 3 and "python -m mcm_demo train teacher" in result.stderr
