@@ -33,14 +33,15 @@ def load_pipeline(teacher: str = "embedded", device: str | None = None, dtype: t
     """The cached pipeline of `teacher`, loaded once per (teacher, device, dtype)."""
     from .pipeline import TextToVideoPipeline
 
-    if teacher not in TEACHERS:
-        raise CheckpointMissing(f"unknown teacher {teacher!r}; choose from {sorted(TEACHERS)}")
+    if teacher not in TEACHERS and not (os.path.isdir(teacher) or teacher.count("/") == 1):
+        raise CheckpointMissing(f"unknown teacher {teacher!r}; choose from {sorted(TEACHERS)}, "
+                                "a local pipeline folder or a hub id")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = dtype or (torch.float16 if device.startswith("cuda") else torch.float32)
     key = (teacher, device, dtype)
     with _cache_lock:
         if key not in _cache:
-            source = TEACHERS[teacher]
+            source = TEACHERS.get(teacher, teacher)
             if teacher == "embedded" and not (Path(source) / "model_index.json").exists():
                 raise CheckpointMissing(
                     f"the embedded teacher is missing at {source}; rebuild it with "

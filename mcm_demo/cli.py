@@ -27,12 +27,23 @@ def cmd_generate(args) -> int:
     if args.steps < 1:
         raise PipelineInputError(f"--steps must be 1 or more, got {args.steps}.")
     pipe = load_pipeline(args.teacher)
+    sampler = args.sampler
+    if args.adapter:
+        from .evaluation import select_row
+
+        try:
+            sampler = select_row(pipe, args.adapter)
+        except FileNotFoundError as err:
+            raise PipelineInputError(f"adapter {args.adapter!r} not found ({err}); train it with "
+                                     "`python -m mcm_demo distill` (see weights/README.md)") from None
+    else:
+        pipe.set_adapter(None)
     t0 = time.perf_counter()
     frames = pipe(args.prompt, num_inference_steps=args.steps, guidance_scale=args.guidance,
-                  sampler=args.sampler, num_frames=args.frames, generator=_generator(args.seed))[0]
+                  sampler=sampler, num_frames=args.frames, generator=_generator(args.seed))[0]
     seconds = time.perf_counter() - t0
     write_mp4(frames, args.out, fps=args.fps, upscale=args.upscale)
-    print(f"wrote {args.out} ({len(frames)} frames, {args.sampler} {args.steps} steps, {seconds:.2f}s)")
+    print(f"wrote {args.out} ({len(frames)} frames, {args.adapter or args.sampler} {args.steps} steps, {seconds:.2f}s)")
     return 0
 
 
@@ -64,6 +75,27 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_distill(args) -> int:
+    import dataclasses
+    import shutil
+
+    from .distill.trainer import DistillConfig, train_distill
+
+    name = args.name or ("lcm" if args.method == "lcm" else f"mcm-{args.variant}")
+    overrides = {k: v for k, v in dict(
+        motion=args.motion, adversarial=args.adversarial, lambda_real=args.lambda_real, adv_loss=args.adv_loss,
+        adv_weight=args.adv_weight, steps=args.steps, batch=args.batch, rank=args.rank, lr=args.lr,
+        backbone=args.backbone, num_clips=args.num_clips, latents=args.latents).items() if v is not None}
+    cfg = DistillConfig.preset(args.method, teacher=args.teacher, variant=args.variant, adapter_name=name,
+                               seed=args.seed, run_dir=args.run_dir or f"runs/distill/{name}", **overrides)
+    print("distilling with", {k: v for k, v in dataclasses.asdict(cfg).items()})
+    train_distill(cfg)
+    if args.out:
+        shutil.copytree(f"{cfg.run_dir}/adapter", args.out, dirs_exist_ok=True)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mcm_demo", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -72,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prompt", default=DEFAULT_PROMPT)
     g.add_argument("--teacher", default="embedded")
     g.add_argument("--sampler", default="ddim", choices=["ddim", "dpm++"])
+    g.add_argument("--adapter", help="sample a distilled student instead: lcm, mcm-<variant> or name=folder")
     g.add_argument("--steps", type=int, default=25)
     g.add_argument("--guidance", type=float, default=5.0)
     g.add_argument("--seed", type=int, default=0)
@@ -82,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_generate)
 
     e = sub.add_parser("eval", help="Table 1 of the paper on the synthetic world (held-out prompts)")
-    e.add_argument("--samplers", nargs="+", default=["ddim", "dpm++"])
+    e.add_argument("--samplers", nargs="+", default=["ddim", "dpm++"],
+                   help="rows: ddim, dpm++ (the teacher), or students: lcm, mcm-<variant> (weights/) or name=folder")
     e.add_argument("--steps", nargs="+", type=int, default=[1, 2, 4, 8, 25, 50])
     e.add_argument("--num-clips", type=int, default=256)
     e.add_argument("--batch", type=int, default=32)
@@ -106,6 +140,32 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", default="runs", help="resumable training state lives here")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=cmd_train)
+
+    d = sub.add_parser("distill", help="distill the teacher into an LCM or MCM LoRA student (seeded, resumable)")
+    d.add_argument("--method", choices=["lcm", "mcm"], default="mcm")
+    d.add_argument("--variant", default="webvid", choices=["webvid", "laion", "anime", "real", "3d-cartoon"],
+                   help="image set the discriminator calls real")
+    d.add_argument("--name", help="adapter name (default lcm or mcm-<variant>)")
+    d.add_argument("--teacher", default="embedded", help="catalogue name, local folder or hub id")
+    d.add_argument("--motion", choices=["raw", "difference", "correlation", "low-frequency", "high-frequency",
+                                        "learnable"], help="motion representation (ablation, Table 5)")
+    d.add_argument("--adversarial", action=argparse.BooleanOptionalAction, default=None,
+                   help="frame adversarial loss on/off (ablation, Table 4)")
+    d.add_argument("--lambda-real", type=float, help="share of real trajectories (ablation, Table 6)")
+    d.add_argument("--adv-loss", choices=["hinge", "wgan"])
+    d.add_argument("--adv-weight", type=float)
+    d.add_argument("--backbone", help="discriminator backbone: vae (synthetic world) or a DINOv2 path / hub id")
+    d.add_argument("--steps", type=int)
+    d.add_argument("--batch", type=int)
+    d.add_argument("--rank", type=int)
+    d.add_argument("--lr", type=float)
+    d.add_argument("--num-clips", type=int, help="video-set clips to cache as latents")
+    d.add_argument("--latents", help="latent cache (made on first use; the teacher run's runs/unet/latents.safetensors "
+                                     "holds the same video set)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--run-dir", help="resumable state (default runs/distill/<name>)")
+    d.add_argument("--out", help="copy the finished adapter folder here, e.g. weights/mcm-anime")
+    d.set_defaults(func=cmd_distill)
     return p
 
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import torch
 
-from .catalog import load_evaluator, load_pipeline
+from .catalog import WEIGHTS_DIR, load_evaluator, load_pipeline
 from .metrics.scores import frechet_distance, reference_clips, score_clips
 from .toyworld.grammar import heldout_scenes
 
@@ -34,6 +34,25 @@ def pipe_latent_shape(pipe, num_frames: int = 8) -> tuple[int, ...]:
     return (pipe.unet.config.in_channels, num_frames, s, s)
 
 
+def select_row(pipe, row: str) -> str:
+    """A table row is a teacher sampler ("ddim", "dpm++") or a student adapter: "lcm",
+    "mcm-anime" (from weights/) or "name=folder". Returns the sampler to run it with."""
+    from .samplers import SAMPLERS
+
+    if row in SAMPLERS:
+        pipe.set_adapter(None)
+        return row
+    name, _, folder = row.partition("=")
+    if name not in pipe.adapters:
+        pipe.load_adapter(folder or str(WEIGHTS_DIR / name), name)
+    pipe.set_adapter(name)
+    return "consistency"
+
+
+def row_name(row: str) -> str:
+    return row.partition("=")[0]
+
+
 def run_sampler_table(samplers, steps_list, num_clips: int = 256, batch: int = 32, guidance: float = 5.0,
                       teacher: str = "embedded", log=print) -> dict:
     pipe, evaluator = load_pipeline(teacher), load_evaluator()
@@ -43,8 +62,11 @@ def run_sampler_table(samplers, steps_list, num_clips: int = 256, batch: int = 3
     results = {"num_clips": num_clips, "guidance": guidance,
                "real": {"accuracy": reference.accuracy, "watermark_rate": reference.watermark_rate,
                         "sharpness": reference.sharpness}, "rows": {}}
-    for sampler in samplers:
+    for row in samplers:
+        sampler = select_row(pipe, row)
         for steps in steps_list:
+            if sampler == "consistency" and steps > 8:
+                continue  # students are few-step samplers; the teacher's 25/50 are its reference
             t0 = time.perf_counter()
             clips = generate_clips(pipe, scenes, steps, sampler, guidance, batch)
             seconds = time.perf_counter() - t0
@@ -52,8 +74,8 @@ def run_sampler_table(samplers, steps_list, num_clips: int = 256, batch: int = 3
             cell = {"fvd": frechet_distance(s.video_features, reference.video_features), "alignment": s.alignment,
                     **{f"acc_{k}": v for k, v in s.accuracy.items()}, "watermark_rate": s.watermark_rate,
                     "sharpness": s.sharpness, "seconds": seconds}
-            results["rows"].setdefault(sampler, {})[steps] = cell
-            log(f"{sampler:6s} {steps:3d} steps: " + " ".join(f"{k}={v:.3f}" for k, v in cell.items()))
+            results["rows"].setdefault(row_name(row), {})[steps] = cell
+            log(f"{row_name(row):10s} {steps:3d} steps: " + " ".join(f"{k}={v:.3f}" for k, v in cell.items()))
     return results
 
 

@@ -12,6 +12,7 @@ from diffusers import AutoencoderKL, DiffusionPipeline, ModelMixin, SchedulerMix
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from . import samplers
+from .distill.consistency import consistency_output
 
 MAX_PROMPT_CHARS = 2000
 
@@ -27,6 +28,24 @@ class TextToVideoPipeline(DiffusionPipeline):
                  unet: ModelMixin, scheduler: SchedulerMixin):
         super().__init__()
         self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+
+    # -- named LoRA students on the one base UNet (switched, never reloaded) ----------------
+    def load_adapter(self, folder: str, name: str) -> None:
+        from .distill.lora import load_adapter
+
+        load_adapter(self.unet, folder, name)
+
+    def set_adapter(self, name: str | None) -> None:
+        """Run a distilled student by name; None runs the teacher itself."""
+        from .distill.lora import use_adapter
+
+        use_adapter(self.unet, name)
+
+    @property
+    def adapters(self) -> list[str]:
+        from .distill.lora import adapter_names
+
+        return adapter_names(self.unet)
 
     # -- pieces the UI and the trainers reuse -------------------------------------------
     @torch.no_grad()
@@ -71,8 +90,11 @@ class TextToVideoPipeline(DiffusionPipeline):
             raise PipelineInputError(f"Frames must be from 2 to 64, got {num_frames!r}.")
         if guidance_scale < 0 or guidance_scale > 50:
             raise PipelineInputError(f"Guidance scale must be from 0 to 50, got {guidance_scale}.")
-        if sampler not in samplers.SAMPLERS:
-            raise PipelineInputError(f"Unknown sampler {sampler!r}; choose from {sorted(samplers.SAMPLERS)}.")
+        if sampler not in samplers.SAMPLERS and sampler != "consistency":
+            raise PipelineInputError(f"Unknown sampler {sampler!r}; choose from "
+                                     f"{sorted(samplers.SAMPLERS) + ['consistency']}.")
+        if sampler == "consistency" and num_inference_steps > 50:
+            raise PipelineInputError(f"A consistency student samples in 1 to 50 steps, got {num_inference_steps}.")
         return prompts
 
     # -- the story ----------------------------------------------------------------------
@@ -91,6 +113,7 @@ class TextToVideoPipeline(DiffusionPipeline):
         latents: torch.Tensor | None = None,
         callback: Callable[[dict], None] | None = None,
         output_type: str = "np",
+        timestep_scaling: float = 4.0,
     ):
         # 1. Check inputs; the UI shows these messages as they are.
         num_frames = num_frames or 8
@@ -100,8 +123,10 @@ class TextToVideoPipeline(DiffusionPipeline):
         for module in (self.unet, self.text_encoder, self.vae):
             module.eval()
 
-        # 2. Encode the prompt, and the negative prompt for classifier-free guidance.
-        do_cfg = guidance_scale > 1.0
+        # 2. Encode the prompt, and the negative prompt for classifier-free guidance
+        #    (a consistency student has guidance distilled in: it runs unguided).
+        consistency = sampler == "consistency"
+        do_cfg = guidance_scale > 1.0 and not consistency
         cond = self.encode_prompt(prompts)
         if do_cfg:
             uncond = self.encode_prompt([negative_prompt] * len(prompts))
@@ -109,8 +134,11 @@ class TextToVideoPipeline(DiffusionPipeline):
         else:
             text = cond.to(dtype)
 
-        # 3. Timesteps: trailing spacing, so even one step starts from pure noise at T-1.
-        timesteps = samplers.spaced_timesteps(num_inference_steps, self.scheduler.config.num_train_timesteps)
+        # 3. Timesteps: trailing spacing, so even one step starts from pure noise at T-1; a
+        #    consistency student uses its distillation solver's grid (LCM's schedule).
+        num_train = self.scheduler.config.num_train_timesteps
+        timesteps = (samplers.consistency_timesteps(num_inference_steps, num_train_timesteps=num_train) if consistency
+                     else samplers.spaced_timesteps(num_inference_steps, num_train))
 
         # 4. Initial noise, in float32 whatever the UNet's dtype (the sampler math stays exact).
         scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
@@ -120,8 +148,15 @@ class TextToVideoPipeline(DiffusionPipeline):
             latents = torch.randn(shape, generator=generator, device=generator.device if generator else "cpu")
         latents = latents.to(device, torch.float32)
 
-        # 5. The denoiser the sampler calls: UNet → x0, with guidance.
+        # 5. The denoiser the sampler calls: UNet → x0, with guidance; for a consistency
+        #    student, its boundary-scaled estimate f(x, t) = c_skip x + c_out x̂0.
         def denoise(x: torch.Tensor, t: int) -> torch.Tensor:
+            if consistency:
+                out = self.unet(x.to(dtype), torch.tensor([t] * x.shape[0], device=device),
+                                encoder_hidden_states=text).sample.float()
+                return consistency_output(out, x, torch.tensor([t] * x.shape[0]), self.scheduler.alphas_cumprod,
+                                          self.scheduler.config.prediction_type, timestep_scaling)
+
             model_in = torch.cat([x, x]) if do_cfg else x
             out = self.unet(model_in.to(dtype), torch.tensor([t] * model_in.shape[0], device=device),
                             encoder_hidden_states=text).sample.float()
@@ -132,7 +167,11 @@ class TextToVideoPipeline(DiffusionPipeline):
 
         # 6. Sample.
         alphas_cumprod = self.scheduler.alphas_cumprod.to(torch.float64)
-        latents = samplers.SAMPLERS[sampler](denoise, latents, timesteps, alphas_cumprod, callback=callback)
+        if consistency:
+            latents = samplers.sample_consistency(denoise, latents, timesteps, alphas_cumprod, generator=generator,
+                                                  callback=callback)
+        else:
+            latents = samplers.SAMPLERS[sampler](denoise, latents, timesteps, alphas_cumprod, callback=callback)
 
         # 7. Decode.
         if output_type == "latent":

@@ -1,0 +1,126 @@
+"""The frame discriminator (MCM App. C, after StyleGAN-T and ADD): a frozen feature backbone,
+one light trainable head per feature level judging patches, text-conditioned by projection.
+
+Backbones:
+- `DinoBackbone`: DINOv2 ViT-S/14 through `transformers` (layers 2, 5, 8, 11), for real teachers.
+- `VAEEncoderBackbone`: for the synthetic world, the teacher's own frozen VAE encoder, one
+  feature map per down block. Why it is fair: it is part of the teacher the student already
+  has, it was trained only to reconstruct frames (never on attribute labels), and it shares
+  no weights or data labels with the evaluator that scores the results. DINOv2 cannot be
+  downloaded here, and a random frozen net gives the heads too little to work with.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VAEEncoderBackbone(nn.Module):
+    def __init__(self, vae):
+        super().__init__()
+        self.encoder = copy.deepcopy(vae.encoder).requires_grad_(False).eval()
+        self.channels = [block.resnets[-1].conv2.out_channels for block in self.encoder.down_blocks]
+
+    def train(self, mode: bool = True):
+        return super().train(False)  # frozen: GroupNorm statistics never change either
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        x = self.encoder.conv_in(images)
+        features = []
+        for block in self.encoder.down_blocks:
+            for resnet in block.resnets:
+                x = resnet(x, None)
+            features.append(x)  # before the block's downsampler: the finest map of each level
+            if block.downsamplers is not None:
+                for down in block.downsamplers:
+                    x = down(x)
+        return features
+
+
+class DinoBackbone(nn.Module):
+    """Frozen DINOv2 features at the given layers as (N, C, H/14, W/14) maps."""
+
+    def __init__(self, model_or_path="facebook/dinov2-small", layers=(2, 5, 8, 11), image_size: int = 224):
+        super().__init__()
+        from transformers import Dinov2Model
+
+        model = Dinov2Model.from_pretrained(model_or_path) if isinstance(model_or_path, str) else model_or_path
+        self.model = model.requires_grad_(False).eval()
+        self.layers, self.image_size = tuple(layers), image_size
+        self.channels = [model.config.hidden_size] * len(self.layers)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True):
+        return super().train(False)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        x = F.interpolate((images + 1) / 2, size=(self.image_size, self.image_size), mode="bilinear",
+                          align_corners=False)
+        hidden = self.model(pixel_values=(x - self.mean) / self.std, output_hidden_states=True).hidden_states
+        side = self.image_size // self.model.config.patch_size
+        maps = []
+        for layer in self.layers:
+            tokens = hidden[layer + 1][:, 1 + getattr(self.model.config, "num_register_tokens", 0):]
+            maps.append(tokens.transpose(1, 2).reshape(tokens.shape[0], -1, side, side))
+        return maps
+
+
+class PatchHead(nn.Module):
+    """Conv head on one feature map; logit per patch = w·h + ⟨proj(text), h⟩ / √width."""
+
+    def __init__(self, channels: int, text_dim: int, width: int = 64):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels, width, 3, 1, 1), nn.GroupNorm(8, width), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(width, width, 1), nn.LeakyReLU(0.2))
+        self.out = nn.Conv2d(width, 1, 1)
+        self.text_proj = nn.Linear(text_dim, width)
+        self.width = width
+
+    def forward(self, feature: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        h = self.body(feature)
+        conditioned = (h * self.text_proj(text)[:, :, None, None]).sum(1, keepdim=True) / self.width ** 0.5
+        return (self.out(h) + conditioned).flatten(1)  # (N, patches)
+
+
+class FrameDiscriminator(nn.Module):
+    def __init__(self, backbone: nn.Module, text_dim: int, width: int = 64):
+        super().__init__()
+        self.backbone = backbone
+        self.heads = nn.ModuleList(PatchHead(c, text_dim, width) for c in backbone.channels)
+
+    def trainable_state_dict(self) -> dict:
+        """The heads only: the frozen backbone is rebuilt from the teacher or DINOv2."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+
+    def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) in [-1, 1] and pooled text (N, D) → one realness score per image."""
+        features = self.backbone(images)
+        return torch.cat([head(f, text) for head, f in zip(self.heads, features)], 1).mean(1)
+
+
+def discriminator_loss(real_scores, fake_scores, kind: str = "hinge") -> torch.Tensor:
+    """Eq. 5 (hinge), or a WGAN critic loss with scores clipped to [−1, 1]."""
+    if kind == "hinge":
+        return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+    if kind == "wgan":
+        return fake_scores.clamp(-1, 1).mean() - real_scores.clamp(-1, 1).mean()
+    raise ValueError(f"unknown adversarial loss {kind!r}; choose hinge or wgan")
+
+
+def generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """Eq. 4: −D(fake), the same for both losses."""
+    return -fake_scores.mean()
+
+
+def gradient_penalty(discriminator: FrameDiscriminator, real: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """R1 on real images: ‖∇ D(real)‖², the penalty the paper omits from Eq. 5 for brevity."""
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(discriminator(real, text).sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()

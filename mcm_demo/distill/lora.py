@@ -1,0 +1,124 @@
+"""LoRA students on a teacher UNet with plain `peft`: attach, save, load, switch.
+
+`UNet3DConditionModel` has no PEFT mixin in diffusers, so adapters are injected with
+`peft.inject_adapter_in_model` and switched on every LoRA layer directly. Several named
+adapters live on one base UNet at once; `use_adapter(unet, None)` gives the teacher back.
+
+Folders use the published MCM layout (`yhzhai/mcm/<variant>/`): `adapter_config.json` +
+`adapter_model.safetensors` with `base_model.model.`-prefixed keys, as
+`PeftModel.save_pretrained` writes them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import torch
+from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
+from peft.tuners.tuners_utils import BaseTunerLayer
+from safetensors.torch import load_file, save_file
+
+# The public MCM code's target list. Its short names also match the temporal convs'
+# Sequential containers (`temp_convs.0.conv1`), which the paper leaves untouched and peft
+# cannot wrap, so names are resolved to the supported layers outside `temp_convs`.
+PUBLISHED_TARGET_MODULES = (
+    "to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2",
+    "conv1", "conv2", "conv_shortcut", "downsamplers.0.conv", "upsamplers.0.conv", "time_emb_proj")
+_SUPPORTED = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.Conv3d)
+_PREFIX = "base_model.model."
+
+
+def resolve_target_modules(model: torch.nn.Module, short_names=PUBLISHED_TARGET_MODULES) -> list[str]:
+    """Full names of the layers a published short-name list means on this model."""
+    found = []
+    for name, module in model.named_modules():
+        parts = name.split(".")
+        if "temp_convs" in parts or "base_layer" in parts or any(p.startswith("lora_") for p in parts):
+            continue  # a layer already wrapped by LoRA is named by its wrapper, not its base_layer
+        if not isinstance(module, _SUPPORTED + (BaseTunerLayer,)):
+            continue
+        if any(name == s or name.endswith("." + s) for s in short_names):
+            found.append(name)
+    if not found:
+        raise ValueError(f"none of {list(short_names)} names a LoRA-able layer of {type(model).__name__}")
+    return found
+
+
+def lora_layers(model: torch.nn.Module):
+    return [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+
+
+def adapter_names(model: torch.nn.Module) -> list[str]:
+    layers = lora_layers(model)
+    return sorted(layers[0].lora_A.keys()) if layers else []
+
+
+def attach_lora(model: torch.nn.Module, name: str, rank: int = 64, alpha: int | None = None,
+                target_modules=PUBLISHED_TARGET_MODULES, init: bool = True) -> LoraConfig:
+    """Inject a new LoRA adapter (B = 0: the student starts as the teacher) and make it active."""
+    if name in adapter_names(model):
+        raise ValueError(f"adapter {name!r} is already attached")
+    config = LoraConfig(r=rank, lora_alpha=alpha or rank, target_modules=resolve_target_modules(model, target_modules),
+                        lora_dropout=0.0, bias="none", init_lora_weights=init)
+    with warnings.catch_warnings():  # "multiple adapters in the model": that is the point
+        warnings.filterwarnings("ignore", message=".*multiple adapters.*")
+        inject_adapter_in_model(config, model, adapter_name=name)
+    use_adapter(model, name)
+    return config
+
+
+def use_adapter(model: torch.nn.Module, name: str | None) -> None:
+    """Activate one named adapter on every LoRA layer; None runs the bare teacher."""
+    layers = lora_layers(model)
+    if name is None:
+        for layer in layers:
+            layer.enable_adapters(False)
+        return
+    if name not in adapter_names(model):
+        raise KeyError(f"no adapter {name!r}; attached: {adapter_names(model)}")
+    for layer in layers:
+        layer.enable_adapters(True)
+        layer.set_adapter(name)
+
+
+def lora_parameters(model: torch.nn.Module, name: str) -> list[torch.nn.Parameter]:
+    return [p for n, p in model.named_parameters() if f".{name}." in n and ("lora_A" in n or "lora_B" in n)]
+
+
+def save_adapter(model: torch.nn.Module, name: str, folder: str, config: LoraConfig | None = None) -> None:
+    """Write `adapter_config.json` + `adapter_model.safetensors` in `PeftModel`'s layout."""
+    os.makedirs(folder, exist_ok=True)
+    state = get_peft_model_state_dict(model, adapter_name=name)
+    save_file({_PREFIX + k: v.detach().contiguous().cpu() for k, v in state.items()},
+              os.path.join(folder, "adapter_model.safetensors"))
+    layer = next(m for m in lora_layers(model) if name in m.lora_A)
+    rank = layer.r[name]
+    alpha = round(layer.scaling[name] * rank)
+    cfg = config.to_dict() if config is not None else {}
+    cfg.update({"peft_type": "LORA", "r": rank, "lora_alpha": alpha, "bias": "none", "lora_dropout": 0.0,
+                "target_modules": sorted(set(cfg.get("target_modules") or resolve_target_modules(model)))})
+    with open(os.path.join(folder, "adapter_config.json"), "w") as f:
+        json.dump({k: (sorted(v) if isinstance(v, set) else v) for k, v in cfg.items()
+                   if isinstance(v, (str, int, float, bool, list, set, type(None)))}, f, indent=2)
+
+
+def load_adapter(model: torch.nn.Module, folder: str, name: str) -> None:
+    """Attach the adapter saved in `folder` under `name` (the published or our own layout)."""
+    config_path = os.path.join(folder, "adapter_config.json")
+    weights_path = os.path.join(folder, "adapter_model.safetensors")
+    for path in (config_path, weights_path):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path} is missing: an adapter folder holds adapter_config.json "
+                                    "and adapter_model.safetensors")
+    with open(config_path) as f:
+        cfg = json.load(f)
+    targets = cfg.get("target_modules") or PUBLISHED_TARGET_MODULES
+    targets = [targets] if isinstance(targets, str) else targets
+    attach_lora(model, name, rank=int(cfg["r"]), alpha=int(cfg.get("lora_alpha", cfg["r"])), target_modules=targets)
+    state = {k[len(_PREFIX):] if k.startswith(_PREFIX) else k: v for k, v in load_file(weights_path).items()}
+    result = set_peft_model_state_dict(model, state, adapter_name=name)
+    missing = [k for k in result.missing_keys if f".{name}." in k and "lora_" in k]
+    if result.unexpected_keys or missing:
+        raise ValueError(f"adapter in {folder} does not fit this UNet: "
+                         f"{len(result.unexpected_keys)} unexpected, {len(missing)} missing LoRA weights")

@@ -1,0 +1,285 @@
+"""Consistency distillation of a teacher UNet into a LoRA student: LCM, MCM and every ablation row.
+
+One training step (MCM Alg. / Eq. 9, with the public code's choices from DESIGN §4):
+  1. a batch of video latents and captions; with probability 1 − λ_real a clip is replaced by
+     the student's own one-step sample from pure noise (mixed trajectory distillation);
+  2. a solver grid point t_n and its predecessor t_{n−1}; noise the clips to x_{t_n};
+  3. the student's consistency estimate f_θ(x_{t_n}, t_n) (boundary scalings, timestep ×4);
+  4. the teacher (LoRA off) takes one DDIM step to x_{t_{n−1}} with guidance w ~ U[w_min, w_max];
+  5. the target f_θ⁻(x_{t_{n−1}}, t_{n−1}) from the same LoRA UNet under no_grad;
+  6. L = d(M(student), M⁻(target)) + λ_adv · L_adv^G on a few decoded frames per clip;
+  7. the discriminator learns real image-set frames vs those frames (hinge or WGAN + R1).
+The loop runs on `accelerate` (one CPU here, `accelerate launch` on many GPUs), seeded and
+resumable from `run_dir`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import time
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .consistency import DDIMSolver, consistency_output, pseudo_huber, to_x0_and_eps
+from .discriminator import (DinoBackbone, FrameDiscriminator, VAEEncoderBackbone, discriminator_loss, generator_loss,
+                            gradient_penalty)
+from .lora import attach_lora, load_adapter, lora_parameters, save_adapter, use_adapter
+from .motion import MotionRepresentation
+
+PRESETS = {
+    # the LCM baseline: raw latents, no adversarial loss, real trajectories only
+    "lcm": dict(motion="raw", adversarial=False, lambda_real=1.0),
+    # MCM: learnable motion head, frame adversarial loss, half the trajectories generated
+    "mcm": dict(motion="learnable", adversarial=True, lambda_real=0.5),
+}
+
+
+@dataclasses.dataclass
+class DistillConfig:
+    teacher: str = "embedded"  # catalogue name, local folder or hub id
+    adapter_name: str = "student"
+    motion: str = "learnable"
+    adversarial: bool = True
+    lambda_real: float = 0.5
+    variant: str = "webvid"  # the image set the discriminator calls real
+    adv_weight: float = 1.0
+    adv_loss: str = "hinge"
+    gp_weight: float = 1.0
+    adv_frames: int = 2
+    backbone: str = "vae"  # "vae" (synthetic world) or a DINOv2 path / hub id
+    rank: int = 16
+    lr: float = 1e-4
+    disc_lr: float = 1e-4
+    guidance_min: float = 3.0  # w in the pipeline's convention: uncond + w (cond − uncond)
+    guidance_max: float = 7.0
+    solver_steps: int = 50
+    timestep_scaling: float = 4.0
+    huber_c: float = 0.001
+    motion_ema: float = 0.95
+    batch: int = 8
+    steps: int = 600
+    seed: int = 0
+    run_dir: str = "runs/distill/mcm-webvid"
+    latents: str = "runs/distill/latents.safetensors"
+    num_clips: int = 4000
+    save_every: int = 50
+
+    @classmethod
+    def preset(cls, method: str, **overrides) -> "DistillConfig":
+        if method not in PRESETS:
+            raise ValueError(f"unknown method {method!r}; choose from {sorted(PRESETS)}")
+        return cls(**{**PRESETS[method], **overrides})
+
+
+def encode_text(pipe, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token states for the UNet and the pooled vector for the discriminator."""
+    ids = pipe.tokenizer(prompts, padding="max_length", truncation=True, max_length=pipe.tokenizer.model_max_length,
+                         return_tensors="pt").input_ids.to(pipe.text_encoder.device)
+    out = pipe.text_encoder(ids)
+    return out[0], out[1]
+
+
+class Distiller:
+    """Holds the teacher with its LoRA student, the motion representation and the discriminator."""
+
+    def __init__(self, pipe, cfg: DistillConfig, image_source=None):
+        self.pipe, self.cfg = pipe, cfg
+        self.unet, self.vae = pipe.unet, pipe.vae
+        for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+            module.requires_grad_(False)
+        self.lora_config = attach_lora(self.unet, cfg.adapter_name, rank=cfg.rank)
+        self.alphas_cumprod = pipe.scheduler.alphas_cumprod.float()
+        self.prediction_type = pipe.scheduler.config.prediction_type
+        self.solver = DDIMSolver(self.alphas_cumprod, cfg.solver_steps)
+        self.motion = MotionRepresentation(cfg.motion, self.unet.config.in_channels, cfg.motion_ema)
+        self.discriminator = None
+        if cfg.adversarial:
+            backbone = VAEEncoderBackbone(self.vae) if cfg.backbone == "vae" else DinoBackbone(cfg.backbone)
+            self.discriminator = FrameDiscriminator(backbone, pipe.text_encoder.config.hidden_size)
+        self.image_source = image_source  # callable(count, generator) -> (images (N,3,H,W) in [-1,1], captions)
+        self.generator_params = lora_parameters(self.unet, cfg.adapter_name) + (
+            list(self.motion.head.parameters()) if self.motion.head is not None else [])
+        self.opt_g = torch.optim.AdamW(self.generator_params, lr=cfg.lr, weight_decay=0.0)
+        self.opt_d = (torch.optim.AdamW(self.discriminator.heads.parameters(), lr=cfg.disc_lr, betas=(0.0, 0.99))
+                      if self.discriminator is not None else None)
+
+    # -- pieces --------------------------------------------------------------------------
+    def student(self, x, t, text):
+        out = self.unet(x, t, encoder_hidden_states=text).sample
+        return consistency_output(out, x, t, self.alphas_cumprod, self.prediction_type, self.cfg.timestep_scaling)
+
+    @torch.no_grad()
+    def teacher_step(self, x, t, t_prev, text, uncond, w):
+        """One guided DDIM step of the bare teacher from t to t_prev."""
+        use_adapter(self.unet, None)
+        try:
+            out = self.unet(torch.cat([x, x]), torch.cat([t, t]), encoder_hidden_states=torch.cat([text, uncond])).sample
+        finally:
+            use_adapter(self.unet, self.cfg.adapter_name)
+        x0, eps = to_x0_and_eps(out, torch.cat([x, x]), torch.cat([t, t]), self.alphas_cumprod, self.prediction_type)
+        (x0_c, x0_u), (eps_c, eps_u) = x0.chunk(2), eps.chunk(2)
+        w = w.view(-1, *([1] * (x.ndim - 1)))
+        return self.solver.step_back(x0_u + w * (x0_c - x0_u), eps_u + w * (eps_c - eps_u), t_prev)
+
+    def decode_frames(self, latents: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode `adv_frames` randomly chosen frames per clip (sparse sampling), with gradients."""
+        b, c, f = latents.shape[:3]
+        idx = torch.stack([torch.randperm(f, generator=generator)[: self.cfg.adv_frames] for _ in range(b)])
+        picked = latents.transpose(1, 2)[torch.arange(b)[:, None], idx].flatten(0, 1)
+        images = self.vae.decode(picked / self.vae.config.scaling_factor).sample
+        return images.clamp(-1, 1), torch.arange(b).repeat_interleave(self.cfg.adv_frames)
+
+    # -- one step ------------------------------------------------------------------------
+    def step(self, latents: torch.Tensor, captions: list[str], generator: torch.Generator) -> dict:
+        cfg, b = self.cfg, latents.shape[0]
+        with torch.no_grad():
+            text, pooled = encode_text(self.pipe, captions)
+            uncond = encode_text(self.pipe, [""] * b)[0]
+
+        # 1. Mixed trajectories: some clips become the student's one-step sample from noise.
+        generated = torch.rand(b, generator=generator) >= cfg.lambda_real
+        if generated.any():
+            with torch.no_grad():
+                noise_t = torch.randn(latents[generated].shape, generator=generator)
+                t_max = torch.full((int(generated.sum()),), len(self.alphas_cumprod) - 1)
+                latents = latents.clone()
+                latents[generated] = self.student(noise_t, t_max, text[generated])
+
+        # 2. Grid points and the noised clips.
+        t, t_prev = self.solver.sample_timesteps(b, generator)
+        noise = torch.randn(latents.shape, generator=generator)
+        alpha = self.alphas_cumprod[t].sqrt().view(-1, 1, 1, 1, 1)
+        x_t = alpha * latents + (1 - alpha ** 2).sqrt() * noise
+        w = cfg.guidance_min + (cfg.guidance_max - cfg.guidance_min) * torch.rand(b, generator=generator)
+
+        # 3.–5. Student, teacher ODE step, target.
+        prediction = self.student(x_t, t, text)
+        x_prev = self.teacher_step(x_t, t, t_prev, text, uncond, w)
+        with torch.no_grad():
+            target = self.student(x_prev, t_prev.clamp(min=0), text)
+
+        # 6. Motion consistency + frame adversarial loss.
+        mcd = pseudo_huber(self.motion(prediction), self.motion.target(target), cfg.huber_c)
+        losses = {"mcd": mcd.item()}
+        loss = mcd
+        if self.discriminator is not None:
+            fake, owner = self.decode_frames(prediction, generator)
+            adv = generator_loss(self.discriminator(fake, pooled[owner]))
+            loss = loss + cfg.adv_weight * adv
+            losses["adv_g"] = adv.item()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.generator_params, 1.0)
+        self.opt_g.step()
+        self.motion.update_target()
+
+        # 7. Discriminator: image-set frames are real, the student's decoded frames fake.
+        if self.discriminator is not None:
+            real, real_captions = self.image_source(len(fake), generator)
+            with torch.no_grad():
+                real_text = encode_text(self.pipe, real_captions)[1]
+            d_loss = discriminator_loss(self.discriminator(real, real_text),
+                                        self.discriminator(fake.detach(), pooled[owner]), cfg.adv_loss)
+            if cfg.gp_weight:
+                d_loss = d_loss + cfg.gp_weight * gradient_penalty(self.discriminator, real, real_text)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            losses["adv_d"] = d_loss.item()
+        return losses
+
+    # -- checkpoints in the published layout, plus what the release lacks ------------------
+    def save(self, folder: str, step: int | None = None) -> None:
+        save_adapter(self.unet, self.cfg.adapter_name, folder, self.lora_config)
+        if self.motion.head is not None:
+            save_file(self.motion.head.state_dict(), os.path.join(folder, "motion_head.safetensors"))
+            save_file(self.motion.target_head.state_dict(), os.path.join(folder, "motion_head_target.safetensors"))
+        if self.discriminator is not None:
+            save_file({k: v.contiguous() for k, v in self.discriminator.trainable_state_dict().items()},
+                      os.path.join(folder, "discriminator.safetensors"))
+        with open(os.path.join(folder, "distill_config.json"), "w") as f:
+            json.dump({**dataclasses.asdict(self.cfg), **({"step": step} if step is not None else {})}, f, indent=2)
+
+    def save_state(self, run_dir: str, step: int) -> None:
+        self.save(os.path.join(run_dir, "adapter"), step)
+        torch.save(self.opt_g.state_dict(), os.path.join(run_dir, "optimizer_g.pt"))
+        if self.opt_d is not None:
+            torch.save(self.opt_d.state_dict(), os.path.join(run_dir, "optimizer_d.pt"))
+        with open(os.path.join(run_dir, "state.json"), "w") as f:
+            json.dump({"step": step}, f)
+
+    def load_state(self, run_dir: str) -> int:
+        """Resume from `run_dir`; returns the step reached (0 for a new run)."""
+        path = os.path.join(run_dir, "state.json")
+        if not os.path.exists(path):
+            return 0
+        folder = os.path.join(run_dir, "adapter")
+        from peft import set_peft_model_state_dict
+
+        state = {k.removeprefix("base_model.model."): v
+                 for k, v in load_file(os.path.join(folder, "adapter_model.safetensors")).items()}
+        set_peft_model_state_dict(self.unet, state, adapter_name=self.cfg.adapter_name)
+        if self.motion.head is not None:
+            self.motion.head.load_state_dict(load_file(os.path.join(folder, "motion_head.safetensors")))
+            self.motion.target_head.load_state_dict(load_file(os.path.join(folder, "motion_head_target.safetensors")))
+        if self.discriminator is not None:
+            self.discriminator.load_state_dict(load_file(os.path.join(folder, "discriminator.safetensors")), strict=False)
+            self.opt_d.load_state_dict(torch.load(os.path.join(run_dir, "optimizer_d.pt"), weights_only=True))
+        self.opt_g.load_state_dict(torch.load(os.path.join(run_dir, "optimizer_g.pt"), weights_only=True))
+        with open(path) as f:
+            return json.load(f)["step"]
+
+
+def toy_image_source(variant: str, seed: int):
+    """Random stills of the variant's image set with their captions, rendered on the fly."""
+    from ..toyworld import render_clip, variant_style
+    from ..toyworld.grammar import sample_scene
+
+    style = variant_style(variant)
+    rng = random.Random(seed)
+
+    def draw(count: int, generator: torch.Generator):
+        images, captions = [], []
+        for _ in range(count):
+            scene = sample_scene(rng, split="train")
+            clip = render_clip(scene, style, rng.randrange(1 << 30))
+            images.append(torch.from_numpy(clip[rng.randrange(len(clip))]))
+            captions.append(scene.caption)
+        return torch.stack(images).permute(0, 3, 1, 2).float().div(127.5).sub(1), captions
+
+    return draw
+
+
+def train_distill(cfg: DistillConfig, pipe=None, log=print) -> Distiller:
+    """The seeded, resumable loop; writes the finished adapter folder to `run_dir/adapter`."""
+    from accelerate import Accelerator
+
+    from ..catalog import load_pipeline
+    from ..teacher.train_unet import cache_latents, load_latents
+
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    torch.manual_seed(cfg.seed)
+    pipe = pipe or load_pipeline(cfg.teacher, device="cpu", dtype=torch.float32)
+    os.makedirs(cfg.run_dir, exist_ok=True)
+    cache_latents(pipe.vae, cfg.num_clips, cfg.seed + 1, cfg.latents, log=log)
+    latents, captions = load_latents(cfg.latents)
+    distiller = Distiller(pipe, cfg, toy_image_source(cfg.variant, cfg.seed) if cfg.adversarial else None)
+    step = distiller.load_state(cfg.run_dir)
+    generator = torch.Generator().manual_seed(cfg.seed * 1000003 + step)
+    pick = random.Random(cfg.seed * 7 + step)
+    distiller.unet, distiller.opt_g = accelerator.prepare(distiller.unet, distiller.opt_g)
+    distiller.unet.eval()  # UNet3D's temporal convs hard-code dropout: it would jitter the teacher's target
+    t0 = time.time()
+    while step < cfg.steps:
+        idx = pick.sample(range(len(captions)), cfg.batch)
+        losses = distiller.step(latents[idx].to(accelerator.device), [captions[i] for i in idx], generator)
+        step += 1
+        if step % 10 == 0:
+            log(f"distill {cfg.adapter_name} step {step}/{cfg.steps} "
+                + " ".join(f"{k} {v:.4f}" for k, v in losses.items()) + f" {time.time() - t0:.0f}s")
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            distiller.save_state(cfg.run_dir, step)
+    return distiller
