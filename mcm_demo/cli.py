@@ -51,7 +51,8 @@ def cmd_eval(args) -> int:
     from .evaluation import format_tables, run_sampler_table
 
     results = run_sampler_table(args.samplers, args.steps, num_clips=args.num_clips, batch=args.batch,
-                                guidance=args.guidance, teacher=args.teacher, log=print)
+                                guidance=args.guidance, teacher=args.teacher, fid_variants=args.fid_variants,
+                                log=print)
     print(format_tables(results))
     if args.json:
         import json
@@ -123,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--guidance", type=float, default=5.0)
     e.add_argument("--teacher", default="embedded")
     e.add_argument("--json", help="also write the numbers here")
+    e.add_argument("--fid-variants", nargs="+", default=["webvid"],
+                   help="image sets for the FID-like columns (an mcm-<variant> row adds its own)")
     e.set_defaults(func=cmd_eval)
 
     b = sub.add_parser("bench", help="wall time per step count, measured side by side in one run")

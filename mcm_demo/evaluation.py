@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from .catalog import WEIGHTS_DIR, load_evaluator, load_pipeline
-from .metrics.scores import frechet_distance, reference_clips, score_clips
+from .metrics.scores import frame_features, frechet_distance, image_set, reference_clips, score_clips
+from .toyworld import IMAGE_SET_VARIANTS
 from .toyworld.grammar import heldout_scenes
 
 EVAL_SEED = 1234
@@ -53,8 +54,17 @@ def row_name(row: str) -> str:
     return row.partition("=")[0]
 
 
+def row_variant(row: str) -> str | None:
+    """mcm-anime → anime: the image set a style student is measured against (Table 3)."""
+    name = row_name(row)
+    return name[4:] if name.startswith("mcm-") and name[4:] in IMAGE_SET_VARIANTS else None
+
+
 def run_sampler_table(samplers, steps_list, num_clips: int = 256, batch: int = 32, guidance: float = 5.0,
-                      teacher: str = "embedded", log=print) -> dict:
+                      teacher: str = "embedded", fid_variants=("webvid",), log=print) -> dict:
+    """Every row × step count on the same held-out prompts and noise. Each cell: FVD-like
+    against real held-out clips, alignment and per-attribute accuracy, watermark rate,
+    sharpness, FID-like against each image set in `fid_variants` and the row's own."""
     pipe, evaluator = load_pipeline(teacher), load_evaluator()
     scenes = heldout_scenes(num_clips, seed=EVAL_SEED)
     ref_clips, ref_scenes = reference_clips(max(512, num_clips))
@@ -62,20 +72,26 @@ def run_sampler_table(samplers, steps_list, num_clips: int = 256, batch: int = 3
     results = {"num_clips": num_clips, "guidance": guidance,
                "real": {"accuracy": reference.accuracy, "watermark_rate": reference.watermark_rate,
                         "sharpness": reference.sharpness}, "rows": {}}
-    for row in samplers:
-        sampler = select_row(pipe, row)
-        for steps in steps_list:
-            if sampler == "consistency" and steps > 8:
-                continue  # students are few-step samplers; the teacher's 25/50 are its reference
-            t0 = time.perf_counter()
-            clips = generate_clips(pipe, scenes, steps, sampler, guidance, batch)
-            seconds = time.perf_counter() - t0
-            s = score_clips(evaluator, clips, scenes)
-            cell = {"fvd": frechet_distance(s.video_features, reference.video_features), "alignment": s.alignment,
-                    **{f"acc_{k}": v for k, v in s.accuracy.items()}, "watermark_rate": s.watermark_rate,
-                    "sharpness": s.sharpness, "seconds": seconds}
-            results["rows"].setdefault(row_name(row), {})[steps] = cell
-            log(f"{row_name(row):10s} {steps:3d} steps: " + " ".join(f"{k}={v:.3f}" for k, v in cell.items()))
+    variants = sorted(set(fid_variants) | {v for v in map(row_variant, samplers) if v})
+    image_features = {v: frame_features(evaluator, image_set(v)[0]) for v in variants}
+    try:
+        for row in samplers:
+            sampler = select_row(pipe, row)
+            for steps in steps_list:
+                if sampler == "consistency" and steps > 8:
+                    continue  # students are few-step samplers; the teacher's 25/50 are its reference
+                t0 = time.perf_counter()
+                clips = generate_clips(pipe, scenes, steps, sampler, guidance, batch)
+                seconds = time.perf_counter() - t0
+                s = score_clips(evaluator, clips, scenes)
+                cell = {"fvd": frechet_distance(s.video_features, reference.video_features), "alignment": s.alignment,
+                        **{f"acc_{k}": v for k, v in s.accuracy.items()}, "watermark_rate": s.watermark_rate,
+                        "sharpness": s.sharpness, "seconds": seconds,
+                        **{f"fid_{v}": frechet_distance(s.frame_features, f) for v, f in image_features.items()}}
+                results["rows"].setdefault(row_name(row), {})[steps] = cell
+                log(f"{row_name(row):10s} {steps:3d} steps: " + " ".join(f"{k}={v:.3f}" for k, v in cell.items()))
+    finally:
+        pipe.set_adapter(None)  # the cached pipeline is shared: leave it as the teacher
     return results
 
 
@@ -89,11 +105,13 @@ def format_tables(results: dict) -> str:
     metrics = [("fvd", "FVD-like ↓"), ("alignment", "alignment (CLIPSIM-like) ↑"), ("acc_shape", "shape acc ↑"),
                ("acc_colour", "colour acc ↑"), ("acc_motion", "motion acc ↑"), ("watermark_rate", "watermark rate"),
                ("sharpness", "sharpness"), ("seconds", "wall s (all clips)")]
+    fids = sorted({k for r in rows.values() for c in r.values() for k in c if k.startswith("fid_")})
+    metrics[2:2] = [(k, f"FID-like vs the {k[4:]} image set ↓") for k in fids]
     for key, title in metrics:
         lines += ["", f"{title}", "| sampler | " + " | ".join(str(s) for s in steps) + " |",
                   "|---|" + "---|" * len(steps)]
         for name, cells in rows.items():
-            vals = [f"{cells[s][key]:.3f}" if s in cells else "" for s in steps]
+            vals = [f"{cells[s][key]:.3f}" if s in cells and key in cells[s] else "" for s in steps]
             lines.append(f"| {name} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
 

@@ -1,17 +1,31 @@
 """The eval and bench commands end to end on the shipped weights, at toy sizes."""
 import math
 
+import torch
+
+from mcm_demo.catalog import load_pipeline
+from mcm_demo.distill.lora import attach_lora, save_adapter
 from mcm_demo.evaluation import bench_steps, format_tables, run_sampler_table
 
 
-def test_sampler_table_has_every_cell_and_prints_like_table_1():
-    results = run_sampler_table(["ddim", "dpm++"], [1, 2], num_clips=4, batch=4, log=lambda *_: None)
-    for sampler in ("ddim", "dpm++"):
+def test_sampler_table_has_every_cell_and_prints_like_table_1(tmp_path):
+    import copy
+
+    unet = copy.deepcopy(load_pipeline().unet)  # a random student of the shipped teacher, saved like ours
+    torch.manual_seed(0)
+    attach_lora(unet, "s", rank=2, init=False)
+    save_adapter(unet, "s", str(tmp_path / "student"))
+    rows = ["ddim", "dpm++", f"mcm-anime={tmp_path / 'student'}"]
+    results = run_sampler_table(rows, [1, 2, 50], num_clips=4, batch=4, log=lambda *_: None)
+    for row in ("ddim", "dpm++", "mcm-anime"):
         for steps in (1, 2):
-            cell = results["rows"][sampler][steps]
+            cell = results["rows"][row][steps]
             assert math.isfinite(cell["fvd"]) and 0 <= cell["alignment"] <= 1
+            assert math.isfinite(cell["fid_webvid"]) and math.isfinite(cell["fid_anime"])
+    assert 50 in results["rows"]["ddim"] and 50 not in results["rows"]["mcm-anime"]  # students are few-step
+    assert "mcm-anime" in load_pipeline().adapters and not load_pipeline().unet.training
     text = format_tables(results)
-    assert "| ddim |" in text and "| dpm++ |" in text and "FVD-like" in text
+    assert "| ddim |" in text and "| mcm-anime |" in text and "FVD-like" in text and "anime image set" in text
 
 
 def test_bench_reports_a_time_per_step_count():
