@@ -49,10 +49,13 @@ class TextToVideoPipeline(DiffusionPipeline):
 
     # -- pieces the UI and the trainers reuse -------------------------------------------
     @torch.no_grad()
-    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
+    def encode_prompt(self, prompts: list[str], return_pooled: bool = False):
+        """Per-token states for the UNet; with `return_pooled`, also the pooled vector
+        (the distillation discriminator's text condition)."""
         ids = self.tokenizer(prompts, padding="max_length", truncation=True,
                              max_length=self.tokenizer.model_max_length, return_tensors="pt").input_ids
-        return self.text_encoder(ids.to(self.text_encoder.device))[0]
+        out = self.text_encoder(ids.to(self.text_encoder.device))
+        return (out[0], out[1]) if return_pooled else out[0]
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, chunk: int = 16) -> np.ndarray:

@@ -116,7 +116,13 @@ def load_adapter(model: torch.nn.Module, folder: str, name: str) -> None:
     targets = cfg.get("target_modules") or PUBLISHED_TARGET_MODULES
     targets = [targets] if isinstance(targets, str) else targets
     attach_lora(model, name, rank=int(cfg["r"]), alpha=int(cfg.get("lora_alpha", cfg["r"])), target_modules=targets)
-    state = {k[len(_PREFIX):] if k.startswith(_PREFIX) else k: v for k, v in load_file(weights_path).items()}
+    load_adapter_weights(model, folder, name)
+
+
+def load_adapter_weights(model: torch.nn.Module, folder: str, name: str) -> None:
+    """Set the weights of the attached adapter `name` from `folder` (prefixed keys or not)."""
+    weights = load_file(os.path.join(folder, "adapter_model.safetensors"))
+    state = {k.removeprefix(_PREFIX): v for k, v in weights.items()}
     result = set_peft_model_state_dict(model, state, adapter_name=name)
     missing = [k for k in result.missing_keys if f".{name}." in k and "lora_" in k]
     if result.unexpected_keys or missing:

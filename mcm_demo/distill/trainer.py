@@ -23,10 +23,10 @@ import time
 import torch
 from safetensors.torch import load_file, save_file
 
-from .consistency import DDIMSolver, consistency_output, pseudo_huber, to_x0_and_eps
+from .consistency import DDIMSolver, alpha_sigma, consistency_output, pseudo_huber, to_x0_and_eps
 from .discriminator import (DinoBackbone, FrameDiscriminator, VAEEncoderBackbone, discriminator_loss, generator_loss,
                             gradient_penalty)
-from .lora import attach_lora, load_adapter, lora_parameters, save_adapter, use_adapter
+from .lora import attach_lora, load_adapter_weights, lora_parameters, save_adapter, use_adapter
 from .motion import MotionRepresentation
 
 PRESETS = {
@@ -72,14 +72,6 @@ class DistillConfig:
         if method not in PRESETS:
             raise ValueError(f"unknown method {method!r}; choose from {sorted(PRESETS)}")
         return cls(**{**PRESETS[method], **overrides})
-
-
-def encode_text(pipe, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token states for the UNet and the pooled vector for the discriminator."""
-    ids = pipe.tokenizer(prompts, padding="max_length", truncation=True, max_length=pipe.tokenizer.model_max_length,
-                         return_tensors="pt").input_ids.to(pipe.text_encoder.device)
-    out = pipe.text_encoder(ids)
-    return out[0], out[1]
 
 
 class Distiller:
@@ -135,9 +127,8 @@ class Distiller:
     # -- one step ------------------------------------------------------------------------
     def step(self, latents: torch.Tensor, captions: list[str], generator: torch.Generator) -> dict:
         cfg, b = self.cfg, latents.shape[0]
-        with torch.no_grad():
-            text, pooled = encode_text(self.pipe, captions)
-            uncond = encode_text(self.pipe, [""] * b)[0]
+        text, pooled = self.pipe.encode_prompt(captions, return_pooled=True)
+        uncond = self.pipe.encode_prompt([""] * b)
 
         # 1. Mixed trajectories: some clips become the student's one-step sample from noise.
         generated = torch.rand(b, generator=generator) >= cfg.lambda_real
@@ -151,8 +142,8 @@ class Distiller:
         # 2. Grid points and the noised clips.
         t, t_prev = self.solver.sample_timesteps(b, generator)
         noise = torch.randn(latents.shape, generator=generator)
-        alpha = self.alphas_cumprod[t].sqrt().view(-1, 1, 1, 1, 1)
-        x_t = alpha * latents + (1 - alpha ** 2).sqrt() * noise
+        alpha, sigma = alpha_sigma(self.alphas_cumprod, t, latents)
+        x_t = alpha * latents + sigma * noise
         w = cfg.guidance_min + (cfg.guidance_max - cfg.guidance_min) * torch.rand(b, generator=generator)
 
         # 3.–5. Student, teacher ODE step, target.
@@ -179,8 +170,7 @@ class Distiller:
         # 7. Discriminator: image-set frames are real, the student's decoded frames fake.
         if self.discriminator is not None:
             real, real_captions = self.image_source(len(fake), generator)
-            with torch.no_grad():
-                real_text = encode_text(self.pipe, real_captions)[1]
+            real_text = self.pipe.encode_prompt(real_captions, return_pooled=True)[1]
             d_loss = discriminator_loss(self.discriminator(real, real_text),
                                         self.discriminator(fake.detach(), pooled[owner]), cfg.adv_loss)
             if cfg.gp_weight:
@@ -217,11 +207,7 @@ class Distiller:
         if not os.path.exists(path):
             return 0
         folder = os.path.join(run_dir, "adapter")
-        from peft import set_peft_model_state_dict
-
-        state = {k.removeprefix("base_model.model."): v
-                 for k, v in load_file(os.path.join(folder, "adapter_model.safetensors")).items()}
-        set_peft_model_state_dict(self.unet, state, adapter_name=self.cfg.adapter_name)
+        load_adapter_weights(self.unet, folder, self.cfg.adapter_name)
         if self.motion.head is not None:
             self.motion.head.load_state_dict(load_file(os.path.join(folder, "motion_head.safetensors")))
             self.motion.target_head.load_state_dict(load_file(os.path.join(folder, "motion_head_target.safetensors")))

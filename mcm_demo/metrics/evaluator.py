@@ -2,15 +2,15 @@
 and a watermark detector at once.
 
 It reads a clip (B, 3, F, 64, 64) in [-1, 1]. A 2D encoder gives per-frame feature maps;
-shape has a branch of its own: each frame beside the frame minus its median colour (the
-background), through VGG stages (two 3×3 convolutions at full resolution, then max-pooling)
-and global max pooling — shape lives in a few pixels of edge. Read from the shared strided
-encoder with average pooling, shape stayed near chance (0.3–0.45) while colour was learned at
-once, and sharing a trunk with the other heads kept it there too.
-per-frame heads read appearance (shape, colour, background, style, watermark) and give the
-frame features of the FID-like score. 3D convolutions over the frame maps read motion; their
-pooled output is the video feature of the FVD-like score. Motion comes only from the 3D part,
-so shuffling frames destroys it (a test checks this). Trained on every style and every
+per-frame heads read appearance (colour, background, style, watermark) and give the frame
+features of the FID-like score. Shape has a branch of its own: each frame beside the frame
+minus its median colour (the background), through VGG stages (two 3×3 convolutions at full
+resolution, then max-pooling) and global max pooling — shape lives in a few pixels of edge.
+Read from the shared strided encoder with average pooling, shape stayed near chance
+(0.3–0.45) while colour was learned at once, and sharing a trunk with the other heads kept
+it there too; a clip's shape is the mean of its frames' shape logits. 3D convolutions over
+the frame maps read motion; their pooled output is the video feature of the FVD-like score.
+Motion comes only from the 3D part, so shuffling frames destroys it (a test checks this). Trained on every style and every
 attribute combination, never used as a training signal for a generator.
 """
 from __future__ import annotations
@@ -62,10 +62,6 @@ class ToyEvaluator(ModelMixin, ConfigMixin):
                                           nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(128, len(SHAPES)))
         self.video_heads = nn.ModuleDict({k: nn.Linear(feature_dim, len(v)) for k, v in HEADS.items() if k != "shape"})
 
-    def frame_maps(self, frames: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) frames → (N, width, H/4, W/4) maps."""
-        return self.frame_encoder(frames)
-
     def shape_logits(self, frames: torch.Tensor) -> torch.Tensor:
         background = frames.flatten(2).median(2).values[..., None, None]
         return self.shape_branch(torch.cat([frames, frames - background], 1))
@@ -73,7 +69,7 @@ class ToyEvaluator(ModelMixin, ConfigMixin):
     def forward(self, clips: torch.Tensor, shape_stride: int = 1) -> dict:
         """`shape_stride` > 1 reads shape from every k-th frame only (training saves time so)."""
         b, _, f, h, w = clips.shape
-        maps = self.frame_maps(clips.transpose(1, 2).reshape(b * f, 3, h, w))
+        maps = self.frame_encoder(clips.transpose(1, 2).reshape(b * f, 3, h, w))
         frame_features = self.frame_branch(maps)
         maps = maps.view(b, f, *maps.shape[1:]).transpose(1, 2)
         v = self.video_branch(maps).mean((3, 4))  # (B, C, F): pool space, keep time for max/mean

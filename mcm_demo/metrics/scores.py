@@ -97,5 +97,5 @@ def frame_features(evaluator: ToyEvaluator, images: np.ndarray, batch: int = 256
     feats = []
     for start in range(0, len(images), batch):
         x = torch.from_numpy(images[start:start + batch]).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-        feats.append(evaluator.frame_branch(evaluator.frame_maps(x)))
+        feats.append(evaluator.frame_branch(evaluator.frame_encoder(x)))
     return torch.cat(feats).numpy()
