@@ -1,9 +1,13 @@
-"""What can be loaded, and the one cached pipeline per teacher.
+"""What can be loaded, where it lives, and the one cached pipeline per teacher.
 
-The only module that knows checkpoint names and where they live.
+The only module that knows checkpoint names. The embedded teacher and its students live in
+`weights/`; the real teachers and the seven published MCM adapters come from the Hugging
+Face hub through `huggingface_hub` (`python -m mcm_demo fetch …`), and are then read from
+its local cache, so a machine that fetched once runs offline.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from pathlib import Path
@@ -14,10 +18,32 @@ WEIGHTS_DIR = Path(os.environ.get("MCM_DEMO_WEIGHTS", Path(__file__).resolve().p
 EMBEDDED_TEACHER = WEIGHTS_DIR / "teacher"
 EVALUATOR = WEIGHTS_DIR / "evaluator"
 
-# name → local folder of the embedded default, or hub repo of a public teacher
+VARIANTS = ("webvid", "laion", "anime", "real", "3d-cartoon")
+PUBLISHED_ADAPTER_REPO = "yhzhai/mcm"
+
+
+@dataclasses.dataclass(frozen=True)
+class Teacher:
+    name: str
+    label: str
+    repo: str | None = None  # hub id of the pipeline (ModelScope) or of the SD1.5 base (AnimateDiff)
+    motion_adapter: str | None = None  # AnimateDiff's motion module, on top of `repo`
+    published: tuple[str, ...] = ()  # variants with a published MCM adapter ("<prefix>-<variant>")
+    prefix: str = ""
+    has_lcm: bool = False  # an LCM baseline adapter exists (ours, for the embedded teacher)
+
+    @property
+    def repos(self) -> list[str]:
+        return [r for r in (self.repo, self.motion_adapter) if r]
+
+
 TEACHERS = {
-    "embedded": str(EMBEDDED_TEACHER),
-    "modelscope": "ali-vilab/text-to-video-ms-1.7b",
+    "embedded": Teacher("embedded", "Embedded (synthetic world, CPU)", published=VARIANTS, has_lcm=True),
+    "modelscope": Teacher("modelscope", "ModelScopeT2V 1.7B", repo="ali-vilab/text-to-video-ms-1.7b",
+                          published=VARIANTS, prefix="modelscopet2v"),
+    "animatediff": Teacher("animatediff", "AnimateDiff (epiCRealism)", repo="emilianJR/epiCRealism",
+                           motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
+                           published=("webvid", "laion"), prefix="animatediff"),
 }
 
 
@@ -25,30 +51,169 @@ class CheckpointMissing(RuntimeError):
     """A checkpoint is not on disk; the message names the command that makes or fetches it."""
 
 
+def student_names(teacher: str) -> list[str]:
+    """The few-step students a teacher offers: "lcm" (where it exists) and "mcm-<variant>"."""
+    t = TEACHERS.get(teacher)
+    if t is None:  # a local folder or hub id: only students the caller names explicitly
+        return []
+    return (["lcm"] if t.has_lcm else []) + [f"mcm-{v}" for v in t.published]
+
+
+# -- downloads -------------------------------------------------------------------------
+def _snapshot(repo: str, allow_patterns=None, offline: bool = True, progress=None) -> str:
+    """The local folder of a hub repo; with offline=True, only what is already cached."""
+    from huggingface_hub import snapshot_download
+
+    kwargs = {"allow_patterns": allow_patterns, "local_files_only": offline}
+    if progress is not None and not offline:
+        kwargs["tqdm_class"] = progress
+    return snapshot_download(repo, **kwargs)
+
+
+def fetch_command(teacher: str, variant: str | None = None) -> str:
+    return f"python -m mcm_demo fetch {teacher}" + (f" --variant {variant}" if variant else "")
+
+
+def fetch(teacher: str, variants=(), progress=None, log=print) -> None:
+    """Download a real teacher and some of its published adapters into the hub cache."""
+    t = TEACHERS[teacher]
+    if not t.repos:
+        raise ValueError(f"{teacher!r} ships in weights/; nothing to fetch")
+    jobs = [(repo, None) for repo in t.repos]
+    for v in variants:
+        if v not in t.published:
+            raise ValueError(f"{t.label} has no published {v!r} adapter; it has {', '.join(t.published)}")
+        jobs.append((PUBLISHED_ADAPTER_REPO, [f"{t.prefix}-{v}/*"]))
+    for repo, patterns in jobs:
+        log(f"fetching {repo}" + (f" ({patterns[0][:-2]})" if patterns else "") + " …")
+        try:
+            _snapshot(repo, patterns, offline=False, progress=progress)
+        except Exception as err:  # offline, hub down, no such repo
+            raise CheckpointMissing(f"could not download {repo}: {type(err).__name__}: {err}. "
+                                    "Check the network (or HF_HUB_OFFLINE) and run the command again.") from None
+
+
+def _cached(repo: str, what: str, command: str, allow_patterns=None) -> str:
+    try:
+        return _snapshot(repo, allow_patterns, offline=True)
+    except Exception as err:  # not in the cache (offline) or no such repo
+        raise CheckpointMissing(f"{what} ({repo}) is not downloaded; fetch it with `{command}` "
+                                f"(needs internet once). [{type(err).__name__}]") from None
+
+
+def student_folder(teacher: str, name: str) -> str:
+    """The adapter folder of a student ("lcm", "mcm-anime") of a catalogue teacher."""
+    t = TEACHERS[teacher]
+    if name not in student_names(teacher):
+        raise CheckpointMissing(f"{t.label} has no student {name!r}; it has {student_names(teacher)}")
+    if teacher == "embedded":
+        folder = WEIGHTS_DIR / name
+        if not (folder / "adapter_model.safetensors").exists():
+            how = "--method lcm" if name == "lcm" else f"--method mcm --variant {name[4:]}"
+            raise CheckpointMissing(f"the {name} adapter is missing at {folder}; train it with "
+                                    f"`python -m mcm_demo distill {how} --out {folder}` (see weights/README.md)")
+        return str(folder)
+    sub = f"{t.prefix}-{name[4:]}"
+    root = _cached(PUBLISHED_ADAPTER_REPO, f"the published adapter {sub}", fetch_command(teacher, name[4:]),
+                   [f"{sub}/*"])
+    return os.path.join(root, sub)
+
+
+# -- pipelines -------------------------------------------------------------------------
 _cache: dict[tuple, object] = {}
 _cache_lock = threading.Lock()
 
 
-def load_pipeline(teacher: str = "embedded", device: str | None = None, dtype: torch.dtype | None = None):
-    """The cached pipeline of `teacher`, loaded once per (teacher, device, dtype)."""
-    from .pipeline import TextToVideoPipeline
+def default_device_dtype(device: str | None = None, dtype: torch.dtype | None = None):
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return device, dtype or (torch.float16 if device.startswith("cuda") else torch.float32)
 
+
+def load_pipeline(teacher: str = "embedded", device: str | None = None, dtype: torch.dtype | None = None):
+    """The cached pipeline of `teacher`, loaded once per (teacher, device, dtype).
+
+    `teacher` is a catalogue name, a local pipeline folder or a hub id (owner/name).
+    """
     if teacher not in TEACHERS and not (os.path.isdir(teacher) or teacher.count("/") == 1):
         raise CheckpointMissing(f"unknown teacher {teacher!r}; choose from {sorted(TEACHERS)}, "
                                 "a local pipeline folder or a hub id")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = dtype or (torch.float16 if device.startswith("cuda") else torch.float32)
+    device, dtype = default_device_dtype(device, dtype)
     key = (teacher, device, dtype)
     with _cache_lock:
         if key not in _cache:
-            source = TEACHERS.get(teacher, teacher)
-            if teacher == "embedded" and not (Path(source) / "model_index.json").exists():
-                raise CheckpointMissing(
-                    f"the embedded teacher is missing at {source}; rebuild it with "
-                    "`python -m mcm_demo train teacher` (see weights/README.md)")
-            pipe = TextToVideoPipeline.from_pretrained(source, dtype=dtype)
-            _cache[key] = pipe.to(device)
+            _cache[key] = _load(teacher, dtype).to(device)
+            if device.startswith("cuda"):
+                _enable_cuda_savings(_cache[key])
         return _cache[key]
+
+
+def _load(teacher: str, dtype: torch.dtype):
+    import diffusers
+    import transformers
+
+    from .pipeline import TextToVideoPipeline
+
+    # Loading takes well under a second for the embedded teacher: no progress bars in the log.
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
+
+    if teacher == "embedded":
+        if not (EMBEDDED_TEACHER / "model_index.json").exists():
+            raise CheckpointMissing(f"the embedded teacher is missing at {EMBEDDED_TEACHER}; rebuild it with "
+                                    "`python -m mcm_demo train teacher` (see weights/README.md)")
+        return TextToVideoPipeline.from_pretrained(str(EMBEDDED_TEACHER), dtype=dtype)
+    t = TEACHERS.get(teacher)
+    if t is None:  # a folder or hub id of a ModelScope-layout pipeline
+        return TextToVideoPipeline.from_pretrained(teacher, dtype=dtype)
+    base = _cached(t.repo, t.label, fetch_command(teacher))
+    if t.motion_adapter is None:
+        return TextToVideoPipeline.from_pretrained(base, dtype=dtype)
+    motion = _cached(t.motion_adapter, f"{t.label}'s motion adapter", fetch_command(teacher))
+    return assemble_animatediff(base, motion, dtype)
+
+
+def assemble_animatediff(base: str, motion_adapter: str, dtype: torch.dtype = torch.float32):
+    """An SD1.5 folder + a motion adapter folder → our pipeline around `UNetMotionModel`,
+    with the scheduler MCM's AnimateDiff checkpoints were distilled with (DESIGN §4)."""
+    from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel, UNetMotionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    from .pipeline import TextToVideoPipeline
+
+    unet = UNetMotionModel.from_unet2d(UNet2DConditionModel.from_pretrained(base, subfolder="unet"),
+                                       MotionAdapter.from_pretrained(motion_adapter))
+    scheduler = DDIMScheduler.from_pretrained(base, subfolder="scheduler", beta_schedule="linear",
+                                              beta_start=0.00085, beta_end=0.012, clip_sample=False,
+                                              timestep_spacing="linspace", steps_offset=1)
+    return TextToVideoPipeline(AutoencoderKL.from_pretrained(base, subfolder="vae", torch_dtype=dtype),
+                               CLIPTextModel.from_pretrained(base, subfolder="text_encoder", torch_dtype=dtype),
+                               CLIPTokenizer.from_pretrained(base, subfolder="tokenizer"),
+                               unet.to(dtype), scheduler)
+
+
+def _enable_cuda_savings(pipe) -> None:
+    """Sliced/tiled VAE decoding, and xformers attention when it is installed (else SDPA)."""
+    for name in ("enable_slicing", "enable_tiling"):
+        if hasattr(pipe.vae, name):
+            getattr(pipe.vae, name)()
+    try:
+        import xformers  # noqa: F401
+
+        pipe.unet.enable_xformers_memory_efficient_attention()
+    except Exception:  # not installed, or not supported by this UNet: PyTorch SDPA is the default
+        pass
+
+
+def use_student(pipe, teacher: str, name: str | None) -> str:
+    """Switch the cached pipeline to a student (loaded on first use) or to the teacher (None).
+    Returns the sampler to run it with."""
+    if name is None:
+        pipe.set_adapter(None)
+        return "ddim"
+    if name not in pipe.adapters:
+        pipe.load_adapter(student_folder(teacher, name), name)
+    pipe.set_adapter(name)
+    return "consistency"
 
 
 def load_evaluator():

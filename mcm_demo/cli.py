@@ -1,4 +1,5 @@
-"""`python -m mcm_demo generate | eval | train | bench`: everything the app does, from a shell."""
+"""`python -m mcm_demo generate | compare | fetch | eval | bench | train | distill`: everything the app does,
+from a shell."""
 from __future__ import annotations
 
 import argparse
@@ -63,16 +64,58 @@ def cmd_eval(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .evaluation import bench_steps
+    from .evaluation import bench_steps, bench_stream
 
-    bench_steps(args.steps, args.teacher, repeats=args.repeats, guidance=args.guidance, log=print)
+    if args.models:
+        bench_stream(args.models, args.steps, args.teacher, repeats=args.repeats, guidance=args.guidance,
+                     frames=args.frames, log=print)
+    else:
+        bench_steps(args.steps, args.teacher, repeats=args.repeats, guidance=args.guidance, log=print)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    """The page's compare mode: two models, one prompt and seed, their mp4s and speedups."""
+    import os
+
+    from . import service
+    from .video_io import write_mp4
+
+    requests = [(side, service.check_request(service.Request(
+        args.prompt, model, args.teacher_steps if model == service.TEACHER_MODEL else args.steps, args.seed,
+        args.frames, args.guidance, args.teacher))) for side, model in (("left", args.left), ("right", args.right))]
+    os.makedirs(args.out_dir, exist_ok=True)
+    seconds = {}
+    for side, req in requests:
+        model, steps = req.model, req.steps
+        for event in service.stream(req):
+            if isinstance(event, service.Preview):
+                print(f"{side} {model}: step {event.step}/{event.total} preview at {event.seconds:.2f}s")
+            else:
+                path = write_mp4(event.frames, os.path.join(args.out_dir, f"{side}-{model}.mp4"), fps=args.fps,
+                                 upscale=max(1, 256 // event.frames.shape[1]))
+                seconds[model] = event.seconds
+                print(f"{side} {model}: {steps} steps in {event.seconds:.2f}s (measured, without preview "
+                      f"decoding {event.preview_seconds:.2f}s) → {path}")
+    base = service.teacher_baseline_seconds(args.teacher, args.frames, args.guidance)
+    print(f"teacher DDIM-{service.BASELINE_STEPS} + CFG: {base:.2f}s (measured); speedup: " +
+          ", ".join(f"{m} {base / s:.1f}x" for m, s in seconds.items()))
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from .catalog import TEACHERS, fetch
+
+    variants = TEACHERS[args.teacher].published if args.all else args.variant
+    fetch(args.teacher, variants)
     return 0
 
 
 def cmd_train(args) -> int:
     from .training import train_component
 
-    train_component(args.what, steps=args.steps, out=args.out, run_dir=args.run_dir, seed=args.seed)
+    train_component(args.what, steps=args.steps, out=args.out, run_dir=args.run_dir, seed=args.seed,
+                    object_weight=args.object_weight)
     return 0
 
 
@@ -133,7 +176,30 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--guidance", type=float, default=5.0)
     b.add_argument("--teacher", default="embedded")
+    b.add_argument("--models", nargs="+", help="bench the app's columns instead: lcm, mcm-<variant>, teacher; "
+                                              "prints first-preview and end-to-end times and the speedup vs DDIM-50")
+    b.add_argument("--frames", type=int, default=8)
     b.set_defaults(func=cmd_bench)
+
+    c = sub.add_parser("compare", help="the app's side-by-side: two models, one prompt and seed → two mp4s")
+    c.add_argument("--prompt", default=DEFAULT_PROMPT)
+    c.add_argument("--teacher", default="embedded")
+    c.add_argument("--left", default="lcm", help="teacher, lcm or mcm-<variant>")
+    c.add_argument("--right", default="mcm-webvid")
+    c.add_argument("--steps", type=int, default=4, help="student steps (1-8)")
+    c.add_argument("--teacher-steps", type=int, default=25, help="DDIM steps when a column is the teacher")
+    c.add_argument("--guidance", type=float, default=5.0)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--frames", type=int, default=8)
+    c.add_argument("--fps", type=float, default=8.0)
+    c.add_argument("--out-dir", default="compare")
+    c.set_defaults(func=cmd_compare)
+
+    f = sub.add_parser("fetch", help="download a real teacher and its published MCM adapters (huggingface_hub)")
+    f.add_argument("teacher", choices=["modelscope", "animatediff"])
+    f.add_argument("--variant", nargs="*", default=[], help="published adapters to fetch (webvid, laion, …)")
+    f.add_argument("--all", action="store_true", help="every published adapter of this teacher")
+    f.set_defaults(func=cmd_fetch)
 
     t = sub.add_parser("train", help="rebuild a shipped checkpoint (seeded, resumable)")
     t.add_argument("what", choices=["teacher", "evaluator", "vae", "vae-decoder"],
@@ -142,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="where to write the checkpoint (default: weights/...)")
     t.add_argument("--run-dir", default="runs", help="resumable training state lives here")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--object-weight", type=float,
+                   help="teacher UNet: extra loss weight on the latent pixels around objects (default 4; 0 = plain MSE)")
     t.set_defaults(func=cmd_train)
 
     d = sub.add_parser("distill", help="distill the teacher into an LCM or MCM LoRA student (seeded, resumable)")

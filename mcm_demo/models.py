@@ -13,7 +13,7 @@ import dataclasses
 
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDPMScheduler, UNet3DConditionModel
+from diffusers import AutoencoderKL, DDPMScheduler, UNet3DConditionModel, UNetMotionModel
 from diffusers.configuration_utils import register_to_config
 # diffusers' pipeline loader finds a component's base class by name in the component's own
 # module, so a folder naming `mcm_demo.models.UNet3DWithFramePositions` needs it here.
@@ -150,3 +150,11 @@ def encode_prompts(tokenizer, text_encoder, prompts: list[str]) -> torch.Tensor:
     ids = tokenizer(prompts, padding="max_length", truncation=True, max_length=MAX_TOKENS,
                     return_tensors="pt").input_ids.to(text_encoder.device)
     return text_encoder(ids).last_hidden_state
+
+
+def unet_forward(unet, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """The UNet's raw output for (B, C, F, H, W) latents. UNet3D takes one text row per clip;
+    AnimateDiff's UNetMotionModel folds the frames into the batch and wants one per frame."""
+    if isinstance(unet, UNetMotionModel):
+        text = text.repeat_interleave(x.shape[2], dim=0)
+    return unet(x, t, encoder_hidden_states=text).sample

@@ -13,6 +13,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from . import samplers
 from .distill.consistency import consistency_output
+from .models import unet_forward
 
 MAX_PROMPT_CHARS = 2000
 
@@ -155,14 +156,14 @@ class TextToVideoPipeline(DiffusionPipeline):
         #    student, its boundary-scaled estimate f(x, t) = c_skip x + c_out x̂0.
         def denoise(x: torch.Tensor, t: int) -> torch.Tensor:
             if consistency:
-                out = self.unet(x.to(dtype), torch.tensor([t] * x.shape[0], device=device),
-                                encoder_hidden_states=text).sample.float()
+                out = unet_forward(self.unet, x.to(dtype), torch.tensor([t] * x.shape[0], device=device),
+                                   text).float()
                 return consistency_output(out, x, torch.tensor([t] * x.shape[0]), self.scheduler.alphas_cumprod,
                                           self.scheduler.config.prediction_type, timestep_scaling)
 
             model_in = torch.cat([x, x]) if do_cfg else x
-            out = self.unet(model_in.to(dtype), torch.tensor([t] * model_in.shape[0], device=device),
-                            encoder_hidden_states=text).sample.float()
+            out = unet_forward(self.unet, model_in.to(dtype), torch.tensor([t] * model_in.shape[0], device=device),
+                               text).float()
             if do_cfg:
                 out_uncond, out_cond = out.chunk(2)
                 out = out_uncond + guidance_scale * (out_cond - out_uncond)

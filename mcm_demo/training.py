@@ -46,7 +46,8 @@ def export_teacher(vae, tokenizer, text_encoder, unet, out: str) -> None:
     TextToVideoPipeline(vae, text_encoder, tokenizer, unet, scheduler).save_pretrained(out)
 
 
-def train_component(what: str, steps: int | None = None, out: str | None = None, run_dir: str = "runs", seed: int = 0):
+def train_component(what: str, steps: int | None = None, out: str | None = None, run_dir: str = "runs", seed: int = 0,
+                    object_weight: float | None = None):
     torch.manual_seed(seed)
     if what == "vae":
         vae = _vae(run_dir, seed, steps)
@@ -61,6 +62,8 @@ def train_component(what: str, steps: int | None = None, out: str | None = None,
         cfg = UNetTrainConfig(run_dir=os.path.join(run_dir, "unet"), seed=seed)
         if steps:
             cfg.steps = steps
+        if object_weight is not None:
+            cfg.object_weight = object_weight
         tokenizer, text_encoder, unet = train_unet(cfg, vae)
         export_teacher(_vae_decoder(vae, run_dir, seed), tokenizer, text_encoder, unet, out or str(EMBEDDED_TEACHER))
     elif what == "evaluator":

@@ -1,19 +1,15 @@
-"""The Gradio page: a prompt becomes a clip, with the denoised estimate streamed per step.
+"""The Gradio page: LCM and MCM side by side, each column streaming its per-step preview.
 
-Only UI code lives here; it calls the library (`catalog`, `pipeline`, `video_io`).
+Only UI code lives here; the work is `service.stream` (no gradio below this module).
 """
 from __future__ import annotations
 
-import os
-import queue
-import tempfile
-import threading
-import time
-import uuid
+import random
 
 import numpy as np
 
-from .catalog import CheckpointMissing, load_pipeline
+from . import service
+from .catalog import TEACHERS, VARIANTS, CheckpointMissing, fetch_command, student_names
 from .pipeline import PipelineInputError
 from .video_io import write_mp4
 
@@ -23,95 +19,180 @@ EXAMPLES = [
     "a blue square bouncing and a green triangle moving right on a white background",
     "a purple cross orbiting on a brown background",
 ]
-OUTPUT_DIR = os.path.join(tempfile.gettempdir(), "mcm-demo-outputs")
-_device_lock = threading.Lock()  # one generation at a time per device; the queue holds the rest
+MAX_QUEUE = 32
 
 
-def filmstrip(frames: np.ndarray, scale: int = 3) -> np.ndarray:
+def model_label(model: str, teacher_steps: int | None = None) -> str:
+    if model == service.TEACHER_MODEL:
+        return f"Teacher (DDIM-{teacher_steps}, CFG)" if teacher_steps else "Teacher (DDIM, CFG)"
+    return "LCM" if model == "lcm" else "MCM-" + model[4:]
+
+
+def model_dropdown_choices(teacher: str) -> list[tuple[str, str]]:
+    return [(model_label(m), m) for m in service.model_choices(teacher)]
+
+
+def filmstrip(frames: np.ndarray, scale: int = 3, max_width: int = 1536) -> np.ndarray:
     """(F, H, W, 3) floats → one uint8 image with the frames side by side, enlarged."""
     strip = np.concatenate(list(frames), axis=1)
+    scale = max(1, min(scale, max_width // strip.shape[1]))
     strip = strip.repeat(scale, 0).repeat(scale, 1)
     return (np.clip(strip, 0, 1) * 255).astype(np.uint8)
 
 
-def _cleanup_old_outputs(max_age_s: float = 3600) -> None:
-    now = time.time()
-    for name in os.listdir(OUTPUT_DIR):
-        path = os.path.join(OUTPUT_DIR, name)
-        if now - os.path.getmtime(path) > max_age_s:
-            try:
-                os.remove(path)
-            except OSError:
-                pass
+def teacher_status(teacher: str) -> str:
+    """What the chosen teacher has on this machine, and the command for what it lacks."""
+    from .catalog import load_pipeline, student_folder
 
-
-def generate(prompt: str, sampler: str, steps: float, guidance: float, seed: float, teacher: str = "embedded"):
-    """Stream (preview, video, status) tuples: a preview per step, then the mp4."""
-    import torch
-
+    missing = []
     try:
-        if seed is None or seed < 0:
-            raise PipelineInputError(f"Seed must be 0 or more, got {seed}.")
-        pipe = load_pipeline(teacher)
-        steps = int(steps)
-        pipe.check_inputs(prompt, steps, 8, guidance, sampler)
-    except (PipelineInputError, CheckpointMissing) as err:
-        yield None, None, f"⚠️ {err}"
-        return
-    updates: queue.Queue = queue.Queue()
-    result: dict = {}
-
-    def on_step(info):  # runs in the worker thread: decode the denoised estimate for the preview
-        updates.put(("preview", info["i"], pipe.decode_latents(info["denoised"][:1])[0]))
-
-    def work():
+        if teacher != "embedded":
+            load_pipeline(teacher)
+    except CheckpointMissing as err:
+        return f"⚠️ {err} The embedded teacher keeps working meanwhile."
+    for name in student_names(teacher):
         try:
-            with _device_lock:
-                t0 = time.perf_counter()
-                result["frames"] = pipe(prompt, num_inference_steps=steps, guidance_scale=guidance, sampler=sampler,
-                                        generator=torch.Generator().manual_seed(int(seed)), callback=on_step)[0]
-                result["seconds"] = time.perf_counter() - t0
-        except Exception as err:  # reported to this user; the server keeps serving others
-            result["error"] = err
-        finally:
-            updates.put(("done", None, None))
+            student_folder(teacher, name)
+        except CheckpointMissing:
+            missing.append(name)
+    if not missing:
+        return f"{TEACHERS[teacher].label}: teacher and all students available."
+    how = (f"`{fetch_command(teacher, '<variant>')}`" if teacher != "embedded"
+           else "`python -m mcm_demo distill …` (weights/README.md)")
+    return f"{TEACHERS[teacher].label}: missing {', '.join(missing)}; get them with {how}."
 
-    threading.Thread(target=work, daemon=True).start()
-    while True:
-        kind, i, frames = updates.get()
-        if kind == "done":
-            break
-        yield filmstrip(frames), None, f"step {i + 1}/{steps}: denoised estimate"
-    if "error" in result:
-        yield None, None, f"⚠️ generation failed: {result['error']}"
+
+def _column_request(prompt, model, steps, teacher_steps, seed, frames, guidance, teacher) -> service.Request:
+    return service.Request(prompt, model, teacher_steps if model == service.TEACHER_MODEL else steps, seed, frames,
+                           guidance, teacher)
+
+
+def run_column(req: service.Request, fps: float):
+    """Yield (preview, video, status, seconds) for one column; problems become a ⚠️ status.
+    `seconds` (the measured generation time) comes with the final video only."""
+    label = model_label(req.model, req.steps if req.model == service.TEACHER_MODEL else None)
+    try:
+        for event in service.stream(req):
+            if isinstance(event, service.Preview):
+                yield (filmstrip(event.frames), None,
+                       f"**{label}** · step {event.step}/{event.total} (denoised estimate)", None)
+            else:
+                path = write_mp4(event.frames, service.new_output_path(), fps=float(fps),
+                                 upscale=max(1, 256 // event.frames.shape[1]))
+                first = (f"; first preview {event.first_preview_seconds:.2f} s after the start"
+                         if event.first_preview_seconds is not None else "")
+                yield (filmstrip(event.frames), path,
+                       f"**{label}** · {req.steps} step{'s' * (req.steps > 1)} in **{event.seconds:.2f} s** "
+                       f"(measured, without the {event.preview_seconds:.2f} s of preview decoding{first})",
+                       event.seconds)
+                return
+    except (PipelineInputError, CheckpointMissing, RuntimeError) as err:
+        yield None, None, f"⚠️ {err}", None
+
+
+def compare(prompt, teacher, variant, steps, seed, randomize, frames, fps, left, right, teacher_steps, guidance):
+    """The page's one handler: stream the left column, then the right, then the speedups.
+
+    Yields (seed, left preview, left video, left status, right preview, right video,
+    right status, summary).
+    """
+    if randomize:
+        seed = random.randrange(2 ** 31)
+    # Every yield carries the whole state (Gradio sends only what changed), so the last one is
+    # the complete answer for API clients too.
+    outputs = [seed, None, None, "", None, None, "", "Generating…"]
+    yield tuple(outputs)
+    if variant not in VARIANTS:
+        outputs[3] = outputs[6] = outputs[7] = f"⚠️ Unknown style variant {variant!r}; choose from {', '.join(VARIANTS)}."
+        yield tuple(outputs)
         return
-    os.makedirs(OUTPUT_DIR, exist_ok=True)
-    _cleanup_old_outputs()
-    path = write_mp4(result["frames"], os.path.join(OUTPUT_DIR, f"{uuid.uuid4().hex}.mp4"), upscale=4)
-    yield filmstrip(result["frames"]), path, f"done: {sampler} {steps} steps in {result['seconds']:.2f}s (measured)"
+    timings = {}
+    for side, model in ((0, left), (1, right)):
+        req = _column_request(prompt, model, steps, teacher_steps, seed, frames, guidance, teacher)
+        for preview, video, status, seconds in run_column(req, fps):
+            outputs[1 + 3 * side: 4 + 3 * side] = [preview, video, status]
+            yield tuple(outputs)
+            if seconds is not None:
+                timings[model_label(model, req.steps if model == service.TEACHER_MODEL else None)] = seconds
+    if not timings:
+        outputs[7] = "Nothing was generated: see the messages above."
+        yield tuple(outputs)
+        return
+    outputs[7] = f"Measuring the teacher's {service.BASELINE_STEPS}-step DDIM + CFG once on this machine…"
+    yield tuple(outputs)
+    try:
+        base = service.teacher_baseline_seconds(teacher, int(frames), float(guidance))
+    except (PipelineInputError, CheckpointMissing, RuntimeError) as err:
+        outputs[7] = f"⚠️ no speedup: {err}"
+    else:
+        ratios = ", ".join(f"{name} **{base / s:.1f}×**" for name, s in timings.items())
+        outputs[7] = (f"Speedup over the teacher's {service.BASELINE_STEPS}-step DDIM + CFG "
+                      f"({base:.2f} s, measured on this machine): {ratios}")
+    yield tuple(outputs)
+
+
+def _gpu(fn):
+    """On Hugging Face ZeroGPU Spaces, ask for a GPU per call; elsewhere a no-op."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=120)(fn)
 
 
 def build_demo():
     import gradio as gr
 
-    with gr.Blocks(title="mcm-demo") as demo:
-        gr.Markdown("# mcm-demo — text-to-video on the embedded teacher\n"
-                    "The embedded default is a small ModelScope-style model trained on a synthetic world "
-                    "(shapes, colours, motions); see the README.")
+    with gr.Blocks(title="mcm-demo: Motion Consistency Models", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown("# mcm-demo — LCM vs MCM, few-step text-to-video\n"
+                    "Two few-step students of the same teacher side by side: the LCM baseline and a "
+                    "Motion Consistency Model whose frame quality comes from a style's image set. "
+                    "Every step's denoised estimate streams in, then the mp4 plays.")
         with gr.Row():
-            with gr.Column():
+            with gr.Column(scale=2):
                 prompt = gr.Textbox(label="Prompt", value=EXAMPLES[0], max_lines=3)
-                sampler = gr.Radio(["ddim", "dpm++"], value="ddim", label="Sampler")
-                steps = gr.Slider(1, 100, value=25, step=1, label="Steps")
-                guidance = gr.Slider(1.0, 12.0, value=5.0, step=0.5, label="Guidance scale")
-                seed = gr.Number(value=0, precision=0, label="Seed")
-                button = gr.Button("Generate", variant="primary")
                 gr.Examples(EXAMPLES, inputs=prompt)
-            with gr.Column():
-                preview = gr.Image(label="Denoised estimate, per step", type="numpy")
-                video = gr.Video(label="Result", autoplay=True, loop=True, height=320)
-                status = gr.Markdown()
-        button.click(generate, [prompt, sampler, steps, guidance, seed], [preview, video, status],
-                     concurrency_limit=1)
-        demo.queue(max_size=32)
+            with gr.Column(scale=1):
+                teacher = gr.Dropdown([(t.label, name) for name, t in TEACHERS.items()], value="embedded",
+                                      label="Teacher")
+                variant = gr.Radio(list(VARIANTS), value="webvid", label="Style variant (MCM)")
+                steps = gr.Radio([1, 2, 4, 8], value=4, label="Steps")
+        with gr.Row():
+            seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+            randomize = gr.Checkbox(value=False, label="Randomize seed")
+            frames = gr.Slider(4, 16, value=8, step=1, label="Frames")
+            fps = gr.Slider(2, 24, value=8, step=1, label="Frames per second")
+        with gr.Accordion("Advanced", open=False):
+            with gr.Row():
+                left_model = gr.Dropdown(model_dropdown_choices("embedded"), value="lcm", label="Left column")
+                right_model = gr.Dropdown(model_dropdown_choices("embedded"), value="mcm-webvid", label="Right column")
+                teacher_steps = gr.Slider(1, 100, value=25, step=1, label="Teacher steps (DDIM-N)")
+                guidance = gr.Slider(1.0, 12.0, value=5.0, step=0.5, label="Teacher guidance (CFG)")
+            availability = gr.Markdown(teacher_status("embedded"))
+        button = gr.Button("Generate", variant="primary")
+        with gr.Row(equal_height=True):
+            columns = []
+            for side in ("left", "right"):
+                with gr.Column():
+                    status = gr.Markdown(elem_id=f"{side}-status")
+                    preview = gr.Image(label="Denoised estimate, per step", type="numpy", elem_id=f"{side}-preview")
+                    video = gr.Video(label="Result", autoplay=True, loop=True, height=280, elem_id=f"{side}-video")
+                    columns += [preview, video, status]
+        summary = gr.Markdown(elem_id="summary")
+
+        def on_variant(name, v):  # the right column follows the style, where the teacher has it
+            return gr.update(value=f"mcm-{v}") if f"mcm-{v}" in student_names(name) else gr.update()
+
+        def on_teacher(name, v):
+            choices, students = model_dropdown_choices(name), student_names(name)
+            left = "lcm" if "lcm" in students else service.TEACHER_MODEL
+            right = f"mcm-{v}" if f"mcm-{v}" in students else (students[0] if students else service.TEACHER_MODEL)
+            return gr.update(choices=choices, value=left), gr.update(choices=choices, value=right), teacher_status(name)
+
+        variant.change(on_variant, [teacher, variant], right_model, queue=False)
+        teacher.change(on_teacher, [teacher, variant], [left_model, right_model, availability])
+        button.click(_gpu(compare), [prompt, teacher, variant, steps, seed, randomize, frames, fps, left_model,
+                                     right_model, teacher_steps, guidance], [seed, *columns, summary],
+                     api_name="compare", concurrency_limit=1, concurrency_id="device")
+        demo.queue(max_size=MAX_QUEUE)
     return demo

@@ -1,10 +1,11 @@
-"""Open the running app in headless Chromium, generate a clip and save a screenshot.
+"""Open the running app in headless Chromium, generate, and save screenshots mid-stream and done.
 
     python app.py &   # then
-    python scripts/screenshot.py --url http://127.0.0.1:7860 --out page.png
+    python scripts/screenshot.py --url http://127.0.0.1:7860 --out docs/page
 
-Needs Debian's `chromium` and `pip install playwright` (no browser download: it drives the
-system Chromium).
+writes docs/page-streaming.png (a column's per-step preview showing) and docs/page-done.png.
+Needs Debian's `chromium` and `pip install playwright` (it drives the system Chromium; no
+browser download).
 """
 import argparse
 
@@ -18,25 +19,27 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--url", default="http://127.0.0.1:7860")
     p.add_argument("--prompt", default="a yellow star moving right on a gray background")
-    p.add_argument("--steps", default="25")
-    p.add_argument("--out", default="page.png")
+    p.add_argument("--steps", default="8", choices=["1", "2", "4", "8"])
+    p.add_argument("--variant", default="webvid")
+    p.add_argument("--out", default="page", help="prefix of the two PNG files")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     args = p.parse_args()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(args.url)
-        box = page.get_by_label("Prompt")
-        box.fill(args.prompt)
-        steps = page.get_by_label("number input for Steps")
-        steps.fill(args.steps)
-        steps.press("Enter")
+        page.get_by_label("Prompt").fill(args.prompt)
+        page.get_by_label(args.steps, exact=True).check()
+        page.get_by_label(args.variant, exact=True).check()
         page.get_by_role("button", name="Generate").click()
-        page.wait_for_selector("video", timeout=300_000)
+        # mid-stream: the right column's preview is in, its video not yet
+        page.wait_for_selector("#right-status :text('denoised estimate')", timeout=300_000)
+        page.screenshot(path=f"{args.out}-streaming.png", full_page=True)
+        page.wait_for_selector("#summary :text('Speedup')", timeout=300_000)
         page.wait_for_timeout(1500)
-        page.screenshot(path=args.out, full_page=True)
+        page.screenshot(path=f"{args.out}-done.png", full_page=True)
         browser.close()
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out}-streaming.png and {args.out}-done.png")
 
 
 if __name__ == "__main__":

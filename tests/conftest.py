@@ -23,3 +23,33 @@ def tiny_pipeline():
     tokenizer = build_tokenizer()
     scheduler = DDIMScheduler.from_config(build_noise_schedule().config)
     return TextToVideoPipeline(build_vae(cfg), build_text_encoder(cfg, tokenizer), tokenizer, build_unet(cfg), scheduler)
+
+
+@pytest.fixture(scope="session")
+def student_weights(tmp_path_factory):
+    """A weights folder with the shipped teacher and two small students on it ("lcm",
+    "mcm-webvid": random LoRAs saved in the published layout); the other variants missing."""
+    from mcm_demo import catalog
+    from mcm_demo.distill.lora import attach_lora, save_adapter
+    from mcm_demo.pipeline import TextToVideoPipeline
+
+    root = tmp_path_factory.mktemp("weights")
+    for name in ("teacher", "evaluator"):
+        (root / name).symlink_to(catalog.WEIGHTS_DIR / name)
+    unet = TextToVideoPipeline.from_pretrained(str(catalog.EMBEDDED_TEACHER)).unet
+    torch.manual_seed(0)
+    for name in ("lcm", "mcm-webvid"):
+        attach_lora(unet, name, rank=4, init="gaussian")
+        save_adapter(unet, name, str(root / name))
+    return root
+
+
+@pytest.fixture
+def with_students(student_weights, monkeypatch):
+    """Point the catalogue's students at `student_weights` (the teacher is the shipped one)."""
+    from mcm_demo import catalog
+
+    monkeypatch.setattr(catalog, "WEIGHTS_DIR", student_weights)
+    catalog._cache.clear()
+    yield student_weights
+    catalog._cache.clear()  # the cached pipeline carries these students: forget it

@@ -1,19 +1,93 @@
-"""The page's handler, called directly: streamed previews, then a playable mp4."""
-from mcm_demo.ui import generate
+"""The page's handlers called directly: two streamed columns, playable mp4s, clear messages."""
+import gradio as gr
+import pytest
+
+from mcm_demo import service, ui
 from mcm_demo.video_io import probe
 
-
-def test_handler_streams_previews_then_the_video():
-    updates = list(generate("a red circle moving left on a black background", "ddim", 3, 5.0, 0))
-    previews = [u for u in updates if u[0] is not None and u[1] is None]
-    assert len(previews) == 3
-    final_preview, video, status = updates[-1]
-    assert probe(video)["codec"] == "h264" and "done" in status and "measured" in status
+PROMPT = "a red circle moving left on a black background"
 
 
-def test_handler_reports_bad_input_and_keeps_working():
-    for bad in [("", "ddim", 4, 5.0, 0), ("a red circle", "ddim", 0, 5.0, 0), ("a red circle", "ddim", 4, 5.0, -1),
-                ("x" * 10_000, "ddim", 4, 5.0, 0), ("a red circle", "heun", 4, 5.0, 0)]:
-        (preview, video, status), = list(generate(*bad))
-        assert video is None and status.startswith("⚠️")
-    assert list(generate("a blue star spinning on a gray background", "dpm++", 2, 5.0, 1))[-1][1] is not None
+def run_compare(**overrides):
+    args = dict(prompt=PROMPT, teacher="embedded", variant="webvid", steps=2, seed=0, randomize=False, frames=8,
+                fps=8, left="lcm", right="mcm-webvid", teacher_steps=3, guidance=5.0)
+    args.update(overrides)
+    return list(ui.compare(**args))
+
+
+def sent(value):
+    return value is not None
+
+
+def test_compare_streams_both_columns_then_videos_and_speedups(with_students):
+    updates = run_compare()
+    left_previews = {u[3] for u in updates if sent(u[1]) and not sent(u[2])}
+    right_previews = {u[6] for u in updates if sent(u[4]) and not sent(u[5])}
+    assert len(left_previews) == 2 and len(right_previews) == 2  # one per step
+    final = updates[-1]
+    videos = [final[2], final[5]]
+    assert videos[0] != videos[1]
+    for path in videos:
+        info = probe(path)
+        assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["frames"] == 8
+    assert "LCM" in final[3] and "measured" in final[3] and "MCM-webvid" in final[6]
+    summary = final[7]
+    assert "Speedup" in summary and "LCM" in summary and "MCM-webvid" in summary and "×" in summary
+
+
+def test_teacher_column_and_randomized_seed(with_students):
+    updates = run_compare(left="teacher", right="lcm", randomize=True, seed=0, teacher_steps=2, frames=4)
+    assert isinstance(updates[0][0], int) and updates[0][0] >= 0  # the seed used is shown
+    assert any(sent(u[1]) and "Teacher (DDIM-2" in u[3] for u in updates)
+    assert probe([u[2] for u in updates if sent(u[2])][0])["frames"] == 4
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(prompt=""), "prompt is empty"),
+    (dict(prompt="x" * 10_000), "limit is"),
+    (dict(steps=0), "1 to 8 steps"),
+    (dict(steps=1000), "1 to 8 steps"),
+    (dict(left="teacher", teacher_steps=0), "1 to 1000 DDIM steps"),
+    (dict(seed=-1), "Seed must be"),
+    (dict(seed=1.5), "whole number"),
+    (dict(right="mcm-watercolour"), "Unknown style variant"),
+    (dict(teacher="sora"), "Unknown teacher"),
+    (dict(frames=500), "Frames must be"),
+])
+def test_bad_input_is_a_clear_message_and_the_next_request_works(with_students, overrides, message):
+    updates = run_compare(**overrides)
+    texts = " ".join(str(v) for u in updates for v in u if isinstance(v, str))
+    assert "⚠️" in texts and message in texts
+    assert any(sent(u[5]) for u in run_compare(steps=1))  # and the next request works
+
+
+def test_unknown_variant_from_the_api(with_students):
+    updates = run_compare(variant="watercolour")
+    assert "Unknown style variant" in updates[-1][7]
+
+
+def test_missing_student_names_the_command_and_the_other_column_still_runs(with_students):
+    updates = run_compare(right="mcm-anime")
+    right_status = updates[-1][6]
+    assert "mcm-anime adapter is missing" in right_status and "python -m mcm_demo distill" in right_status
+    assert sent(updates[-1][2])  # the LCM column made its video
+
+
+def test_missing_real_teacher_names_the_fetch_command():
+    status = ui.teacher_status("modelscope")  # HF_HUB_OFFLINE: nothing cached, nothing downloaded
+    assert "python -m mcm_demo fetch modelscope" in status and "embedded" in status
+    updates = run_compare(teacher="modelscope", left="teacher", right="mcm-webvid")
+    assert all("python -m mcm_demo fetch modelscope" in updates[-1][i] for i in (3, 6))
+
+
+def test_service_rejects_before_any_work():
+    with pytest.raises(service.PipelineInputError, match="offers"):
+        service.check_request(service.Request(PROMPT, "lcm", 4, teacher="animatediff"))
+
+
+def test_page_builds_with_the_controls():
+    demo = ui.build_demo()
+    labels = {getattr(b, "label", None) for b in demo.blocks.values()}
+    assert {"Prompt", "Teacher", "Style variant (MCM)", "Steps", "Seed", "Randomize seed", "Frames",
+            "Frames per second", "Left column", "Right column"} <= labels
+    assert isinstance(demo, gr.Blocks)

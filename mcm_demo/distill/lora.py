@@ -64,8 +64,21 @@ def attach_lora(model: torch.nn.Module, name: str, rank: int = 64, alpha: int | 
     with warnings.catch_warnings():  # "multiple adapters in the model": that is the point
         warnings.filterwarnings("ignore", message=".*multiple adapters.*")
         inject_adapter_in_model(config, model, adapter_name=name)
+    for layer in lora_layers(model):
+        if not getattr(layer, "_takes_input_keyword", False):
+            layer.register_forward_pre_hook(_input_keyword_to_positional, with_kwargs=True)
+            layer._takes_input_keyword = True
     use_adapter(model, name)
     return config
+
+
+def _input_keyword_to_positional(module, args, kwargs):
+    """AnimateDiff's motion modules call `self.proj_in(input=x)`; peft's LoRA layers take x
+    positionally, so the keyword is moved into place before they run."""
+    if not args and "input" in kwargs:
+        kwargs = dict(kwargs)
+        return (kwargs.pop("input"),), kwargs
+    return None
 
 
 def use_adapter(model: torch.nn.Module, name: str | None) -> None:

@@ -23,6 +23,7 @@ import time
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..models import unet_forward
 from .consistency import DDIMSolver, alpha_sigma, consistency_output, pseudo_huber, to_x0_and_eps
 from .discriminator import (DinoBackbone, FrameDiscriminator, VAEEncoderBackbone, discriminator_loss, generator_loss,
                             gradient_penalty)
@@ -100,7 +101,7 @@ class Distiller:
 
     # -- pieces --------------------------------------------------------------------------
     def student(self, x, t, text):
-        out = self.unet(x, t, encoder_hidden_states=text).sample
+        out = unet_forward(self.unet, x, t, text)
         return consistency_output(out, x, t, self.alphas_cumprod, self.prediction_type, self.cfg.timestep_scaling)
 
     @torch.no_grad()
@@ -108,7 +109,7 @@ class Distiller:
         """One guided DDIM step of the bare teacher from t to t_prev."""
         use_adapter(self.unet, None)
         try:
-            out = self.unet(torch.cat([x, x]), torch.cat([t, t]), encoder_hidden_states=torch.cat([text, uncond])).sample
+            out = unet_forward(self.unet, torch.cat([x, x]), torch.cat([t, t]), torch.cat([text, uncond]))
         finally:
             use_adapter(self.unet, self.cfg.adapter_name)
         x0, eps = to_x0_and_eps(out, torch.cat([x, x]), torch.cat([t, t]), self.alphas_cumprod, self.prediction_type)

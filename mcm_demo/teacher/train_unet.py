@@ -5,6 +5,12 @@ with zero terminal SNR, latents cached once, cross-attention at all levels, lr 1
 caption dropout for classifier-free guidance, and min-SNR weighting written as
 min(snr+1, 5)/(snr+1) — the usual min(snr, 5)/(snr+1) gives zero weight at t=999, exactly
 where only the caption can tell the model what to draw.
+
+Object weighting: an object covers 2–3 of the 8×8 latent pixels, so in a plain MSE the shape
+and the motion words lower the loss far less than the background and colour words do, and a
+model trained 2,800 steps that way followed colour and background but neither shape nor
+motion. `object_weight` multiplies the loss on the latent pixels around the objects (their
+render masks, pooled to the latent grid and dilated by one pixel).
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from ..models import TeacherConfig, build_noise_schedule, build_text_encoder, build_tokenizer, build_unet, encode_prompts
-from ..toyworld.datasets import SceneStream, to_tensor
+from ..toyworld.datasets import SceneStream, object_mask, to_tensor
 from .checkpoint import load_state, save_state
 
 
@@ -35,6 +41,7 @@ class UNetTrainConfig:
     seed: int = 0
     run_dir: str = "runs/unet"
     save_every: int = 100
+    object_weight: float = 4.0
 
 
 @torch.no_grad()
@@ -58,6 +65,24 @@ def cache_latents(vae, num_clips: int, seed: int, path: str, batch: int = 64, lo
     save_file({"latents": torch.cat(latents)}, path, metadata={"captions": json.dumps(captions)})
 
 
+@torch.no_grad()
+def cache_object_masks(num_clips: int, seed: int, path: str, latent_size: int = 8, log=print):
+    """Latent-grid object masks of the cached clips, replaying the same seeded scene stream."""
+    if os.path.exists(path):
+        return
+    stream = SceneStream(seed, split="train", two_object_prob=0.3)
+    masks = []
+    for i in range(num_clips):
+        scene, render_seed = stream.next()
+        masks.append(torch.from_numpy(object_mask(scene, render_seed)))
+    full = torch.stack(masks)  # (N, F, H, W)
+    pooled = F.adaptive_avg_pool2d(full, latent_size)
+    # One latent pixel of margin: the edge of a shape lives in its neighbours too.
+    dilated = F.max_pool2d(pooled, 3, stride=1, padding=1)
+    save_file({"masks": dilated.unsqueeze(1).half().contiguous()}, path)
+    log(f"cached {num_clips} object masks")
+
+
 def load_latents(path: str):
     from safetensors import safe_open
 
@@ -66,7 +91,7 @@ def load_latents(path: str):
     return load_file(path)["latents"], captions
 
 
-def v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents, captions, gen) -> torch.Tensor:
+def v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents, captions, gen, pixel_weight=None) -> torch.Tensor:
     b = latents.shape[0]
     noise = torch.randn(latents.shape, generator=gen)
     t = torch.randint(0, schedule.config.num_train_timesteps, (b,), generator=gen)
@@ -77,7 +102,10 @@ def v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents, captions
     alpha_bar = schedule.alphas_cumprod[t]
     snr = alpha_bar / (1 - alpha_bar).clamp(min=1e-8)
     weight = torch.clamp(snr + 1, max=5.0) / (snr + 1)
-    return (weight * F.mse_loss(pred, target, reduction="none").mean((1, 2, 3, 4))).mean()
+    err = F.mse_loss(pred, target, reduction="none")
+    if pixel_weight is not None:  # (B, 1, F, H, W); normalised so the loss keeps its scale
+        err = err * pixel_weight / pixel_weight.mean((1, 2, 3, 4), keepdim=True)
+    return (weight * err.mean((1, 2, 3, 4))).mean()
 
 
 @torch.no_grad()
@@ -99,6 +127,11 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     latents_path = os.path.join(cfg.run_dir, "latents.safetensors")
     cache_latents(vae, cfg.num_clips, cfg.seed, latents_path, log=log)
     latents, captions = load_latents(latents_path)
+    pixel_weight = None
+    if cfg.object_weight > 0:
+        masks_path = os.path.join(cfg.run_dir, "object_masks.safetensors")
+        cache_object_masks(len(captions), cfg.seed, masks_path, latents.shape[-1], log=log)
+        pixel_weight = 1.0 + cfg.object_weight * load_file(masks_path)["masks"].float()
     tokenizer = build_tokenizer()
     text_encoder, unet = build_text_encoder(model_cfg, tokenizer), build_unet(model_cfg)
     ema_text, ema_unet = copy.deepcopy(text_encoder), copy.deepcopy(unet)
@@ -120,7 +153,8 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         lr = cfg.lr * min(1.0, (step + 1) / 200)
         for g in opt.param_groups:
             g["lr"] = lr
-        loss = v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents[idx], batch_captions, gen)
+        loss = v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents[idx], batch_captions, gen,
+                                 None if pixel_weight is None else pixel_weight[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

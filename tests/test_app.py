@@ -1,0 +1,96 @@
+"""The app launched for real and driven over HTTP with gradio_client, and in headless Chromium."""
+import os
+import socket
+
+import pytest
+
+from mcm_demo import catalog, ui
+from mcm_demo.video_io import probe
+
+PROMPT = "a blue square moving right on a white background"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(student_weights):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(catalog, "WEIGHTS_DIR", student_weights)
+        catalog._cache.clear()
+        demo = ui.build_demo()
+        port = free_port()
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        try:
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            demo.close()
+            catalog._cache.clear()
+
+
+def compare_args(**overrides):
+    args = dict(prompt=PROMPT, teacher="embedded", variant="webvid", steps=2, seed=0, randomize=False, frames=8,
+                fps=8, left="lcm", right="mcm-webvid", teacher_steps=3, guidance=5.0)
+    args.update(overrides)
+    return args
+
+
+def video_path(value):
+    return value.get("video") if isinstance(value, dict) else value
+
+
+def test_client_gets_streamed_previews_then_two_h264_videos(app_url):
+    from gradio_client import Client
+
+    job = Client(app_url, verbose=False).submit(**compare_args(), api_name="/compare")
+    final = job.result(timeout=300)
+    streamed = job.outputs()
+    assert len(streamed) >= 6  # start, 2 + 2 previews, 2 videos, speedup
+    left, right = video_path(final[2]), video_path(final[5])
+    for path in (left, right):
+        info = probe(path)
+        assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p"
+    assert "Speedup" in final[7] and "measured" in final[7]
+
+
+def test_ten_concurrent_requests_all_answered_and_the_server_stays_up(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    jobs = [client.submit(**compare_args(steps=1, seed=i, teacher_steps=1), api_name="/compare") for i in range(10)]
+    results = [job.result(timeout=600) for job in jobs]
+    paths = [video_path(r[5]) for r in results]
+    assert all(p and os.path.exists(p) for p in paths) and len(set(paths)) == 10
+    bad = client.submit(**compare_args(prompt=""), api_name="/compare").result(timeout=60)
+    assert "prompt is empty" in bad[3]
+    assert video_path(client.submit(**compare_args(steps=1), api_name="/compare").result(timeout=120)[5])
+
+
+CHROMIUM = os.environ.get("MCM_DEMO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_browser_types_a_prompt_clicks_generate_and_sees_both_videos(app_url, tmp_path):
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("MCM_DEMO_REQUIRE_BROWSER"):
+            pytest.fail(f"no Chromium at {CHROMIUM}")
+        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install chromium` (Debian) runs this test")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(app_url)
+        page.get_by_label("Prompt").fill(PROMPT)
+        page.get_by_role("button", name="Generate").click()
+        for side in ("left", "right"):
+            page.wait_for_selector(f"#{side}-video video", timeout=180_000)
+        page.wait_for_selector("#summary :text('Speedup')", timeout=180_000)
+        shot = tmp_path / "page.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert shot.stat().st_size > 10_000
