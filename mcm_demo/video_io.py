@@ -4,10 +4,12 @@ and falls back to OpenCV's mp4v, which browsers do not play (DESIGN §6).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 
 
@@ -61,3 +63,74 @@ def read_video(path: str) -> np.ndarray:
     """All frames of a file as uint8 (F, H, W, 3)."""
     with av.open(path) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+# -- uploads ----------------------------------------------------------------------------
+UPLOAD_FORMATS = (".mp4", ".webm", ".mov", ".gif")
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadLimits:
+    max_bytes: int = 50 * 1024 * 1024
+    max_seconds: float = 30.0
+    max_frames: int = 1500
+    max_side: int = 4096
+
+
+class UploadError(ValueError):
+    """An uploaded clip that cannot be used, with a message to show as it is."""
+
+
+def load_reference(path: str, num_frames: int = 8, size: int = 64, limits: UploadLimits = UploadLimits()) -> np.ndarray:
+    """An uploaded clip → uint8 (num_frames, size, size, 3): frames sampled evenly over the
+    whole clip, the shorter side resized to `size`, centre-cropped. Anything unusable raises
+    UploadError with what is wrong and what is accepted."""
+    if not path or not os.path.isfile(path):
+        raise UploadError("No clip was uploaded.")
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in UPLOAD_FORMATS:
+        raise UploadError(f"'{ext or os.path.basename(path)}' is not supported; upload {', '.join(UPLOAD_FORMATS)}.")
+    nbytes = os.path.getsize(path)
+    if nbytes == 0:
+        raise UploadError("The uploaded file is empty.")
+    if nbytes > limits.max_bytes:
+        raise UploadError(f"The clip is {nbytes / 2**20:.0f} MB; the limit is {limits.max_bytes / 2**20:.0f} MB.")
+    try:
+        frames = _decode_within_limits(path, limits)
+    except UploadError:
+        raise
+    except Exception as err:  # FFmpeg's errors for truncated, corrupt or mislabelled files
+        raise UploadError(f"The file could not be decoded as a video ({type(err).__name__}); "
+                          "it may be corrupt or not a video.") from None
+    if len(frames) < 2:
+        raise UploadError(f"The clip has {len(frames)} frame(s); motion needs at least 2.")
+    picks = np.linspace(0, len(frames) - 1, num_frames).round().astype(int)
+    return np.stack([_resize_centre_crop(frames[i], size) for i in picks])
+
+
+def _decode_within_limits(path: str, limits: UploadLimits) -> list[np.ndarray]:
+    with av.open(path) as container:
+        if not container.streams.video:
+            raise UploadError("The file has no video stream.")
+        stream = container.streams.video[0]
+        w, h = stream.codec_context.width, stream.codec_context.height
+        if max(w, h) > limits.max_side:
+            raise UploadError(f"The clip is {w}×{h}; the largest side allowed is {limits.max_side} px.")
+        seconds = (float(stream.duration * stream.time_base) if stream.duration and stream.time_base
+                   else (container.duration or 0) / 1e6)
+        if seconds > limits.max_seconds:
+            raise UploadError(f"The clip is {seconds:.0f} s long; the limit is {limits.max_seconds:.0f} s.")
+        frames = []
+        for frame in container.decode(stream):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) > limits.max_frames:
+                raise UploadError(f"The clip has more than {limits.max_frames} frames; trim it.")
+        return frames
+
+
+def _resize_centre_crop(frame: np.ndarray, size: int) -> np.ndarray:
+    h, w = frame.shape[:2]
+    scale = size / min(h, w)
+    resized = cv2.resize(frame, (max(size, round(w * scale)), max(size, round(h * scale))), interpolation=cv2.INTER_AREA)
+    top, left = (resized.shape[0] - size) // 2, (resized.shape[1] - size) // 2
+    return resized[top:top + size, left:left + size]
