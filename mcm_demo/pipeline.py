@@ -81,6 +81,28 @@ class TextToVideoPipeline(DiffusionPipeline):
             return model_output
         raise ValueError(f"unsupported prediction type {kind!r}")
 
+    def denoiser(self, text: torch.Tensor, consistency: bool, guidance_scale: float = 1.0,
+                 timestep_scaling: float = 4.0) -> Callable[[torch.Tensor, int], torch.Tensor]:
+        """`denoise(x, t) -> x0` for the samplers. With guidance > 1, `text` is [uncond; cond]
+        and classifier-free guidance is applied; a consistency student returns its
+        boundary-scaled estimate f(x, t) = c_skip x + c_out x̂0 (it has guidance distilled in)."""
+        device, dtype = self.unet.device, self.unet.dtype
+        do_cfg = guidance_scale > 1.0 and not consistency
+
+        def denoise(x: torch.Tensor, t: int) -> torch.Tensor:
+            model_in = torch.cat([x, x]) if do_cfg else x
+            steps = torch.tensor([t] * model_in.shape[0], device=device)
+            out = unet_forward(self.unet, model_in.to(dtype), steps, text).float()
+            if consistency:
+                return consistency_output(out, x, steps.cpu(), self.scheduler.alphas_cumprod,
+                                          self.scheduler.config.prediction_type, timestep_scaling)
+            if do_cfg:
+                out_uncond, out_cond = out.chunk(2)
+                out = out_uncond + guidance_scale * (out_cond - out_uncond)
+            return self.denoised_estimate(out, x, t)
+
+        return denoise
+
     def check_inputs(self, prompt, num_inference_steps, num_frames, guidance_scale, sampler):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
@@ -152,22 +174,9 @@ class TextToVideoPipeline(DiffusionPipeline):
             latents = torch.randn(shape, generator=generator, device=generator.device if generator else "cpu")
         latents = latents.to(device, torch.float32)
 
-        # 5. The denoiser the sampler calls: UNet → x0, with guidance; for a consistency
-        #    student, its boundary-scaled estimate f(x, t) = c_skip x + c_out x̂0.
-        def denoise(x: torch.Tensor, t: int) -> torch.Tensor:
-            if consistency:
-                out = unet_forward(self.unet, x.to(dtype), torch.tensor([t] * x.shape[0], device=device),
-                                   text).float()
-                return consistency_output(out, x, torch.tensor([t] * x.shape[0]), self.scheduler.alphas_cumprod,
-                                          self.scheduler.config.prediction_type, timestep_scaling)
-
-            model_in = torch.cat([x, x]) if do_cfg else x
-            out = unet_forward(self.unet, model_in.to(dtype), torch.tensor([t] * model_in.shape[0], device=device),
-                               text).float()
-            if do_cfg:
-                out_uncond, out_cond = out.chunk(2)
-                out = out_uncond + guidance_scale * (out_cond - out_uncond)
-            return self.denoised_estimate(out, x, t)
+        # 5. The denoiser the sampler calls: UNet → x0, with guidance (or the student's
+        #    boundary-scaled estimate).
+        denoise = self.denoiser(text, consistency, guidance_scale if do_cfg else 1.0, timestep_scaling)
 
         # 6. Sample.
         alphas_cumprod = self.scheduler.alphas_cumprod.to(torch.float64)

@@ -50,8 +50,7 @@ def lora_layers(model: torch.nn.Module):
 
 
 def adapter_names(model: torch.nn.Module) -> list[str]:
-    layers = lora_layers(model)
-    return sorted(layers[0].lora_A.keys()) if layers else []
+    return sorted({n for layer in lora_layers(model) for n in layer.lora_A.keys()})
 
 
 def attach_lora(model: torch.nn.Module, name: str, rank: int = 64, alpha: int | None = None,
@@ -81,18 +80,21 @@ def _input_keyword_to_positional(module, args, kwargs):
     return None
 
 
-def use_adapter(model: torch.nn.Module, name: str | None) -> None:
-    """Activate one named adapter on every LoRA layer; None runs the bare teacher."""
+def use_adapter(model: torch.nn.Module, name: str | list[str] | None) -> None:
+    """Activate one named adapter (or several, summed: a student plus a motion LoRA) on every
+    LoRA layer; None runs the bare teacher."""
     layers = lora_layers(model)
     if name is None:
         for layer in layers:
             layer.enable_adapters(False)
         return
-    if name not in adapter_names(model):
-        raise KeyError(f"no adapter {name!r}; attached: {adapter_names(model)}")
+    names = [name] if isinstance(name, str) else list(name)
+    missing = [n for n in names if n not in adapter_names(model)]
+    if missing:
+        raise KeyError(f"no adapter {missing[0]!r}; attached: {adapter_names(model)}")
     for layer in layers:
         layer.enable_adapters(True)
-        layer.set_adapter(name)
+        layer.set_adapter(names if len(names) > 1 else names[0])
 
 
 def lora_parameters(model: torch.nn.Module, name: str) -> list[torch.nn.Parameter]:
@@ -109,8 +111,10 @@ def save_adapter(model: torch.nn.Module, name: str, folder: str, config: LoraCon
     rank = layer.r[name]
     alpha = round(layer.scaling[name] * rank)
     cfg = config.to_dict() if config is not None else {}
+    # the layers that really hold this adapter (another adapter may sit on more of them)
+    holders = [n for n, m in model.named_modules() if isinstance(m, BaseTunerLayer) and name in m.lora_A]
     cfg.update({"peft_type": "LORA", "r": rank, "lora_alpha": alpha, "bias": "none", "lora_dropout": 0.0,
-                "target_modules": sorted(set(cfg.get("target_modules") or resolve_target_modules(model)))})
+                "target_modules": sorted(set(cfg.get("target_modules") or holders))})
     with open(os.path.join(folder, "adapter_config.json"), "w") as f:
         json.dump({k: (sorted(v) if isinstance(v, set) else v) for k, v in cfg.items()
                    if isinstance(v, (str, int, float, bool, list, set, type(None)))}, f, indent=2)

@@ -1,0 +1,229 @@
+"""Motion transfer onto the few-step consistency sampler: a new clip with the prompt's look and
+the reference clip's motion.
+
+Both methods start from a motion-preserving latent — the reference's latent noised to an
+intermediate timestep — instead of DDIM inversion (a consistency sampler has no cheap
+inverse), then sample with the MCM student in the remaining steps:
+
+- **fastvmt** (training-free, after FastVMT): at the first sampling step(s) the latent is
+  optimised so that its attention motion flow matches the reference's, the reference noised
+  with the same noise at the same timestep and read with the null prompt. FastVMT's two
+  savings are options: a local attention window, and gradient reuse (a full backward only
+  every `reuse_every`-th inner iteration; the others step with the last gradient).
+- **vmc** (one-shot tuning, after VMC): a LoRA on the temporal attention's q/k/v is tuned on
+  the reference with VMC's motion distillation loss (cosine of consecutive-frame residuals of
+  predicted vs true noise) under an appearance-invariant prompt, then sampled together with
+  the student. Tuned adapters are cached per clip, prompt and settings.
+- **none**: the same seed from pure noise, no reference: the baseline.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import time
+
+import numpy as np
+import torch
+
+from .. import samplers
+from ..distill.consistency import to_x0_and_eps
+from ..distill.lora import (adapter_names, attach_lora, load_adapter, lora_parameters, resolve_target_modules,
+                            save_adapter, use_adapter)
+from ..models import unet_forward
+from ..toyworld.grammar import BACKGROUNDS, COLOURS
+from .flow import QKCapture, StopForward, flow_loss, motion_flow, spatial_attention
+
+METHODS = ("fastvmt", "vmc", "none")
+
+
+@dataclasses.dataclass
+class TransferConfig:
+    method: str = "fastvmt"
+    steps: int = 4
+    strength: float = 0.75  # start timestep as a share of T: lower keeps more of the reference
+    seed: int = 0
+    # fastvmt
+    inner_iterations: int = 12
+    guided_steps: int = 1  # how many of the first sampling steps are guided
+    lr: float = 0.05
+    window: int | None = 2  # None = dense attention (the baseline of the speedup)
+    reuse_every: int = 3  # 1 = a full backward every iteration (the baseline)
+    # vmc
+    tune_steps: int = 60
+    tune_lr: float = 1e-3
+    tune_rank: int = 4
+    invariant_prompt: str | None = None  # None: derived from the prompt
+
+
+def appearance_invariant_prompt(prompt: str) -> str:
+    """Drop colour and background words, as VMC's "a car is moving" drops the car's look."""
+    text = re.sub(r"\s+on an? \w+ background\b", "", prompt.strip(), flags=re.I)
+    words = [w for w in text.split() if w.lower() not in COLOURS and w.lower() not in BACKGROUNDS]
+    return " ".join(words) or prompt
+
+
+@torch.no_grad()
+def encode_clip(pipe, frames: np.ndarray) -> torch.Tensor:
+    """uint8 (F, H, W, 3) → scaled latents (1, C, F, h, w) in float32."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1).permute(0, 3, 1, 2)
+    z = pipe.vae.encode(x.to(pipe.vae.device, pipe.vae.dtype)).latent_dist.mode().float()
+    return (z * pipe.vae.config.scaling_factor).permute(1, 0, 2, 3)[None]
+
+
+def _noised(x0: torch.Tensor, noise: torch.Tensor, alphas_cumprod: torch.Tensor, t: int) -> torch.Tensor:
+    a = float(alphas_cumprod[t])
+    return a ** 0.5 * x0 + (1 - a) ** 0.5 * noise
+
+
+def _flow(pipe, capture: QKCapture, x: torch.Tensor, t: int, text: torch.Tensor, window) -> torch.Tensor:
+    capture.reset()
+    capture.enabled = True
+    try:
+        unet_forward(pipe.unet, x.to(pipe.unet.dtype), torch.tensor([t] * x.shape[0], device=x.device), text)
+    except StopForward:  # the layers after the captured attention do not matter here
+        pass
+    finally:
+        capture.enabled = False
+    _, _, f, h, w = x.shape
+    return motion_flow(capture.q.float(), capture.k.float(), f, capture.attention.heads, h, w, window)
+
+
+def guide_latent(pipe, x: torch.Tensor, t: int, reference_flow: torch.Tensor, text: torch.Tensor,
+                 cfg: TransferConfig, capture: QKCapture) -> tuple[torch.Tensor, dict]:
+    """FastVMT-style latent optimisation at one timestep; returns the latent and a log."""
+    x = x.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=cfg.lr)
+    grad, full, losses = None, 0, []
+    for i in range(cfg.inner_iterations):
+        if grad is None or i % cfg.reuse_every == 0:
+            with torch.enable_grad():
+                loss = flow_loss(_flow(pipe, capture, x, t, text, cfg.window), reference_flow)
+                grad = torch.autograd.grad(loss, x)[0]
+            full += 1
+            losses.append(float(loss))
+        x.grad = grad  # a reused gradient on the other iterations: FastVMT's step skipping
+        opt.step()
+    return x.detach(), {"flow_loss": losses, "full_backwards": full}
+
+
+def vmc_loss(pipe, x0: torch.Tensor, text: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """VMC's motion distillation: 1 − cos between consecutive-frame residuals of ε̂ and ε."""
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    t = torch.randint(200, 900, (x0.shape[0],), generator=generator)
+    a = pipe.scheduler.alphas_cumprod[t].view(-1, 1, 1, 1, 1).to(x0.device)
+    noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+    out = unet_forward(pipe.unet, noisy.to(pipe.unet.dtype), t.to(x0.device), text).float()
+    _, eps = to_x0_and_eps(out, noisy, t, pipe.scheduler.alphas_cumprod, pipe.scheduler.config.prediction_type)
+    d_pred = (eps[:, :, 1:] - eps[:, :, :-1]).transpose(1, 2).flatten(2)  # (B, F-1, C·H·W)
+    d_true = (noise[:, :, 1:] - noise[:, :, :-1]).transpose(1, 2).flatten(2)
+    return (1 - torch.nn.functional.cosine_similarity(d_pred, d_true, dim=-1)).mean()
+
+
+TEMPORAL_QKV = ("to_q", "to_k", "to_v")
+
+
+def temporal_attention_targets(unet) -> list[str]:
+    """q/k/v of every temporal attention (UNet3D's `transformer_in` and `temp_attentions`,
+    AnimateDiff's `motion_modules`), whether or not a student's LoRA already wraps them."""
+    temporal = (".temp_attentions.", ".transformer_in.", ".motion_modules.")
+    return [n for n in resolve_target_modules(unet, TEMPORAL_QKV) if any(p in f".{n}" for p in temporal)]
+
+
+def tune_vmc(pipe, reference_latents: torch.Tensor, prompt: str, cfg: TransferConfig, cache_dir: str | None = None,
+             progress=None) -> str:
+    """Tune (or load from the cache) a temporal-attention LoRA on the reference; returns its name."""
+    key = hashlib.sha256(reference_latents.cpu().numpy().tobytes() + json.dumps(
+        [prompt, cfg.tune_steps, cfg.tune_lr, cfg.tune_rank, cfg.seed]).encode()).hexdigest()[:12]
+    name = f"vmc-{key}"
+    if name in adapter_names(pipe.unet):
+        return name
+    folder = os.path.join(cache_dir, name) if cache_dir else None
+    if folder and os.path.isfile(os.path.join(folder, "adapter_model.safetensors")):
+        load_adapter(pipe.unet, folder, name)
+        return name
+    attach_lora(pipe.unet, name, rank=cfg.tune_rank, target_modules=temporal_attention_targets(pipe.unet), init=True)
+    params = lora_parameters(pipe.unet, name)
+    opt = torch.optim.AdamW(params, lr=cfg.tune_lr, weight_decay=0.0)
+    text = pipe.encode_prompt([prompt]).to(pipe.unet.dtype)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    use_adapter(pipe.unet, name)  # tuned on the teacher's noise prediction, as VMC does
+    for step in range(cfg.tune_steps):
+        with torch.enable_grad():
+            loss = vmc_loss(pipe, reference_latents, text, generator)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if progress:
+            progress(step + 1, cfg.tune_steps, float(loss))
+    for p in params:
+        p.requires_grad_(False)
+    if folder:
+        save_adapter(pipe.unet, name, folder)
+    return name
+
+
+def transfer(pipe, prompt: str, reference: np.ndarray, cfg: TransferConfig, student: str,
+             cache_dir: str | None = None, progress=None, callback=None) -> tuple[np.ndarray, dict]:
+    """The prompt's look with the reference's motion; returns float frames and timings."""
+    if cfg.method not in METHODS:
+        raise ValueError(f"unknown method {cfg.method!r}; choose from {METHODS}")
+    timings, info = {}, {}
+    t0 = time.perf_counter()
+    # 1. The reference in latent space, and the appearance-invariant prompt for tuning.
+    reference_latents = encode_clip(pipe, reference)
+    invariant = cfg.invariant_prompt or appearance_invariant_prompt(prompt)
+    # 2. VMC: tune the temporal-attention LoRA (cached); it runs together with the student.
+    active = [student]
+    if cfg.method == "vmc":
+        active.append(tune_vmc(pipe, reference_latents, invariant, cfg, cache_dir, progress))
+        info["invariant_prompt"] = invariant
+    timings["tuning_s"] = time.perf_counter() - t0
+    use_adapter(pipe.unet, active)
+    # 3. Timesteps of the student, and where to start: pure noise for the baseline, else the
+    #    reference noised to about `strength`·T with the seed's noise (motion-preserving start).
+    t1 = time.perf_counter()
+    timesteps = samplers.consistency_timesteps(cfg.steps)
+    alphas = pipe.scheduler.alphas_cumprod
+    generator = torch.Generator().manual_seed(cfg.seed)
+    noise = torch.randn(reference_latents.shape, generator=generator).to(reference_latents.device)
+    if cfg.method != "none":
+        start = next((i for i, t in enumerate(timesteps) if t <= cfg.strength * len(alphas)), len(timesteps) - 1)
+        timesteps = timesteps[start:]
+        x = _noised(reference_latents, noise, alphas, timesteps[0])
+    else:
+        x = noise
+    text = pipe.encode_prompt([prompt]).to(pipe.unet.dtype)
+    denoise = pipe.denoiser(text, consistency=True)
+    # 4. FastVMT: before the first step(s) denoise, optimise the latent towards the flow of
+    #    the reference noised with the same noise to the same timestep.
+    capture = None
+    if cfg.method == "fastvmt":
+        null_text = pipe.encode_prompt([""]).to(pipe.unet.dtype)
+        capture = QKCapture(spatial_attention(pipe.unet), stop_early=True)
+        guided, logs, plain = set(timesteps[:cfg.guided_steps]), [], denoise
+
+        def denoise(x, t):  # noqa: F811 — the guided wrapper of the student's denoiser
+            if t in guided:
+                with torch.no_grad():
+                    ref_flow = _flow(pipe, capture, _noised(reference_latents, noise, alphas, t), t, null_text,
+                                     cfg.window)
+                x, log = guide_latent(pipe, x, t, ref_flow, text, cfg, capture)
+                logs.append(log)
+            with torch.no_grad():
+                return plain(x, t)
+
+        info["guidance"] = logs
+    # 5. Sample with the student (multistep consistency), then decode.
+    try:
+        latents = samplers.sample_consistency(denoise, x, timesteps, alphas.to(torch.float64), generator=generator,
+                                              callback=callback)
+        frames = pipe.decode_latents(latents)[0]
+    finally:
+        if capture is not None:
+            capture.remove()
+        use_adapter(pipe.unet, student)
+    timings["sampling_s"] = time.perf_counter() - t1
+    return frames, {**timings, **info, "timesteps": timesteps}

@@ -1,0 +1,92 @@
+"""Motion transfer on tiny models: the attention flow, VMC's loss and tuning, both methods end to end."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from mcm_demo.distill.lora import adapter_names, attach_lora
+from mcm_demo.motion.flow import flow_loss, motion_flow
+from mcm_demo.motion.transfer import (TransferConfig, appearance_invariant_prompt, temporal_attention_targets,
+                                      transfer, tune_vmc, vmc_loss, encode_clip)
+from mcm_demo.toyworld import parse_caption, render_clip
+
+
+def _shifted_features(shift=(1, 0), frames=3, h=8, w=8, dim=16, heads=2):
+    """Each frame is the previous one moved by `shift` (x, y): random content per position,
+    so a query finds itself one step along in the next frame."""
+    g = torch.Generator().manual_seed(0)
+    big = torch.randn(h + 2 * frames, w + 2 * frames, heads, dim // heads, generator=g)
+    big = (big / big.norm(dim=-1, keepdim=True) * 12).flatten(2)  # per head: a patch is most like itself
+    maps = []
+    for f in range(frames):
+        y0, x0 = frames - f * shift[1], frames - f * shift[0]
+        maps.append(big[y0:y0 + h, x0:x0 + w].reshape(h * w, dim))
+    feats = torch.stack(maps)  # (F, N, dim)
+    return feats, feats.clone(), heads
+
+
+@pytest.mark.parametrize("window", [None, 2])
+def test_flow_of_a_translated_clip_is_the_translation(window):
+    q, k, heads = _shifted_features((1, 0))
+    flow = motion_flow(q, k, 3, heads, 8, 8, window)
+    assert flow.shape == (1, 2, 64, 2)
+    inner = flow.view(1, 2, 8, 8, 2)[:, :, 1:-1, 1:-2]  # tokens whose match is inside the frame
+    assert torch.allclose(inner[..., 0], torch.ones_like(inner[..., 0]), atol=0.05)
+    assert inner[..., 1].abs().max() < 0.05
+    up = motion_flow(*_shifted_features((0, -1))[:2], 3, heads, 8, 8, window).view(1, 2, 8, 8, 2)[:, :, 2:-1, 1:-1]
+    assert torch.allclose(up[..., 1], -torch.ones_like(up[..., 1]), atol=0.05)
+    assert flow_loss(flow, flow) == 0 and flow_loss(flow, torch.zeros_like(flow)) > 0.5
+
+
+def test_appearance_invariant_prompt():
+    assert appearance_invariant_prompt("a red star spinning on a white background") == "a star spinning"
+    assert appearance_invariant_prompt("a yellow circle on a gray background") == "a circle"
+
+
+@pytest.fixture()
+def pipe(tiny_pipeline):
+    p = copy.deepcopy(tiny_pipeline)
+    attach_lora(p.unet, "student", rank=4, init="gaussian")
+    return p
+
+
+def _reference():
+    return render_clip(parse_caption("a red square moving right on a black background"), "lq", 0)
+
+
+def test_vmc_loss_and_tuning_touch_only_the_temporal_lora(pipe, tmp_path, monkeypatch):
+    x0 = encode_clip(pipe, _reference())
+    text = pipe.encode_prompt(["a square"])
+    loss = float(vmc_loss(pipe, x0, text, torch.Generator().manual_seed(0)))
+    assert np.isfinite(loss) and 0 <= loss <= 2
+    fresh = copy.deepcopy(pipe)
+    before = {n: p.detach().clone() for n, p in pipe.unet.named_parameters()}
+    cfg = TransferConfig(method="vmc", tune_steps=3)
+    name = tune_vmc(pipe, x0, "a square", cfg, cache_dir=str(tmp_path))
+    changed = {n for n, p in pipe.unet.named_parameters() if n in before and not torch.equal(p, before[n])}
+    added = set(dict(pipe.unet.named_parameters())) - set(before)
+    assert added and all(f".{name}." in n for n in added) and not changed  # teacher and student untouched
+    assert all("temp_attentions" in t or "transformer_in" in t for t in temporal_attention_targets(pipe.unet))
+    # the same clip, prompt and settings again: read from the cache, not tuned
+    monkeypatch.setattr("mcm_demo.motion.transfer.vmc_loss", lambda *a: pytest.fail("tuned again"))
+    assert tune_vmc(fresh, x0, "a square", cfg, cache_dir=str(tmp_path)) == name
+    tuned = dict(pipe.unet.named_parameters())
+    assert all(torch.equal(p, tuned[n]) for n, p in fresh.unet.named_parameters() if f".{name}." in n)
+
+
+@pytest.mark.parametrize("method", ["none", "fastvmt", "vmc"])
+def test_transfer_runs_each_method(pipe, method):
+    cfg = TransferConfig(method=method, steps=4, inner_iterations=6, reuse_every=3, tune_steps=2)
+    frames, info = transfer(pipe, "a yellow star on a gray background", _reference(), cfg, "student")
+    assert frames.shape == (8, 64, 64, 3) and np.isfinite(frames).all()
+    if method == "fastvmt":
+        log, = info["guidance"]
+        assert log["full_backwards"] == 2 and len(log["flow_loss"]) == 2  # iterations 0 and 3 of 6
+    assert (info["timesteps"][0] == 999) == (method == "none")  # the others start from the reference
+
+
+def test_dense_every_iteration_baseline_does_a_backward_each_time(pipe):
+    cfg = TransferConfig(method="fastvmt", inner_iterations=4, reuse_every=1, window=None)
+    _, info = transfer(pipe, "a star", _reference(), cfg, "student")
+    assert info["guidance"][0]["full_backwards"] == 4
