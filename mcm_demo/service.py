@@ -193,3 +193,71 @@ def new_output_path(suffix: str = ".mp4", max_age_s: float = 3600) -> str:
         except OSError:  # another request removed it first
             pass
     return os.path.join(OUTPUT_DIR, uuid.uuid4().hex + suffix)
+
+
+# -- motion transfer ------------------------------------------------------------------------
+VMC_CACHE_DIR = os.path.join(tempfile.gettempdir(), "mcm-demo-vmc-cache")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferRequest:
+    reference: str  # path of the uploaded clip
+    prompt: str
+    method: str = "fastvmt"  # "fastvmt", "vmc" or "none"
+    student: str = "mcm-webvid"
+    steps: int = 4
+    strength: float = 0.75
+    inner_iterations: int = 12
+    tune_steps: int = 60
+    invariant_prompt: str = ""  # "" = derived from the prompt
+    seed: int = 0
+    teacher: str = "embedded"
+
+
+def check_transfer(req: TransferRequest):
+    """Validate the knobs (PipelineInputError) and read the clip (UploadError); return both."""
+    from .motion.transfer import METHODS, TransferConfig
+    from .video_io import load_reference
+
+    if req.method not in METHODS:
+        raise PipelineInputError(f"Unknown method {req.method!r}; choose from {', '.join(METHODS)}.")
+    checked = check_request(Request(req.prompt, req.student, req.steps, req.seed, 8, 1.0, req.teacher))
+    if req.student == TEACHER_MODEL:
+        raise PipelineInputError("Motion transfer samples with a few-step student: choose LCM or an MCM variant.")
+    if not 0.05 <= float(req.strength) <= 1.0:
+        raise PipelineInputError(f"Strength must be from 0.05 to 1, got {req.strength}.")
+    if not 1 <= _whole(req.inner_iterations, "Inner iterations") <= 200:
+        raise PipelineInputError(f"Inner iterations must be from 1 to 200, got {req.inner_iterations}.")
+    if not 1 <= _whole(req.tune_steps, "Tuning steps") <= 1000:
+        raise PipelineInputError(f"Tuning steps must be from 1 to 1000, got {req.tune_steps}.")
+    if len(req.invariant_prompt or "") > MAX_PROMPT_CHARS:
+        raise PipelineInputError(f"The motion prompt is longer than {MAX_PROMPT_CHARS} characters.")
+    pipe = load_pipeline(req.teacher)
+    size = pipe.unet.config.sample_size * 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+    reference = load_reference(req.reference, num_frames=8, size=size)
+    cfg = TransferConfig(method=req.method, steps=checked.steps, strength=float(req.strength), seed=checked.seed,
+                         inner_iterations=int(req.inner_iterations), tune_steps=int(req.tune_steps),
+                         invariant_prompt=req.invariant_prompt.strip() or None)
+    return pipe, reference, cfg
+
+
+def run_transfer(req: TransferRequest, baseline: bool = True, progress=None) -> dict:
+    """Transfer the clip's motion (and, with `baseline`, the same seed without it) under the
+    device lock. Returns the reference frames, the results and their measured seconds."""
+    from .motion.transfer import transfer
+
+    pipe, reference, cfg = check_transfer(req)
+    device = str(pipe.unet.device)
+    out = {"reference": reference}
+    with device_lock(device):
+        use_student(pipe, req.teacher, req.student)
+        t0 = time.perf_counter()
+        out["transferred"], out["info"] = transfer(pipe, req.prompt, reference, cfg, req.student,
+                                                   cache_dir=VMC_CACHE_DIR, progress=progress)
+        out["transferred_seconds"] = time.perf_counter() - t0
+        if baseline:
+            t0 = time.perf_counter()
+            out["baseline"], _ = transfer(pipe, req.prompt, reference, dataclasses.replace(cfg, method="none"),
+                                          req.student)
+            out["baseline_seconds"] = time.perf_counter() - t0
+    return out

@@ -4,6 +4,7 @@ Only UI code lives here; the work is `service.stream` (no gradio below this modu
 """
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -20,6 +21,8 @@ EXAMPLES = [
     "a purple cross orbiting on a brown background",
 ]
 MAX_QUEUE = 32
+ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "references")
+REFERENCE_EXAMPLES = sorted(os.path.join(ASSETS, f) for f in os.listdir(ASSETS)) if os.path.isdir(ASSETS) else []
 
 
 def model_label(model: str, teacher_steps: int | None = None) -> str:
@@ -103,7 +106,8 @@ def compare(prompt, teacher, variant, steps, seed, randomize, frames, fps, left,
     outputs = [seed, None, None, "", None, None, "", "Generating…"]
     yield tuple(outputs)
     if variant not in VARIANTS:
-        outputs[3] = outputs[6] = outputs[7] = f"⚠️ Unknown style variant {variant!r}; choose from {', '.join(VARIANTS)}."
+        message = f"⚠️ Unknown style variant {variant!r}; choose from {', '.join(VARIANTS)}."
+        outputs[3] = outputs[6] = outputs[7] = message
         yield tuple(outputs)
         return
     timings = {}
@@ -131,6 +135,52 @@ def compare(prompt, teacher, variant, steps, seed, randomize, frames, fps, left,
     yield tuple(outputs)
 
 
+TRANSFER_PROMPTS = ["a yellow star on a gray background", "a green triangle on a white background",
+                    "a purple cross on a brown background"]
+
+
+def reference_preview(path):
+    """The uploaded clip as the model will see it (8 frames, centre crop), or a message."""
+    from .video_io import UploadError, load_reference
+
+    if not path:
+        return None, ""
+    try:
+        clip = load_reference(path, num_frames=8, size=64)
+    except UploadError as err:
+        return None, f"⚠️ {err}"
+    return write_mp4(clip, service.new_output_path(), fps=8, upscale=4), "Reference read: 8 frames, 64×64 centre crop."
+
+
+def run_transfer(reference, prompt, method, student, steps, strength, inner_iterations, tune_steps, motion_prompt,
+                 seed, progress=None):
+    """Returns (reference mp4, transferred mp4, baseline mp4, status)."""
+    from .motion import motion_fidelity_of_clips
+    from .motion.transfer import appearance_invariant_prompt
+    from .video_io import UploadError
+
+    def report(i, n, loss):
+        if progress is not None:
+            progress(i / n, desc=f"VMC tuning {i}/{n} (motion loss {loss:.3f})")
+
+    req = service.TransferRequest(reference, prompt, method, student, steps, strength, inner_iterations, tune_steps,
+                                  motion_prompt or "", seed)
+    try:
+        out = service.run_transfer(req, progress=report)
+    except (PipelineInputError, CheckpointMissing, UploadError, ValueError, RuntimeError) as err:
+        return None, None, None, f"⚠️ {err}"
+    paths = [write_mp4(out[k], service.new_output_path(), fps=8, upscale=4)
+             for k in ("reference", "transferred", "baseline")]
+    mf = {k: motion_fidelity_of_clips(out["reference"], out[k]) for k in ("transferred", "baseline")}
+    tuned = f" (motion prompt: '{out['info']['invariant_prompt']}')" if "invariant_prompt" in out["info"] else ""
+    status = (f"**{method}**{tuned}: {out['transferred_seconds']:.2f} s, motion fidelity to the reference "
+              f"**{mf['transferred']:.2f}** · same seed without transfer: {out['baseline_seconds']:.2f} s, "
+              f"motion fidelity {mf['baseline']:.2f} (measured)")
+    if method == "vmc" and not motion_prompt:
+        status += f". Derived motion prompt: '{appearance_invariant_prompt(prompt)}'."
+    return *paths, status
+
+
 def _gpu(fn):
     """On Hugging Face ZeroGPU Spaces, ask for a GPU per call; elsewhere a no-op."""
     try:
@@ -148,51 +198,100 @@ def build_demo():
                     "Two few-step students of the same teacher side by side: the LCM baseline and a "
                     "Motion Consistency Model whose frame quality comes from a style's image set. "
                     "Every step's denoised estimate streams in, then the mp4 plays.")
-        with gr.Row():
-            with gr.Column(scale=2):
-                prompt = gr.Textbox(label="Prompt", value=EXAMPLES[0], max_lines=3)
-                gr.Examples(EXAMPLES, inputs=prompt)
-            with gr.Column(scale=1):
-                teacher = gr.Dropdown([(t.label, name) for name, t in TEACHERS.items()], value="embedded",
-                                      label="Teacher")
-                variant = gr.Radio(list(VARIANTS), value="webvid", label="Style variant (MCM)")
-                steps = gr.Radio([1, 2, 4, 8], value=4, label="Steps")
-        with gr.Row():
-            seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
-            randomize = gr.Checkbox(value=False, label="Randomize seed")
-            frames = gr.Slider(4, 16, value=8, step=1, label="Frames")
-            fps = gr.Slider(2, 24, value=8, step=1, label="Frames per second")
-        with gr.Accordion("Advanced", open=False):
-            with gr.Row():
-                left_model = gr.Dropdown(model_dropdown_choices("embedded"), value="lcm", label="Left column")
-                right_model = gr.Dropdown(model_dropdown_choices("embedded"), value="mcm-webvid", label="Right column")
-                teacher_steps = gr.Slider(1, 100, value=25, step=1, label="Teacher steps (DDIM-N)")
-                guidance = gr.Slider(1.0, 12.0, value=5.0, step=0.5, label="Teacher guidance (CFG)")
-            availability = gr.Markdown(teacher_status("embedded"))
-        button = gr.Button("Generate", variant="primary")
-        with gr.Row(equal_height=True):
-            columns = []
-            for side in ("left", "right"):
-                with gr.Column():
-                    status = gr.Markdown(elem_id=f"{side}-status")
-                    preview = gr.Image(label="Denoised estimate, per step", type="numpy", elem_id=f"{side}-preview")
-                    video = gr.Video(label="Result", autoplay=True, loop=True, height=280, elem_id=f"{side}-video")
-                    columns += [preview, video, status]
-        summary = gr.Markdown(elem_id="summary")
+        with gr.Tabs():
+            with gr.Tab("Compare"):
+                with gr.Row():
+                    with gr.Column(scale=2):
+                        prompt = gr.Textbox(label="Prompt", value=EXAMPLES[0], max_lines=3)
+                        gr.Examples(EXAMPLES, inputs=prompt)
+                    with gr.Column(scale=1):
+                        teacher = gr.Dropdown([(t.label, name) for name, t in TEACHERS.items()], value="embedded",
+                                              label="Teacher")
+                        variant = gr.Radio(list(VARIANTS), value="webvid", label="Style variant (MCM)")
+                        steps = gr.Radio([1, 2, 4, 8], value=4, label="Steps")
+                with gr.Row():
+                    seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+                    randomize = gr.Checkbox(value=False, label="Randomize seed")
+                    frames = gr.Slider(4, 16, value=8, step=1, label="Frames")
+                    fps = gr.Slider(2, 24, value=8, step=1, label="Frames per second")
+                with gr.Accordion("Advanced", open=False):
+                    with gr.Row():
+                        left_model = gr.Dropdown(model_dropdown_choices("embedded"), value="lcm", label="Left column")
+                        right_model = gr.Dropdown(model_dropdown_choices("embedded"), value="mcm-webvid",
+                                                  label="Right column")
+                        teacher_steps = gr.Slider(1, 100, value=25, step=1, label="Teacher steps (DDIM-N)")
+                        guidance = gr.Slider(1.0, 12.0, value=5.0, step=0.5, label="Teacher guidance (CFG)")
+                    availability = gr.Markdown(teacher_status("embedded"))
+                button = gr.Button("Generate", variant="primary")
+                with gr.Row(equal_height=True):
+                    columns = []
+                    for side in ("left", "right"):
+                        with gr.Column():
+                            status = gr.Markdown(elem_id=f"{side}-status")
+                            preview = gr.Image(label="Denoised estimate, per step", type="numpy",
+                                               elem_id=f"{side}-preview")
+                            video = gr.Video(label="Result", autoplay=True, loop=True, height=280,
+                                             elem_id=f"{side}-video")
+                            columns += [preview, video, status]
+                summary = gr.Markdown(elem_id="summary")
 
-        def on_variant(name, v):  # the right column follows the style, where the teacher has it
-            return gr.update(value=f"mcm-{v}") if f"mcm-{v}" in student_names(name) else gr.update()
+                def on_variant(name, v):  # the right column follows the style, where the teacher has it
+                    return gr.update(value=f"mcm-{v}") if f"mcm-{v}" in student_names(name) else gr.update()
 
-        def on_teacher(name, v):
-            choices, students = model_dropdown_choices(name), student_names(name)
-            left = "lcm" if "lcm" in students else service.TEACHER_MODEL
-            right = f"mcm-{v}" if f"mcm-{v}" in students else (students[0] if students else service.TEACHER_MODEL)
-            return gr.update(choices=choices, value=left), gr.update(choices=choices, value=right), teacher_status(name)
+                def on_teacher(name, v):
+                    choices, students = model_dropdown_choices(name), student_names(name)
+                    left = "lcm" if "lcm" in students else service.TEACHER_MODEL
+                    fallback = students[0] if students else service.TEACHER_MODEL
+                    right = f"mcm-{v}" if f"mcm-{v}" in students else fallback
+                    return (gr.update(choices=choices, value=left), gr.update(choices=choices, value=right),
+                            teacher_status(name))
 
-        variant.change(on_variant, [teacher, variant], right_model, queue=False)
-        teacher.change(on_teacher, [teacher, variant], [left_model, right_model, availability])
-        button.click(_gpu(compare), [prompt, teacher, variant, steps, seed, randomize, frames, fps, left_model,
-                                     right_model, teacher_steps, guidance], [seed, *columns, summary],
-                     api_name="compare", concurrency_limit=1, concurrency_id="device")
+                variant.change(on_variant, [teacher, variant], right_model, queue=False)
+                teacher.change(on_teacher, [teacher, variant], [left_model, right_model, availability])
+                button.click(_gpu(compare), [prompt, teacher, variant, steps, seed, randomize, frames, fps, left_model,
+                                             right_model, teacher_steps, guidance], [seed, *columns, summary],
+                             api_name="compare", concurrency_limit=1, concurrency_id="device")
+
+            with gr.Tab("Motion transfer"):
+                gr.Markdown("Upload a short clip (mp4, webm, mov or gif): the new video takes the prompt's look "
+                            "and the clip's motion, sampled by a few-step student. **fastvmt** guides the first "
+                            "step with the clip's attention motion flow (training-free); **vmc** first tunes a "
+                            "small temporal-attention LoRA on the clip (cached per clip).")
+                with gr.Row():
+                    with gr.Column():
+                        upload = gr.File(label="Reference clip", file_types=[".mp4", ".webm", ".mov", ".gif"],
+                                         type="filepath")
+                        ref_preview = gr.Video(label="What the model sees", height=200, autoplay=True, loop=True)
+                        ref_status = gr.Markdown()
+                        gr.Examples(REFERENCE_EXAMPLES, inputs=upload)
+                    with gr.Column():
+                        t_prompt = gr.Textbox(label="Prompt (the look)", value=TRANSFER_PROMPTS[0], max_lines=2)
+                        method = gr.Radio(["fastvmt", "vmc"], value="fastvmt", label="Method")
+                        t_student = gr.Dropdown([(model_label(m), m) for m in student_names("embedded")],
+                                                value="mcm-webvid", label="Student")
+                        t_steps = gr.Radio([2, 4, 8], value=4, label="Steps")
+                        strength = gr.Slider(0.3, 1.0, value=0.75, step=0.05, label="Strength (1 = pure noise start)")
+                        with gr.Accordion("Method knobs", open=False):
+                            inner = gr.Slider(1, 48, value=12, step=1, label="Inner iterations (fastvmt)")
+                            tune = gr.Slider(5, 400, value=60, step=5, label="Tuning steps (vmc)")
+                            motion_prompt = gr.Textbox(label="Motion prompt for tuning (vmc; empty = derived)")
+                            t_seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+                        t_button = gr.Button("Transfer motion", variant="primary")
+                t_status = gr.Markdown(elem_id="transfer-status")
+                with gr.Row():
+                    out_ref = gr.Video(label="Reference", autoplay=True, loop=True, height=240)
+                    out_new = gr.Video(label="Transferred", autoplay=True, loop=True, height=240, elem_id="transferred")
+                    out_base = gr.Video(label="Same seed, no transfer", autoplay=True, loop=True, height=240)
+                upload.change(reference_preview, upload, [ref_preview, ref_status])
+
+                def transfer_handler(reference, prompt_text, method_name, student, steps_n, strength_v, inner_n,
+                                     tune_n, motion_text, seed_v, progress=gr.Progress()):
+                    return run_transfer(reference, prompt_text, method_name, student, steps_n, strength_v, inner_n,
+                                        tune_n, motion_text, seed_v, progress)
+
+                t_button.click(_gpu(transfer_handler), [upload, t_prompt, method, t_student, t_steps, strength, inner,
+                                                        tune, motion_prompt, t_seed],
+                               [out_ref, out_new, out_base, t_status], api_name="transfer",
+                               concurrency_limit=1, concurrency_id="device")
         demo.queue(max_size=MAX_QUEUE)
     return demo

@@ -91,3 +91,39 @@ def test_page_builds_with_the_controls():
     assert {"Prompt", "Teacher", "Style variant (MCM)", "Steps", "Seed", "Randomize seed", "Frames",
             "Frames per second", "Left column", "Right column"} <= labels
     assert isinstance(demo, gr.Blocks)
+
+
+REFERENCE = str(ui.ASSETS + "/right-red-square.mp4")
+
+
+def test_transfer_tab_returns_reference_result_and_baseline(with_students):
+    ref, new, base, status = ui.run_transfer(REFERENCE, "a yellow star on a gray background", "fastvmt", "mcm-webvid",
+                                             2, 0.75, 3, 5, "", 0)
+    for path in (ref, new, base):
+        assert probe(path)["codec"] == "h264"
+    assert "motion fidelity" in status and "measured" in status
+    ref, new, base, status = ui.run_transfer(REFERENCE, "a yellow star on a gray background", "vmc", "mcm-webvid",
+                                             2, 0.75, 3, 3, "", 0)
+    assert new and "Derived motion prompt: 'a star'" in status
+
+
+@pytest.mark.parametrize("make, overrides, message", [
+    (lambda p: p.write_bytes(b"\x00" * 64), {}, "could not be decoded"),
+    (lambda p: None, dict(reference=None), "No clip"),
+    (lambda p: None, dict(method="dense"), "Unknown method"),
+    (lambda p: None, dict(steps=0), "1 to 8 steps"),
+    (lambda p: None, dict(student="teacher"), "few-step student"),
+    (lambda p: None, dict(prompt=""), "prompt is empty"),
+    (lambda p: None, dict(strength=3), "Strength"),
+])
+def test_transfer_bad_input_is_a_clear_message(with_students, tmp_path, make, overrides, message):
+    bad = tmp_path / "bad.mp4"
+    make(bad)
+    args = dict(reference=str(bad) if bad.exists() else REFERENCE, prompt="a star", method="fastvmt",
+                student="mcm-webvid", steps=2, strength=0.75, inner_iterations=2, tune_steps=2, motion_prompt="", seed=0)
+    args.update(overrides)
+    *videos, status = ui.run_transfer(**args)
+    assert videos == [None, None, None] and status.startswith("⚠️") and message in status
+    if args["reference"]:  # the upload's own preview says the same, or shows the clip
+        preview, note = ui.reference_preview(args["reference"])
+        assert (preview is None) == ("⚠️" in note)

@@ -97,6 +97,13 @@ def use_adapter(model: torch.nn.Module, name: str | list[str] | None) -> None:
         layer.set_adapter(names if len(names) > 1 else names[0])
 
 
+def remove_adapter(model: torch.nn.Module, name: str) -> None:
+    """Detach an adapter from every layer that holds it (the others keep theirs)."""
+    for layer in lora_layers(model):
+        if name in layer.lora_A:
+            layer.delete_adapter(name)
+
+
 def lora_parameters(model: torch.nn.Module, name: str) -> list[torch.nn.Parameter]:
     return [p for n, p in model.named_parameters() if f".{name}." in n and ("lora_A" in n or "lora_B" in n)]
 

@@ -30,13 +30,14 @@ import torch
 
 from .. import samplers
 from ..distill.consistency import to_x0_and_eps
-from ..distill.lora import (adapter_names, attach_lora, load_adapter, lora_parameters, resolve_target_modules,
-                            save_adapter, use_adapter)
+from ..distill.lora import (adapter_names, attach_lora, load_adapter, lora_parameters, remove_adapter,
+                            resolve_target_modules, save_adapter, use_adapter)
 from ..models import unet_forward
 from ..toyworld.grammar import BACKGROUNDS, COLOURS
 from .flow import QKCapture, StopForward, flow_loss, motion_flow, spatial_attention
 
 METHODS = ("fastvmt", "vmc", "none")
+MAX_TUNED_ADAPTERS = 8  # a long-running server keeps the newest tuned clips attached, not all
 
 
 @dataclasses.dataclass
@@ -140,6 +141,10 @@ def tune_vmc(pipe, reference_latents: torch.Tensor, prompt: str, cfg: TransferCo
     name = f"vmc-{key}"
     if name in adapter_names(pipe.unet):
         return name
+    tuned = pipe.unet.__dict__.setdefault("_tuned_motion_adapters", [])  # oldest first
+    while len(tuned) >= MAX_TUNED_ADAPTERS:
+        remove_adapter(pipe.unet, tuned.pop(0))
+    tuned.append(name)
     folder = os.path.join(cache_dir, name) if cache_dir else None
     if folder and os.path.isfile(os.path.join(folder, "adapter_model.safetensors")):
         load_adapter(pipe.unet, folder, name)
@@ -157,7 +162,7 @@ def tune_vmc(pipe, reference_latents: torch.Tensor, prompt: str, cfg: TransferCo
             loss.backward()
             opt.step()
         if progress:
-            progress(step + 1, cfg.tune_steps, float(loss))
+            progress(step + 1, cfg.tune_steps, float(loss.detach()))
     for p in params:
         p.requires_grad_(False)
     if folder:
