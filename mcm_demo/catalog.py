@@ -8,6 +8,7 @@ its local cache, so a machine that fetched once runs offline.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import threading
 from pathlib import Path
@@ -196,11 +197,11 @@ def _enable_cuda_savings(pipe) -> None:
     for name in ("enable_slicing", "enable_tiling"):
         if hasattr(pipe.vae, name):
             getattr(pipe.vae, name)()
+    if importlib.util.find_spec("xformers") is None:
+        return  # PyTorch's SDPA, diffusers' default
     try:
-        import xformers  # noqa: F401
-
         pipe.unet.enable_xformers_memory_efficient_attention()
-    except Exception:  # not installed, or not supported by this UNet: PyTorch SDPA is the default
+    except Exception:  # a build that does not support this GPU or UNet: keep SDPA
         pass
 
 

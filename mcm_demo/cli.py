@@ -66,6 +66,9 @@ def cmd_eval(args) -> int:
 def cmd_bench(args) -> int:
     from .evaluation import bench_steps, bench_stream
 
+    if args.transfer:  # the app's defaults, a few held-out references, settings interleaved per clip
+        transfer_table(["fastvmt", "fastvmt-dense", "vmc"], args.repeats, teacher=args.teacher)
+        return 0
     if args.models:
         bench_stream(args.models, args.steps, args.teacher, repeats=args.repeats, guidance=args.guidance,
                      frames=args.frames, log=print)
@@ -142,32 +145,38 @@ TRANSFER_SETTINGS = {  # name → TransferConfig overrides (the must-show rows o
 }
 
 
-def cmd_eval_transfer(args) -> int:
+def transfer_table(names, num_clips: int, student: str = "mcm-webvid", teacher: str = "embedded",
+                   json_path: str | None = None, **knobs) -> dict:
+    """Motion transfer on held-out references for the named settings; prints the table."""
     import json
 
     from .catalog import load_evaluator, load_pipeline, use_student
-    from .motion.evaluate import format_transfer_table, transfer_cases, evaluate_transfer
+    from .motion.evaluate import evaluate_transfer, format_transfer_table, transfer_cases
     from .motion.transfer import TransferConfig
 
-    unknown = [n for n in args.settings if n not in TRANSFER_SETTINGS]
+    unknown = [n for n in names if n not in TRANSFER_SETTINGS]
     if unknown:
         raise PipelineInputError(f"unknown setting {unknown[0]!r}; choose from {', '.join(TRANSFER_SETTINGS)}")
-    pipe = load_pipeline(args.teacher)
-    use_student(pipe, args.teacher, args.student)
-    common = dict(steps=args.steps, strength=args.strength, inner_iterations=args.inner_iterations,
-                  tune_steps=args.tune_steps)
-    settings = {n: TransferConfig(**{**common, **TRANSFER_SETTINGS[n]}) for n in args.settings}
-    table = evaluate_transfer(pipe, settings, transfer_cases(args.num_clips), args.student, load_evaluator())
-    print(format_transfer_table(table, args.num_clips))
+    pipe = load_pipeline(teacher)
+    use_student(pipe, teacher, student)
+    settings = {n: TransferConfig(**{**knobs, **TRANSFER_SETTINGS[n]}) for n in names}
+    table = evaluate_transfer(pipe, settings, transfer_cases(num_clips), student, load_evaluator())
+    print(format_transfer_table(table, num_clips))
     if "fastvmt" in table and "fastvmt-dense" in table:
         fast, dense = table["fastvmt"], table["fastvmt-dense"]
         print(f"fastvmt (window + gradient reuse) vs dense every-iteration: "
               f"{dense['seconds_per_clip'] / fast['seconds_per_clip']:.2f}x faster per clip, motion fidelity "
               f"{fast['motion_fidelity']:.3f} vs {dense['motion_fidelity']:.3f} "
               f"({(fast['motion_fidelity'] / dense['motion_fidelity'] - 1) * 100:+.1f}%), measured side by side")
-    if args.json:
-        with open(args.json, "w") as f:
+    if json_path:
+        with open(json_path, "w") as f:
             json.dump(table, f, indent=1)
+    return table
+
+
+def cmd_eval_transfer(args) -> int:
+    transfer_table(args.settings, args.num_clips, args.student, args.teacher, args.json, steps=args.steps,
+                   strength=args.strength, inner_iterations=args.inner_iterations, tune_steps=args.tune_steps)
     return 0
 
 
@@ -252,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--models", nargs="+", help="bench the app's columns instead: lcm, mcm-<variant>, teacher; "
                                               "prints first-preview and end-to-end times and the speedup vs DDIM-50")
     b.add_argument("--frames", type=int, default=8)
+    b.add_argument("--transfer", action="store_true", help="bench motion transfer instead: end-to-end seconds per "
+                                                          "clip of fastvmt, its dense baseline and vmc (--repeats clips)")
     b.set_defaults(func=cmd_bench)
 
     c = sub.add_parser("compare", help="the app's side-by-side: two models, one prompt and seed → two mp4s")

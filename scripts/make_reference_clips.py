@@ -8,7 +8,6 @@ enlarged ×4 so they look like ordinary uploads; one is a GIF to show that forma
 import os
 import sys
 
-import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mcm_demo.distill.lora import adapter_names, attach_lora
+from mcm_demo.distill.lora import attach_lora
 from mcm_demo.motion.flow import flow_loss, motion_flow
 from mcm_demo.motion.transfer import (TransferConfig, appearance_invariant_prompt, temporal_attention_targets,
                                       transfer, tune_vmc, vmc_loss, encode_clip)
