@@ -25,8 +25,10 @@ def generate_clips(pipe, scenes, steps: int, sampler: str, guidance: float, batc
         # one generator per clip: a clip's noise does not depend on the batch it ran in
         noise = torch.stack([torch.randn(pipe_latent_shape(pipe), generator=torch.Generator().manual_seed(seed + start + i))
                              for i in range(len(part))])
+        # the consistency sampler re-noises between steps: seeded too, or a cell would change
+        # from run to run with the global RNG
         clips.append(pipe([s.caption for s in part], num_inference_steps=steps, guidance_scale=guidance,
-                          sampler=sampler, latents=noise))
+                          sampler=sampler, latents=noise, generator=torch.Generator().manual_seed(seed + 7919 + start)))
     return np.concatenate(clips)
 
 
