@@ -205,14 +205,14 @@ def _enable_cuda_savings(pipe) -> None:
         pass
 
 
-def use_student(pipe, teacher: str, name: str | None) -> str:
-    """Switch the cached pipeline to a student (loaded on first use) or to the teacher (None).
-    Returns the sampler to run it with."""
+def use_student(pipe, teacher: str, name: str | None, folder: str | None = None) -> str:
+    """Switch the cached pipeline to a student (loaded on first use, from `folder` or the
+    catalogue's) or to the teacher (None). Returns the sampler to run it with."""
     if name is None:
         pipe.set_adapter(None)
         return "ddim"
     if name not in pipe.adapters:
-        pipe.load_adapter(student_folder(teacher, name), name)
+        pipe.load_adapter(folder or student_folder(teacher, name), name)
     pipe.set_adapter(name)
     return "consistency"
 

@@ -82,7 +82,7 @@ def cmd_compare(args) -> int:
     import os
 
     from . import service
-    from .video_io import write_mp4
+    from .video_io import display_upscale, write_mp4
 
     requests = [(side, service.check_request(service.Request(
         args.prompt, model, args.teacher_steps if model == service.TEACHER_MODEL else args.steps, args.seed,
@@ -96,7 +96,7 @@ def cmd_compare(args) -> int:
                 print(f"{side} {model}: step {event.step}/{event.total} preview at {event.seconds:.2f}s")
             else:
                 path = write_mp4(event.frames, os.path.join(args.out_dir, f"{side}-{model}.mp4"), fps=args.fps,
-                                 upscale=max(1, 256 // event.frames.shape[1]))
+                                 upscale=display_upscale(event.frames))
                 seconds[model] = event.seconds
                 print(f"{side} {model}: {steps} steps in {event.seconds:.2f}s (measured, without preview "
                       f"decoding {event.preview_seconds:.2f}s) → {path}")
@@ -111,8 +111,7 @@ def cmd_transfer(args) -> int:
     import os
 
     from . import service
-    from .motion import motion_fidelity_of_clips
-    from .video_io import UploadError, write_mp4
+    from .video_io import UploadError, display_upscale, write_mp4
 
     req = service.TransferRequest(args.reference, args.prompt, args.method, args.student, args.steps, args.strength,
                                   args.inner_iterations, args.tune_steps, args.motion_prompt or "", args.seed)
@@ -126,13 +125,13 @@ def cmd_transfer(args) -> int:
     except UploadError as err:
         raise PipelineInputError(str(err)) from None
     stem = os.path.splitext(args.out)[0]
-    write_mp4(out["transferred"], args.out, fps=8, upscale=4)
+    write_mp4(out["transferred"], args.out, fps=8, upscale=display_upscale(out["transferred"]))
     print(f"{args.method}: {out['transferred_seconds']:.2f}s (measured) → {args.out}; motion fidelity to the "
-          f"reference {motion_fidelity_of_clips(out['reference'], out['transferred']):.3f}")
+          f"reference {out['transferred_fidelity']:.3f}")
     if args.baseline:
-        write_mp4(out["baseline"], f"{stem}-baseline.mp4", fps=8, upscale=4)
+        write_mp4(out["baseline"], f"{stem}-baseline.mp4", fps=8, upscale=display_upscale(out["baseline"]))
         print(f"same seed without transfer: {out['baseline_seconds']:.2f}s → {stem}-baseline.mp4; motion fidelity "
-              f"{motion_fidelity_of_clips(out['reference'], out['baseline']):.3f}")
+              f"{out['baseline_fidelity']:.3f}")
     return 0
 
 

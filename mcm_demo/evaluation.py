@@ -10,7 +10,7 @@ import time
 import numpy as np
 import torch
 
-from .catalog import WEIGHTS_DIR, load_evaluator, load_pipeline
+from .catalog import WEIGHTS_DIR, load_evaluator, load_pipeline, use_student
 from .metrics.scores import frame_features, frechet_distance, image_set, reference_clips, score_clips
 from .toyworld import IMAGE_SET_VARIANTS
 from .toyworld.grammar import heldout_scenes
@@ -46,10 +46,7 @@ def select_row(pipe, row: str) -> str:
         pipe.set_adapter(None)
         return row
     name, _, folder = row.partition("=")
-    if name not in pipe.adapters:
-        pipe.load_adapter(folder or str(WEIGHTS_DIR / name), name)
-    pipe.set_adapter(name)
-    return "consistency"
+    return use_student(pipe, "embedded", name, folder or str(WEIGHTS_DIR / name))
 
 
 def row_name(row: str) -> str:

@@ -29,6 +29,8 @@ class TextToVideoPipeline(DiffusionPipeline):
                  unet: ModelMixin, scheduler: SchedulerMixin):
         super().__init__()
         self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+        # pixels per latent pixel: the VAE halves the size at every level but the last
+        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
 
     # -- named LoRA students on the one base UNet (switched, never reloaded) ----------------
     def load_adapter(self, folder: str, name: str) -> None:
@@ -167,7 +169,7 @@ class TextToVideoPipeline(DiffusionPipeline):
                      else samplers.spaced_timesteps(num_inference_steps, num_train))
 
         # 4. Initial noise, in float32 whatever the UNet's dtype (the sampler math stays exact).
-        scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        scale = self.vae_scale_factor
         height, width = height or self.unet.config.sample_size * scale, width or self.unet.config.sample_size * scale
         shape = (len(prompts), self.unet.config.in_channels, num_frames, height // scale, width // scale)
         if latents is None:

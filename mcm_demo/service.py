@@ -23,7 +23,6 @@ from .catalog import TEACHERS, VARIANTS, CheckpointMissing, default_device_dtype
 from .pipeline import MAX_PROMPT_CHARS, PipelineInputError
 
 TEACHER_MODEL = "teacher"
-STUDENT_STEPS = (1, 2, 4, 8)
 BASELINE_STEPS = 50  # the speedup is always against the teacher's 50-step DDIM with CFG
 MAX_PREVIEW_FRAMES = 8
 OUTPUT_DIR = os.path.join(tempfile.gettempdir(), "mcm-demo-outputs")
@@ -45,7 +44,7 @@ class Preview:
     step: int  # 1-based
     total: int
     frames: np.ndarray  # (F, H, W, 3) floats in [0, 1]
-    seconds: float  # since the request started
+    seconds: float  # since sampling started
 
 
 @dataclasses.dataclass
@@ -233,8 +232,7 @@ def check_transfer(req: TransferRequest):
     if len(req.invariant_prompt or "") > MAX_PROMPT_CHARS:
         raise PipelineInputError(f"The motion prompt is longer than {MAX_PROMPT_CHARS} characters.")
     pipe = load_pipeline(req.teacher)
-    size = pipe.unet.config.sample_size * 2 ** (len(pipe.vae.config.block_out_channels) - 1)
-    reference = load_reference(req.reference, num_frames=8, size=size)
+    reference = load_reference(req.reference, num_frames=8, size=pipe.unet.config.sample_size * pipe.vae_scale_factor)
     cfg = TransferConfig(method=req.method, steps=checked.steps, strength=float(req.strength), seed=checked.seed,
                          inner_iterations=int(req.inner_iterations), tune_steps=int(req.tune_steps),
                          invariant_prompt=req.invariant_prompt.strip() or None)
@@ -243,7 +241,9 @@ def check_transfer(req: TransferRequest):
 
 def run_transfer(req: TransferRequest, baseline: bool = True, progress=None) -> dict:
     """Transfer the clip's motion (and, with `baseline`, the same seed without it) under the
-    device lock. Returns the reference frames, the results and their measured seconds."""
+    device lock. Returns the reference frames, the results, their measured seconds and their
+    motion fidelity to the reference."""
+    from .motion import motion_fidelity_of_clips
     from .motion.transfer import transfer
 
     pipe, reference, cfg = check_transfer(req)
@@ -260,4 +260,7 @@ def run_transfer(req: TransferRequest, baseline: bool = True, progress=None) -> 
             out["baseline"], _ = transfer(pipe, req.prompt, reference, dataclasses.replace(cfg, method="none"),
                                           req.student)
             out["baseline_seconds"] = time.perf_counter() - t0
+    # motion fidelity to the reference (CPU tracking: outside the device lock)
+    for k in ("transferred", "baseline") if baseline else ("transferred",):
+        out[f"{k}_fidelity"] = motion_fidelity_of_clips(reference, out[k])
     return out

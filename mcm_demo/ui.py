@@ -12,7 +12,7 @@ import numpy as np
 from . import service
 from .catalog import TEACHERS, VARIANTS, CheckpointMissing, fetch_command, student_names
 from .pipeline import PipelineInputError
-from .video_io import write_mp4
+from .video_io import display_upscale, write_mp4
 
 EXAMPLES = [
     "a red circle moving left on a black background",
@@ -81,7 +81,7 @@ def run_column(req: service.Request, fps: float):
                        f"**{label}** · step {event.step}/{event.total} (denoised estimate)", None)
             else:
                 path = write_mp4(event.frames, service.new_output_path(), fps=float(fps),
-                                 upscale=max(1, 256 // event.frames.shape[1]))
+                                 upscale=display_upscale(event.frames))
                 first = (f"; first preview {event.first_preview_seconds:.2f} s after the start"
                          if event.first_preview_seconds is not None else "")
                 yield (filmstrip(event.frames), path,
@@ -149,13 +149,13 @@ def reference_preview(path):
         clip = load_reference(path, num_frames=8, size=64)
     except UploadError as err:
         return None, f"⚠️ {err}"
-    return write_mp4(clip, service.new_output_path(), fps=8, upscale=4), "Reference read: 8 frames, 64×64 centre crop."
+    return (write_mp4(clip, service.new_output_path(), fps=8, upscale=display_upscale(clip)),
+            "Reference read: 8 frames, 64×64 centre crop.")
 
 
 def run_transfer(reference, prompt, method, student, steps, strength, inner_iterations, tune_steps, motion_prompt,
                  seed, progress=None):
     """Returns (reference mp4, transferred mp4, baseline mp4, status)."""
-    from .motion import motion_fidelity_of_clips
     from .motion.transfer import appearance_invariant_prompt
     from .video_io import UploadError
 
@@ -169,9 +169,9 @@ def run_transfer(reference, prompt, method, student, steps, strength, inner_iter
         out = service.run_transfer(req, progress=report)
     except (PipelineInputError, CheckpointMissing, UploadError, ValueError, RuntimeError) as err:
         return None, None, None, f"⚠️ {err}"
-    paths = [write_mp4(out[k], service.new_output_path(), fps=8, upscale=4)
+    paths = [write_mp4(out[k], service.new_output_path(), fps=8, upscale=display_upscale(out[k]))
              for k in ("reference", "transferred", "baseline")]
-    mf = {k: motion_fidelity_of_clips(out["reference"], out[k]) for k in ("transferred", "baseline")}
+    mf = {k: out[f"{k}_fidelity"] for k in ("transferred", "baseline")}
     tuned = f" (motion prompt: '{out['info']['invariant_prompt']}')" if "invariant_prompt" in out["info"] else ""
     status = (f"**{method}**{tuned}: {out['transferred_seconds']:.2f} s, motion fidelity to the reference "
               f"**{mf['transferred']:.2f}** · same seed without transfer: {out['baseline_seconds']:.2f} s, "

@@ -21,6 +21,14 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
     return (np.clip(frames, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
+DISPLAY_SIDE = 256  # small clips are enlarged to about this many pixels for the browser
+
+
+def display_upscale(frames: np.ndarray) -> int:
+    """The whole-number enlargement that brings a clip's height to about DISPLAY_SIDE."""
+    return max(1, DISPLAY_SIDE // frames.shape[1])
+
+
 def write_mp4(frames: np.ndarray, path: str, fps: float = 8.0, upscale: int = 1, crf: int = 18) -> str:
     """Encode (F, H, W, 3) frames as H.264 High, yuv420p, with the index at the front.
 

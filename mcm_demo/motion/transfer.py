@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .. import samplers
-from ..distill.consistency import to_x0_and_eps
+from ..distill.consistency import alpha_sigma, to_x0_and_eps
 from ..distill.lora import (adapter_names, attach_lora, load_adapter, lora_parameters, remove_adapter,
                             resolve_target_modules, save_adapter, use_adapter)
 from ..models import unet_forward
@@ -75,8 +75,8 @@ def encode_clip(pipe, frames: np.ndarray) -> torch.Tensor:
 
 
 def _noised(x0: torch.Tensor, noise: torch.Tensor, alphas_cumprod: torch.Tensor, t: int) -> torch.Tensor:
-    a = float(alphas_cumprod[t])
-    return a ** 0.5 * x0 + (1 - a) ** 0.5 * noise
+    alpha, sigma = alpha_sigma(alphas_cumprod, torch.full((x0.shape[0],), t), x0)
+    return alpha * x0 + sigma * noise
 
 
 def _flow(pipe, capture: QKCapture, x: torch.Tensor, t: int, text: torch.Tensor, window) -> torch.Tensor:
@@ -114,8 +114,8 @@ def vmc_loss(pipe, x0: torch.Tensor, text: torch.Tensor, generator: torch.Genera
     """VMC's motion distillation: 1 − cos between consecutive-frame residuals of ε̂ and ε."""
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
     t = torch.randint(200, 900, (x0.shape[0],), generator=generator)
-    a = pipe.scheduler.alphas_cumprod[t].view(-1, 1, 1, 1, 1).to(x0.device)
-    noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+    alpha, sigma = alpha_sigma(pipe.scheduler.alphas_cumprod, t, x0)
+    noisy = alpha * x0 + sigma * noise
     out = unet_forward(pipe.unet, noisy.to(pipe.unet.dtype), t.to(x0.device), text).float()
     _, eps = to_x0_and_eps(out, noisy, t, pipe.scheduler.alphas_cumprod, pipe.scheduler.config.prediction_type)
     d_pred = (eps[:, :, 1:] - eps[:, :, :-1]).transpose(1, 2).flatten(2)  # (B, F-1, C·H·W)
