@@ -47,7 +47,8 @@ def export_teacher(vae, tokenizer, text_encoder, unet, out: str) -> None:
 
 
 def train_component(what: str, steps: int | None = None, out: str | None = None, run_dir: str = "runs", seed: int = 0,
-                    object_weight: float | None = None):
+                    object_weight: float | None = None, train_text_encoder: bool = False,
+                    init_unet: str | None = None):
     torch.manual_seed(seed)
     if what == "vae":
         vae = _vae(run_dir, seed, steps)
@@ -64,6 +65,7 @@ def train_component(what: str, steps: int | None = None, out: str | None = None,
             cfg.steps = steps
         if object_weight is not None:
             cfg.object_weight = object_weight
+        cfg.train_text_encoder, cfg.init_unet = train_text_encoder, init_unet
         tokenizer, text_encoder, unet = train_unet(cfg, vae)
         export_teacher(_vae_decoder(vae, run_dir, seed), tokenizer, text_encoder, unet, out or str(EMBEDDED_TEACHER))
     elif what == "evaluator":

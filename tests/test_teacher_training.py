@@ -1,0 +1,30 @@
+"""The teacher's UNet stage on tiny models: what trains, what stays frozen, what resumes."""
+import torch
+
+from mcm_demo.models import TeacherConfig, build_text_encoder, build_tokenizer, build_vae
+from mcm_demo.teacher.train_unet import UNetTrainConfig, train_unet
+
+TINY = TeacherConfig(vae_channels=(8, 8, 8, 8), text_hidden=16, text_layers=1, unet_channels=(8, 16, 16), unet_heads=2)
+
+
+def _run(tmp_path, name, **overrides):
+    torch.manual_seed(0)
+    vae = build_vae(TINY).eval()
+    cfg = UNetTrainConfig(**{**dict(steps=2, batch=2, num_clips=4, run_dir=str(tmp_path / name), save_every=1),
+                             **overrides})
+    return train_unet(cfg, vae, TINY, log=lambda *a: None)
+
+
+def test_frozen_text_encoder_stays_the_seeded_one_and_the_unet_learns(tmp_path):
+    _, text_encoder, unet = _run(tmp_path, "frozen")
+    torch.manual_seed(0)
+    fresh = build_text_encoder(TINY, build_tokenizer())
+    assert all(torch.equal(a, b) for a, b in zip(text_encoder.state_dict().values(), fresh.state_dict().values()))
+    _, trained, _ = _run(tmp_path, "trained", train_text_encoder=True)
+    assert not all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), fresh.state_dict().values()))
+
+
+def test_warm_start_begins_from_the_given_runs_ema_unet(tmp_path):
+    _, _, first = _run(tmp_path, "first")
+    _, _, again = _run(tmp_path, "warm", init_unet=str(tmp_path / "first"), steps=0)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
