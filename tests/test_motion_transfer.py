@@ -26,7 +26,7 @@ def _shifted_features(shift=(1, 0), frames=3, h=8, w=8, dim=16, heads=2):
     return feats, feats.clone(), heads
 
 
-@pytest.mark.parametrize("window", [None, 2])
+@pytest.mark.parametrize("window", [None, 1, 2])
 def test_flow_of_a_translated_clip_is_the_translation(window):
     q, k, heads = _shifted_features((1, 0))
     flow = motion_flow(q, k, 3, heads, 8, 8, window)

@@ -42,11 +42,13 @@ def evaluate_transfer(pipe, settings: dict[str, TransferConfig], cases, student:
     outputs = {name: [] for name in settings}
     fidelity = {name: [] for name in settings}
     seconds = {name: [] for name in settings}
+    guidance = {name: [] for name in settings}
     for i, (reference, prompt, _) in enumerate(cases):
         for name, cfg in settings.items():
             t0 = time.perf_counter()
-            frames, _ = transfer(pipe, prompt, reference, cfg, student)
+            frames, info = transfer(pipe, prompt, reference, cfg, student)
             seconds[name].append(time.perf_counter() - t0)
+            guidance[name].append(info["guidance_s"])
             outputs[name].append(frames)
             fidelity[name].append(motion_fidelity_of_clips(reference, frames))
         if (i + 1) % 8 == 0:
@@ -57,15 +59,17 @@ def evaluate_transfer(pipe, settings: dict[str, TransferConfig], cases, student:
         s = score_clips(evaluator, np.stack(outputs[name]), targets)
         table[name] = {"motion_fidelity": float(np.mean(fidelity[name])), "motion_agreement": s.accuracy["motion"],
                        "shape": s.accuracy["shape"], "colour": s.accuracy["colour"],
-                       "background": s.accuracy["background"], "seconds_per_clip": float(np.median(seconds[name]))}
+                       "background": s.accuracy["background"], "seconds_per_clip": float(np.median(seconds[name])),
+                       "guidance_seconds": float(np.median(guidance[name]))}
     return table
 
 
 def format_transfer_table(table: dict, count: int) -> str:
     lines = [f"{count} held-out references; the prompt names shape, colour and background, not the motion.",
              "| setting | motion fidelity ↑ | motion class = reference ↑ | shape acc | colour acc | background acc | "
-             "s / clip (median) |", "|---|---|---|---|---|---|---|"]
+             "s / clip (median) | of which latent guidance s |", "|---|---|---|---|---|---|---|---|"]
     for name, r in table.items():
         lines.append(f"| {name} | {r['motion_fidelity']:.3f} | {r['motion_agreement']:.3f} | {r['shape']:.3f} | "
-                     f"{r['colour']:.3f} | {r['background']:.3f} | {r['seconds_per_clip']:.2f} |")
+                     f"{r['colour']:.3f} | {r['background']:.3f} | {r['seconds_per_clip']:.2f} | "
+                     f"{r.get('guidance_seconds', 0.0):.2f} |")
     return "\n".join(lines)
