@@ -208,7 +208,7 @@ def transfer(pipe, prompt: str, reference: np.ndarray, cfg: TransferConfig, stud
     # 4. FastVMT: before the first step(s) denoise, optimise the latent towards the flow of
     #    the reference noised with the same noise to the same timestep.
     capture = None
-    if cfg.method == "fastvmt":
+    if cfg.method == "fastvmt" and cfg.inner_iterations > 0:  # 0 = the motion-preserving start alone
         null_text = pipe.encode_prompt([""]).to(pipe.unet.dtype)
         capture = QKCapture(spatial_attention(pipe.unet), stop_early=True)
         guided, logs, plain = set(timesteps[:cfg.guided_steps]), [], denoise
