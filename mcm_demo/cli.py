@@ -229,8 +229,8 @@ def cmd_ablation(args) -> int:
     if args.action == "train":
         from .distill.trainer import train_distill
 
+        overrides = {"latents": args.latents} if args.latents else {}
         for row in args.rows or list(ROWS):
-            overrides = {"latents": args.latents} if args.latents else {}
             train_distill(row_config(row, args.steps, args.batch, args.root, seed=args.seed, **overrides))
         return 0
     if args.action == "show":  # the tables from saved `eval --json` files (rows may be split across runs)

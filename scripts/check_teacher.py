@@ -10,6 +10,7 @@ how far apart the clips come out per kind of word, and the mean displacement of 
 for "moving left/right/up/down". A word the model ignores gives a difference near 0.
 """
 import argparse
+import functools
 import os
 import sys
 import time
@@ -53,6 +54,7 @@ def word_probe(pipe, clips_per_prompt: int, steps: int, guidance: float) -> None
     from mcm_demo.toyworld.grammar import parse_caption
     from mcm_demo.toyworld.render import render_clip
 
+    @functools.cache  # the left-moving red square is every pair's first prompt and a direction's
     def sample(prompt):
         return pipe([prompt] * clips_per_prompt, num_inference_steps=steps, guidance_scale=guidance,
                     generator=torch.Generator().manual_seed(0))

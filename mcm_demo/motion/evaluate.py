@@ -71,5 +71,5 @@ def format_transfer_table(table: dict, count: int) -> str:
     for name, r in table.items():
         lines.append(f"| {name} | {r['motion_fidelity']:.3f} | {r['motion_agreement']:.3f} | {r['shape']:.3f} | "
                      f"{r['colour']:.3f} | {r['background']:.3f} | {r['seconds_per_clip']:.2f} | "
-                     f"{r.get('guidance_seconds', 0.0):.2f} |")
+                     f"{r['guidance_seconds']:.2f} |")
     return "\n".join(lines)
