@@ -193,7 +193,7 @@ def cmd_train(args) -> int:
 
     train_component(args.what, steps=args.steps, out=args.out, run_dir=args.run_dir, seed=args.seed,
                     object_weight=args.object_weight, train_text_encoder=args.text_encoder == "trained",
-                    init_unet=args.init_unet)
+                    init_unet=args.init_unet, size=args.size)
     return 0
 
 
@@ -363,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--text-encoder", choices=["frozen", "trained"], default="frozen",
                    help="teacher: keep the seeded CLIP text encoder frozen (default) or train it with the UNet")
     t.add_argument("--init-unet", help="teacher: start the UNet from this run folder's EMA weights (warm start)")
+    t.add_argument("--size", choices=["x4", "x8"], default="x8",
+                   help="teacher/vae: VAE downsampling and the UNet that goes with it (models.TEACHER_SIZES)")
     t.set_defaults(func=cmd_train)
 
     d = sub.add_parser("distill", help="distill the teacher into an LCM or MCM LoRA student (seeded, resumable)")

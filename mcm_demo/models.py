@@ -29,7 +29,9 @@ MAX_TOKENS = 24  # the longest two-object caption is 17 tokens with <bos>/<eos>
 class UNet3DWithFramePositions(UNet3DConditionModel):
     """UNet3DConditionModel plus a learned per-frame embedding added after `conv_in`.
 
-    The table is resampled linearly to the requested frame count, so a model trained on
+    `temporal_dropout` sets the dropout diffusers' class hard-codes to 0.1 in its temporal convs
+    (it only acts in training). The table
+    is resampled linearly to the requested frame count, so a model trained on
     8 frames still runs at 16 (slower motion) instead of failing.
     """
 
@@ -53,6 +55,7 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
         norm_eps: float = 1e-5,
         num_attention_heads: int | None = None,
         num_frame_positions: int = 8,
+        temporal_dropout: float = 0.1,
     ):
         # ConfigMixin reads the config keys from this signature, hence the explicit list.
         super().__init__(
@@ -63,6 +66,11 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
             attention_head_dim=attention_head_dim, time_cond_proj_dim=time_cond_proj_dim,
             downsample_padding=downsample_padding, mid_block_scale_factor=mid_block_scale_factor,
             act_fn=act_fn, norm_eps=norm_eps, num_attention_heads=num_attention_heads)
+        # diffusers hard-codes dropout 0.1 in the temporal convs; DESIGN §3a's recipe removes it:
+        # at this size the temporal path is the only way frames agree on where the object is.
+        for module in self.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = temporal_dropout
         channels = self.conv_in.out_channels
         self.frame_position_embedding = torch.nn.Parameter(torch.randn(num_frame_positions, channels) * 0.1)
         self._num_frames = None
@@ -89,8 +97,27 @@ class TeacherConfig:
     text_hidden: int = 64
     text_layers: int = 2
     unet_channels: tuple[int, ...] = (32, 64, 64)
+    unet_plain_levels: int = 0  # top UNet levels without cross-attention (the costly full-size ones)
     unet_heads: int = 4
+    unet_temporal_dropout: float = 0.1  # diffusers' default, which the first teacher trained with
     num_frames: int = 8
+
+    @property
+    def latent_size(self) -> int:
+        return 64 // 2 ** (len(self.vae_channels) - 1)
+
+
+# `train teacher --size`: x8 is the first shipped teacher's; x4 keeps 16×16 latents, where
+# the ×8 VAE's 8×8 could not: its reconstructions of real clips read back shape 0.60 (colour
+# 1.00, motion 0.98), a ceiling no UNet trained on its latents can pass; the ×4 VAE's read
+# back 0.90 (scripts/check_teacher.py --vae-ceiling). The 16×16 top level goes without
+# cross-attention and at 16 channels, so a training step costs ~1.7× the x8 one. x4 also
+# drops the temporal-conv dropout, as DESIGN §3a's recipe does.
+TEACHER_SIZES = {
+    "x8": TeacherConfig(),
+    "x4": TeacherConfig(latent_channels=4, vae_channels=(16, 32, 64), unet_channels=(16, 32, 64, 64),
+                        unet_plain_levels=1, unet_temporal_dropout=0.0),
+}
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:
@@ -124,14 +151,16 @@ def build_vae(cfg: TeacherConfig) -> AutoencoderKL:
 
 
 def build_unet(cfg: TeacherConfig) -> UNet3DWithFramePositions:
-    n = len(cfg.unet_channels)
+    n, plain = len(cfg.unet_channels), cfg.unet_plain_levels
     return UNet3DWithFramePositions(
-        sample_size=8, in_channels=cfg.latent_channels, out_channels=cfg.latent_channels,
-        # cross-attention at every level: DESIGN §3a found the caption otherwise barely steers
-        down_block_types=("CrossAttnDownBlock3D",) * n, up_block_types=("CrossAttnUpBlock3D",) * n,
+        sample_size=cfg.latent_size, in_channels=cfg.latent_channels, out_channels=cfg.latent_channels,
+        # cross-attention at every level below the plain ones: DESIGN §3a found the caption
+        # otherwise barely steers
+        down_block_types=("DownBlock3D",) * plain + ("CrossAttnDownBlock3D",) * (n - plain),
+        up_block_types=("CrossAttnUpBlock3D",) * (n - plain) + ("UpBlock3D",) * plain,
         block_out_channels=cfg.unet_channels, layers_per_block=1, norm_num_groups=8,
         cross_attention_dim=cfg.text_hidden, attention_head_dim=cfg.unet_heads,
-        num_frame_positions=cfg.num_frames)
+        num_frame_positions=cfg.num_frames, temporal_dropout=cfg.unet_temporal_dropout)
 
 
 def build_noise_schedule() -> DDPMScheduler:

@@ -10,28 +10,29 @@ import os
 import torch
 
 from .catalog import EMBEDDED_TEACHER, EVALUATOR
+from .models import TEACHER_SIZES
 
 
-def _vae(run_dir: str, seed: int, steps: int | None = None):
+def _vae(run_dir: str, seed: int, steps: int | None = None, size: str = "x8"):
     """Stage 1: the whole VAE. Its encoder fixes the latent space the UNet learns in."""
     from .teacher.train_vae import VAETrainConfig, set_scaling_factor, train_vae
 
     cfg = VAETrainConfig(run_dir=os.path.join(run_dir, "vae"), seed=seed)
     if steps:
         cfg.steps = steps
-    vae = train_vae(cfg).eval()
+    vae = train_vae(cfg, TEACHER_SIZES[size]).eval()
     set_scaling_factor(vae)
     return vae
 
 
-def _vae_decoder(vae, run_dir: str, seed: int, steps: int | None = None):
+def _vae_decoder(vae, run_dir: str, seed: int, steps: int | None = None, size: str = "x8"):
     """Stage 2: the decoder alone; independent of the UNet, so it may run beside it."""
     from .teacher.train_vae import decoder_finetune_config, train_vae
 
     cfg = decoder_finetune_config(os.path.join(run_dir, "vae-decoder"), seed)
     if steps:
         cfg.steps = steps
-    tuned = train_vae(cfg, init=vae).eval()
+    tuned = train_vae(cfg, TEACHER_SIZES[size], init=vae).eval()
     tuned.register_to_config(scaling_factor=vae.config.scaling_factor)
     return tuned
 
@@ -48,26 +49,26 @@ def export_teacher(vae, tokenizer, text_encoder, unet, out: str) -> None:
 
 def train_component(what: str, steps: int | None = None, out: str | None = None, run_dir: str = "runs", seed: int = 0,
                     object_weight: float | None = None, train_text_encoder: bool = False,
-                    init_unet: str | None = None):
+                    init_unet: str | None = None, size: str = "x8"):
     torch.manual_seed(seed)
     if what == "vae":
-        vae = _vae(run_dir, seed, steps)
+        vae = _vae(run_dir, seed, steps, size)
         vae.save_pretrained(out or os.path.join(run_dir, "vae", "export"))
     elif what == "vae-decoder":
-        _vae_decoder(_vae(run_dir, seed), run_dir, seed, steps).save_pretrained(
+        _vae_decoder(_vae(run_dir, seed, size=size), run_dir, seed, steps, size).save_pretrained(
             out or os.path.join(run_dir, "vae-decoder", "export"))
     elif what == "teacher":
         from .teacher.train_unet import UNetTrainConfig, train_unet
 
-        vae = _vae(run_dir, seed)
+        vae = _vae(run_dir, seed, size=size)
         cfg = UNetTrainConfig(run_dir=os.path.join(run_dir, "unet"), seed=seed)
         if steps:
             cfg.steps = steps
         if object_weight is not None:
             cfg.object_weight = object_weight
         cfg.train_text_encoder, cfg.init_unet = train_text_encoder, init_unet
-        tokenizer, text_encoder, unet = train_unet(cfg, vae)
-        export_teacher(_vae_decoder(vae, run_dir, seed), tokenizer, text_encoder, unet, out or str(EMBEDDED_TEACHER))
+        tokenizer, text_encoder, unet = train_unet(cfg, vae, TEACHER_SIZES[size])
+        export_teacher(_vae_decoder(vae, run_dir, seed, size=size), tokenizer, text_encoder, unet, out or str(EMBEDDED_TEACHER))
     elif what == "evaluator":
         from .metrics.evaluator import EvaluatorTrainConfig, train_evaluator
 

@@ -2,12 +2,14 @@
 
     python scripts/check_teacher.py [weights/teacher] [--clips 256] [--steps 50] [--guidance 5]
     python scripts/check_teacher.py runs/x/export --word-probe      # minutes: does every word steer?
+    python scripts/check_teacher.py runs/x/export --vae-ceiling     # the most any UNet on this VAE can score
 
 Held-out prompts (EVAL_SEED), one clip each, DDIM with CFG; prints per-attribute accuracy
 and the watermark rate. `--word-probe` is the early check for a training run: prompts that
 differ in one word (colour, shape or motion) are sampled from the same noise, and it prints
 how far apart the clips come out per kind of word, and the mean displacement of the object
-for "moving left/right/up/down". A word the model ignores gives a difference near 0.
+for "moving left/right/up/down". A word the model ignores gives a difference near 0. `--vae-ceiling` scores held-out real
+clips after a round trip through the folder's VAE: what its latents can carry at all.
 """
 import argparse
 import functools
@@ -71,6 +73,21 @@ def word_probe(pipe, clips_per_prompt: int, steps: int, guidance: float) -> None
               f"(real clips {real.mean():+.1f}), in that direction in {np.mean(along > 2):.0%} of clips")
 
 
+@torch.no_grad()
+def vae_ceiling(vae, count: int) -> None:
+    from mcm_demo.toyworld.datasets import to_tensor
+    from mcm_demo.toyworld.render import render_clip
+
+    scenes = heldout_scenes(count, seed=EVAL_SEED)
+    clips = np.stack([render_clip(s, "lq", i) for i, s in enumerate(scenes)])
+    frames = to_tensor(clips).transpose(1, 2).flatten(0, 1)
+    decoded = torch.cat([vae.decode(vae.encode(f).latent_dist.mode()).sample for f in frames.split(128)])
+    round_trip = ((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().view(*clips.shape[:2], 3, *clips.shape[2:4])
+    evaluator = load_evaluator()
+    for name, c in (("real clips", clips), ("through the VAE", round_trip.permute(0, 1, 3, 4, 2).numpy())):
+        print(f"{name:16s}", {k: round(v, 3) for k, v in score_clips(evaluator, c, scenes).accuracy.items()})
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", nargs="?", default="weights/teacher")
@@ -79,9 +96,13 @@ def main():
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--sampler", default="ddim")
     p.add_argument("--word-probe", action="store_true", help="the quick check instead (8 clips a prompt, 25 steps)")
+    p.add_argument("--vae-ceiling", action="store_true", help="score --clips real clips decoded back by the VAE")
     args = p.parse_args()
     pipe = TextToVideoPipeline.from_pretrained(args.folder)
     pipe.set_progress_bar_config(disable=True)
+    if args.vae_ceiling:
+        vae_ceiling(pipe.vae.eval(), args.clips)
+        return
     if args.word_probe:
         word_probe(pipe, 8, 25, args.guidance)
         return

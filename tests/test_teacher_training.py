@@ -28,3 +28,22 @@ def test_warm_start_begins_from_the_given_runs_ema_unet(tmp_path):
     _, _, first = _run(tmp_path, "first")
     _, _, again = _run(tmp_path, "warm", init_unet=str(tmp_path / "first"), steps=0)
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+
+
+def test_x4_size_gives_16x16_latents_a_plain_top_level_and_no_temporal_dropout(tmp_path):
+    from mcm_demo.models import TEACHER_SIZES, build_unet
+
+    x4 = TEACHER_SIZES["x4"]
+    tiny = TeacherConfig(latent_channels=x4.latent_channels, vae_channels=(8, 8, 8), text_hidden=16, text_layers=1,
+                         unet_channels=(8, 8, 16), unet_plain_levels=1, unet_heads=2,
+                         unet_temporal_dropout=x4.unet_temporal_dropout)
+    vae, unet = build_vae(tiny).eval(), build_unet(tiny)
+    with torch.no_grad():
+        latents = vae.encode(torch.zeros(1, 3, 64, 64)).latent_dist.mode()
+    assert latents.shape[-2:] == (tiny.latent_size, tiny.latent_size) == (16, 16)
+    assert unet.config.sample_size == 16
+    assert unet.config.down_block_types[0] == "DownBlock3D" and unet.config.up_block_types[-1] == "UpBlock3D"
+    assert all(m.p == 0 for m in unet.modules() if isinstance(m, torch.nn.Dropout))
+    # the stage trains on it end to end (latent cache, 16×16 object masks, a step)
+    cfg = UNetTrainConfig(steps=1, batch=2, num_clips=2, run_dir=str(tmp_path / "x4"), save_every=1)
+    train_unet(cfg, vae, tiny, log=lambda *a: None)
