@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, UNet3DConditionModel, UNetMotionModel
 from diffusers.configuration_utils import register_to_config
+from diffusers.models.resnet import TemporalConvLayer
 # diffusers' pipeline loader finds a component's base class by name in the component's own
 # module, so a folder naming `mcm_demo.models.UNet3DWithFramePositions` needs it here.
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401
@@ -68,9 +69,11 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
             act_fn=act_fn, norm_eps=norm_eps, num_attention_heads=num_attention_heads)
         # diffusers hard-codes dropout 0.1 in the temporal convs; DESIGN §3a's recipe removes it:
         # at this size the temporal path is the only way frames agree on where the object is.
-        for module in self.modules():
-            if isinstance(module, torch.nn.Dropout):
-                module.p = temporal_dropout
+        for layer in self.modules():
+            if isinstance(layer, TemporalConvLayer):
+                for module in layer.modules():
+                    if isinstance(module, torch.nn.Dropout):
+                        module.p = temporal_dropout
         channels = self.conv_in.out_channels
         self.frame_position_embedding = torch.nn.Parameter(torch.randn(num_frame_positions, channels) * 0.1)
         self._num_frames = None

@@ -8,8 +8,11 @@ Held-out prompts (EVAL_SEED), one clip each, DDIM with CFG; prints per-attribute
 and the watermark rate. `--word-probe` is the early check for a training run: prompts that
 differ in one word (colour, shape or motion) are sampled from the same noise, and it prints
 how far apart the clips come out per kind of word, and the mean displacement of the object
-for "moving left/right/up/down". A word the model ignores gives a difference near 0. `--vae-ceiling` scores held-out real
-clips after a round trip through the folder's VAE: what its latents can carry at all.
+for "moving left/right/up/down". A word the model ignores gives a difference near 0. It then
+measures the denoising loss on real clips with their caption and with its direction word
+flipped, from the same noise: equal losses mean the UNet does not use the word at all (a
+training problem, not a sampling one). `--vae-ceiling` scores held-out real clips after a
+round trip through the folder's VAE: what its latents can carry at all.
 """
 import argparse
 import functools
@@ -34,6 +37,7 @@ WORD_PAIRS = {
     "motion": ("a red square moving left on a black background", "a red square moving up on a black background"),
 }
 DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
 
 def object_centroids(clips: np.ndarray) -> np.ndarray:
@@ -88,6 +92,31 @@ def vae_ceiling(vae, count: int) -> None:
         print(f"{name:16s}", {k: round(v, 3) for k, v in score_clips(evaluator, c, scenes).accuracy.items()})
 
 
+@torch.no_grad()
+def direction_loss_probe(pipe, timesteps=(999, 900, 700, 500)) -> None:
+    from mcm_demo.models import build_noise_schedule, encode_prompts, unet_forward
+    from mcm_demo.toyworld.datasets import to_tensor
+    from mcm_demo.toyworld.grammar import parse_caption
+    from mcm_demo.toyworld.render import render_clip
+
+    captions = [f"a {c} square moving {d} on a black background" for c in ("red", "green", "blue", "yellow")
+                for d in OPPOSITE]
+    flipped = [c.replace(d, OPPOSITE[d]) for c, d in zip(captions, list(OPPOSITE) * 4)]
+    x = to_tensor(np.stack([render_clip(parse_caption(c), "lq", i) for i, c in enumerate(captions)]))
+    b, _, f = x.shape[:3]
+    z = pipe.vae.encode(x.transpose(1, 2).flatten(0, 1)).latent_dist.mode() * pipe.vae.config.scaling_factor
+    z = z.view(b, f, *z.shape[1:]).transpose(1, 2)
+    schedule, gen = build_noise_schedule(), torch.Generator().manual_seed(0)
+    text = {k: encode_prompts(pipe.tokenizer, pipe.text_encoder, p)
+            for k, p in (("caption", captions), ("direction flipped", flipped), ("no caption", [""] * b))}
+    pipe.unet.eval()
+    for t in timesteps:
+        noise, ts = torch.randn(z.shape, generator=gen), torch.full((b,), t)
+        noisy, target = schedule.add_noise(z, noise, ts), schedule.get_velocity(z, noise, ts)
+        losses = {k: float(((unet_forward(pipe.unet, noisy, ts, h) - target) ** 2).mean()) for k, h in text.items()}
+        print(f"denoising loss at t={t}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", nargs="?", default="weights/teacher")
@@ -105,6 +134,7 @@ def main():
         return
     if args.word_probe:
         word_probe(pipe, 8, 25, args.guidance)
+        direction_loss_probe(pipe)
         return
     scenes = heldout_scenes(args.clips, seed=EVAL_SEED)
     t0 = time.time()

@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 def save_state(folder: str, step: int, modules: dict, optimizer: torch.optim.Optimizer, extra: dict | None = None):
     os.makedirs(folder, exist_ok=True)
     for name, module in modules.items():
-        state = {k: v.detach().contiguous().clone() for k, v in module.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
         save_file(state, os.path.join(folder, f"{name}.safetensors"))
     torch.save(optimizer.state_dict(), os.path.join(folder, "optimizer.pt"))
     with open(os.path.join(folder, "state.json"), "w") as f:

@@ -103,14 +103,16 @@ def load_latents(path: str):
 
 
 def v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents, captions, gen, pixel_weight=None) -> torch.Tensor:
-    b = latents.shape[0]
-    noise = torch.randn(latents.shape, generator=gen)
-    t = torch.randint(0, schedule.config.num_train_timesteps, (b,), generator=gen)
+    b, device = latents.shape[0], latents.device
+    # drawn on the CPU generator and moved: the same seed gives the same run on any device
+    noise = torch.randn(latents.shape, generator=gen).to(device)
+    t_cpu = torch.randint(0, schedule.config.num_train_timesteps, (b,), generator=gen)
+    t = t_cpu.to(device)
     noisy = schedule.add_noise(latents, noise, t)
     target = schedule.get_velocity(latents, noise, t)
     hidden = encode_prompts(tokenizer, text_encoder, captions)
     pred = unet(noisy, t, hidden).sample
-    alpha_bar = schedule.alphas_cumprod[t]
+    alpha_bar = schedule.alphas_cumprod[t_cpu].to(device)
     snr = alpha_bar / (1 - alpha_bar).clamp(min=1e-8)
     weight = torch.clamp(snr + 1, max=5.0) / (snr + 1)
     err = F.mse_loss(pred, target, reduction="none")
@@ -124,8 +126,8 @@ def caption_swap_probe(unet, text_encoder, tokenizer, schedule, latents, caption
     """How much the prediction moves when the caption is swapped (relative); ~0 = caption ignored."""
     b = min(16, latents.shape[0])
     x = latents[:b]
-    noise = torch.randn(x.shape, generator=gen)
-    t = torch.full((b,), 800)
+    noise = torch.randn(x.shape, generator=gen).to(x.device)
+    t = torch.full((b,), 800, device=x.device)
     noisy = schedule.add_noise(x, noise, t)
     a = unet(noisy, t, encode_prompts(tokenizer, text_encoder, captions[:b])).sample
     swapped = captions[b:2 * b] if len(captions) >= 2 * b else captions[:b][::-1]
@@ -148,6 +150,11 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     if cfg.init_unet:
         unet.load_state_dict(load_file(os.path.join(cfg.init_unet, "ema_unet.safetensors")))
     text_encoder.requires_grad_(cfg.train_text_encoder)
+    # On a GPU machine the run moves there whole; the state it saves resumes anywhere.
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    text_encoder, unet, latents = text_encoder.to(device), unet.to(device), latents.to(device)
+    if pixel_weight is not None:
+        pixel_weight = pixel_weight.to(device)
     ema_text, ema_unet = copy.deepcopy(text_encoder), copy.deepcopy(unet)
     for m in (ema_text, ema_unet):
         m.requires_grad_(False)
@@ -162,13 +169,13 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     text_encoder.train(cfg.train_text_encoder)
     t0 = time.time()
     while step < cfg.steps:
-        idx = pick.sample(range(len(captions)), cfg.batch)
-        batch_captions = ["" if pick.random() < cfg.caption_dropout else captions[i] for i in idx]
+        idx = torch.tensor(pick.sample(range(len(captions)), cfg.batch))
+        batch_captions = ["" if pick.random() < cfg.caption_dropout else captions[i] for i in idx.tolist()]
         lr = cfg.lr * min(1.0, (step + 1) / 200)
         for g in opt.param_groups:
             g["lr"] = lr
-        loss = v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents[idx], batch_captions, gen,
-                                 None if pixel_weight is None else pixel_weight[idx])
+        loss = v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents[idx.to(device)], batch_captions, gen,
+                                 None if pixel_weight is None else pixel_weight[idx.to(device)])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -186,4 +193,4 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
             log(f"caption-swap probe (EMA, t=800): prediction moved {probe:.1%}")
         if step % cfg.save_every == 0 or step == cfg.steps:
             save_state(cfg.run_dir, step, modules, opt)
-    return tokenizer, ema_text.eval(), ema_unet.eval()
+    return tokenizer, ema_text.cpu().eval(), ema_unet.cpu().eval()
