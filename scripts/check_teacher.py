@@ -95,17 +95,18 @@ def vae_ceiling(vae, count: int) -> None:
 @torch.no_grad()
 def direction_loss_probe(pipe, timesteps=(999, 900, 700, 500)) -> None:
     from mcm_demo.models import build_noise_schedule, encode_prompts, unet_forward
-    from mcm_demo.toyworld.datasets import to_tensor
+    from mcm_demo.motion.transfer import encode_clip
     from mcm_demo.toyworld.grammar import parse_caption
     from mcm_demo.toyworld.render import render_clip
 
-    captions = [f"a {c} square moving {d} on a black background" for c in ("red", "green", "blue", "yellow")
-                for d in OPPOSITE]
-    flipped = [c.replace(d, OPPOSITE[d]) for c, d in zip(captions, list(OPPOSITE) * 4)]
-    x = to_tensor(np.stack([render_clip(parse_caption(c), "lq", i) for i, c in enumerate(captions)]))
-    b, _, f = x.shape[:3]
-    z = pipe.vae.encode(x.transpose(1, 2).flatten(0, 1)).latent_dist.mode() * pipe.vae.config.scaling_factor
-    z = z.view(b, f, *z.shape[1:]).transpose(1, 2)
+    def latents_of(captions):  # one real clip per caption, render seed = its position
+        return torch.cat([encode_clip(pipe, render_clip(parse_caption(c), "lq", i)) for i, c in enumerate(captions)])
+
+    template = "a {} square moving {} on a black background"
+    pairs = [(template.format(c, d), template.format(c, OPPOSITE[d]))
+             for c in ("red", "green", "blue", "yellow") for d in OPPOSITE]
+    captions, flipped = map(list, zip(*pairs))
+    z, b = latents_of(captions), len(captions)
     schedule, gen = build_noise_schedule(), torch.Generator().manual_seed(0)
     text = {k: encode_prompts(pipe.tokenizer, pipe.text_encoder, p)
             for k, p in (("caption", captions), ("direction flipped", flipped), ("no caption", [""] * b))}
@@ -117,12 +118,7 @@ def direction_loss_probe(pipe, timesteps=(999, 900, 700, 500)) -> None:
         print(f"denoising loss at t={t}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()))
     # What the word is worth: at t=999 the best prediction is the mean clip given the caption,
     # so its loss is the spread around that mean, with the direction known or pooled.
-    by_direction = []
-    for d in ("left", "right"):
-        clips = np.stack([render_clip(parse_caption(f"a red square moving {d} on a black background"), "lq", i)
-                          for i in range(96)])
-        by_direction.append(pipe.vae.encode(to_tensor(clips).transpose(1, 2).flatten(0, 1)).latent_dist.mode()
-                            .mul(pipe.vae.config.scaling_factor).reshape(96, f, -1))
+    by_direction = [latents_of([template.format("red", d)] * 96) for d in ("left", "right")]
     pooled = torch.cat(by_direction)
     known = sum(((z - z.mean(0)) ** 2).mean() for z in by_direction) / 2
     unknown = ((pooled - pooled.mean(0)) ** 2).mean()

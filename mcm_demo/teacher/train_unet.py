@@ -169,13 +169,14 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     text_encoder.train(cfg.train_text_encoder)
     t0 = time.time()
     while step < cfg.steps:
-        idx = torch.tensor(pick.sample(range(len(captions)), cfg.batch))
-        batch_captions = ["" if pick.random() < cfg.caption_dropout else captions[i] for i in idx.tolist()]
+        idx = pick.sample(range(len(captions)), cfg.batch)
+        batch_captions = ["" if pick.random() < cfg.caption_dropout else captions[i] for i in idx]
+        rows = torch.tensor(idx, device=device)
         lr = cfg.lr * min(1.0, (step + 1) / 200)
         for g in opt.param_groups:
             g["lr"] = lr
-        loss = v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents[idx.to(device)], batch_captions, gen,
-                                 None if pixel_weight is None else pixel_weight[idx.to(device)])
+        loss = v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents[rows], batch_captions, gen,
+                                 None if pixel_weight is None else pixel_weight[rows])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
