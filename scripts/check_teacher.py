@@ -3,6 +3,7 @@
     python scripts/check_teacher.py [weights/teacher] [--clips 256] [--steps 50] [--guidance 5]
     python scripts/check_teacher.py runs/x/export --word-probe      # minutes: does every word steer?
     python scripts/check_teacher.py runs/x/export --vae-ceiling     # the most any UNet on this VAE can score
+    python scripts/check_teacher.py runs/x/export --text-probe      # seconds: does each word keep its identity?
 
 Held-out prompts (EVAL_SEED), one clip each, DDIM with CFG; prints per-attribute accuracy
 and the watermark rate. `--word-probe` is the early check for a training run: prompts that
@@ -12,7 +13,10 @@ for "moving left/right/up/down". A word the model ignores gives a difference nea
 measures the denoising loss on real clips with their caption and with its direction word
 flipped, from the same noise: equal losses mean the UNet does not use the word at all (a
 training problem, not a sampling one). `--vae-ceiling` scores held-out real clips after a
-round trip through the folder's VAE: what its latents can carry at all.
+round trip through the folder's VAE: what its latents can carry at all. `--text-probe` reads
+the folder's text encoder alone: for each kind of word, the state at that word's position over
+every single-object caption, its spread around its word's mean, how far the means lie apart, and
+how often a held-out combination's state lies nearest its own word's training mean.
 """
 import argparse
 import functools
@@ -126,6 +130,28 @@ def direction_loss_probe(pipe, timesteps=(999, 900, 700, 500)) -> None:
           f"{known:.4f} with it ({1 - known / unknown:.1%} lower)")
 
 
+def text_probe(tokenizer, text_encoder) -> None:
+    from mcm_demo.models import encode_prompts
+    from mcm_demo.toyworld.grammar import COLOURS, MOTION_PHRASES, MOTIONS, SHAPES, Scene, all_objects, is_held_out
+
+    objects = all_objects("all")
+    with torch.no_grad():
+        states = encode_prompts(tokenizer, text_encoder, [Scene("gray", (o,)).caption for o in objects]).numpy()
+    train = np.array([not is_held_out(o) for o in objects])
+    # token positions in "<bos> a {colour} {shape} [moving] {motion word} on a gray background <eos>"
+    kinds = {"colour": (COLOURS, lambda o: 2), "shape": (SHAPES, lambda o: 3),
+             "motion": (MOTIONS, lambda o: 3 + len(MOTION_PHRASES[o.motion].split()))}
+    for kind, (words, position) in kinds.items():
+        labels = np.array([words.index(getattr(o, kind)) for o in objects])
+        x = np.stack([states[i, position(o)] for i, o in enumerate(objects)])
+        means = np.stack([x[train & (labels == k)].mean(0) for k in range(len(words))])
+        nearest = np.argmin(((x[~train, None] - means[None]) ** 2).sum(-1), 1)
+        spread = np.mean([np.linalg.norm(x[labels == k] - means[k], axis=1).mean() for k in range(len(words))])
+        apart = np.linalg.norm(means[:, None] - means[None], axis=-1)[np.triu_indices(len(words), 1)]
+        print(f"{kind:6s} word: spread {spread:.2f} around its mean, means {apart.min():.2f}–{apart.max():.2f} "
+              f"apart (mean {apart.mean():.2f}); held-out combinations read back {(nearest == labels[~train]).mean():.2f}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", nargs="?", default="weights/teacher")
@@ -135,9 +161,13 @@ def main():
     p.add_argument("--sampler", default="ddim")
     p.add_argument("--word-probe", action="store_true", help="the quick check instead (8 clips a prompt, 25 steps)")
     p.add_argument("--vae-ceiling", action="store_true", help="score --clips real clips decoded back by the VAE")
+    p.add_argument("--text-probe", action="store_true", help="does each word keep its identity in the text encoder?")
     args = p.parse_args()
     pipe = TextToVideoPipeline.from_pretrained(args.folder)
     pipe.set_progress_bar_config(disable=True)
+    if args.text_probe:
+        text_probe(pipe.tokenizer, pipe.text_encoder.eval())
+        return
     if args.vae_ceiling:
         vae_ceiling(pipe.vae.eval(), args.clips)
         return

@@ -47,3 +47,29 @@ def test_x4_size_gives_16x16_latents_a_plain_top_level_and_no_temporal_dropout(t
     # the stage trains on it end to end (latent cache, 16×16 object masks, a step)
     cfg = UNetTrainConfig(steps=1, batch=2, num_clips=2, run_dir=str(tmp_path / "x4"), save_every=1)
     train_unet(cfg, vae, tiny, log=lambda *a: None)
+
+
+def test_x4_text_encoder_keeps_each_motion_word_apart_from_the_words_before_it():
+    """A motion word's state must say which motion, whatever colour and shape came before it."""
+    from mcm_demo.models import TEACHER_SIZES, encode_prompts
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer()
+    encoder = build_text_encoder(TEACHER_SIZES["x4"], tokenizer).eval()
+    prefixes = ["a red circle", "a cyan star", "a yellow cross"]
+    with torch.no_grad():
+        states = {d: encode_prompts(tokenizer, encoder, [f"{p} moving {d} on a gray background" for p in prefixes])[:, 5]
+                  for d in ("left", "right")}
+    same_word = torch.cdist(states["left"], states["left"]).max()
+    other_word = torch.cdist(states["left"], states["right"]).min()
+    assert same_word < other_word / 2
+
+
+def test_high_noise_share_draws_from_the_noisiest_timesteps_and_share_0_replays_old_runs():
+    from mcm_demo.teacher.train_unet import draw_timesteps
+
+    plain = torch.randint(0, 1000, (4096,), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(draw_timesteps(4096, 1000, torch.Generator().manual_seed(3)), plain)
+    assert draw_timesteps(4096, 1000, torch.Generator().manual_seed(3), 1.0).min() >= 600
+    half = draw_timesteps(4096, 1000, torch.Generator().manual_seed(3), 0.5)
+    assert 0.65 < (half >= 600).float().mean() < 0.75  # half from the top 40%, plus 40% of the uniform half

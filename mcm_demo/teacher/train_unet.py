@@ -53,6 +53,10 @@ class UNetTrainConfig:
     object_weight: float = 4.0
     train_text_encoder: bool = False
     init_unet: str | None = None  # a run folder whose EMA UNet starts this run (warm start)
+    # Share of each batch whose timestep is drawn from the noisiest 40% instead of all 1,000:
+    # layout, shape and direction are decided there, and a run's samples got the low-noise
+    # detail (background, watermark) right long before any of those.
+    high_noise_share: float = 0.0
 
 
 @torch.no_grad()
@@ -102,11 +106,22 @@ def load_latents(path: str):
     return load_file(path)["latents"], captions
 
 
-def v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents, captions, gen, pixel_weight=None) -> torch.Tensor:
+def draw_timesteps(batch: int, num_steps: int, gen, high_noise_share: float = 0.0) -> torch.Tensor:
+    """Uniform timesteps; with `high_noise_share`, that share of them from the noisiest 40%.
+    At share 0 the generator is drawn exactly as before the option existed (runs replay)."""
+    t = torch.randint(0, num_steps, (batch,), generator=gen)
+    if high_noise_share > 0:
+        noisiest = torch.randint(int(num_steps * 0.6), num_steps, (batch,), generator=gen)
+        t = torch.where(torch.rand(batch, generator=gen) < high_noise_share, noisiest, t)
+    return t
+
+
+def v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents, captions, gen, pixel_weight=None,
+                      high_noise_share: float = 0.0) -> torch.Tensor:
     b, device = latents.shape[0], latents.device
     # drawn on the CPU generator and moved: the same seed gives the same run on any device
     noise = torch.randn(latents.shape, generator=gen).to(device)
-    t_cpu = torch.randint(0, schedule.config.num_train_timesteps, (b,), generator=gen)
+    t_cpu = draw_timesteps(b, schedule.config.num_train_timesteps, gen, high_noise_share)
     t = t_cpu.to(device)
     noisy = schedule.add_noise(latents, noise, t)
     target = schedule.get_velocity(latents, noise, t)
@@ -176,7 +191,7 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         for g in opt.param_groups:
             g["lr"] = lr
         loss = v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents[rows], batch_captions, gen,
-                                 None if pixel_weight is None else pixel_weight[rows])
+                                 None if pixel_weight is None else pixel_weight[rows], cfg.high_noise_share)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
