@@ -10,6 +10,7 @@ With `num_frame_positions=0` the class is exactly `UNet3DConditionModel`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +58,7 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
         num_attention_heads: int | None = None,
         num_frame_positions: int = 8,
         temporal_dropout: float = 0.1,
+        frame_positions_in_resnets: bool = False,
     ):
         # ConfigMixin reads the config keys from this signature, hence the explicit list.
         super().__init__(
@@ -78,14 +80,32 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
         self.frame_position_embedding = torch.nn.Parameter(torch.randn(num_frame_positions, channels) * 0.1)
         self._num_frames = None
         self.conv_in.register_forward_hook(self._add_frame_positions)
+        # Optionally every resnet's time-embedding projection gets its own per-frame bias too,
+        # as AnimateDiff gives each motion module positions: the frame index then reaches
+        # every level directly instead of only through what survives from conv_in.
+        # Zero-initialised, so a model warm-started from one without them starts unchanged.
+        self.resnet_frame_positions = torch.nn.ParameterList()
+        if frame_positions_in_resnets:
+            projections = [m.time_emb_proj for m in self.modules() if isinstance(getattr(m, "time_emb_proj", None),
+                                                                                   torch.nn.Linear)]
+            for index, projection in enumerate(projections):
+                self.resnet_frame_positions.append(torch.nn.Parameter(torch.zeros(num_frame_positions,
+                                                                                  projection.out_features)))
+                # the hook looks its table up by index: from_pretrained swaps in new Parameter objects
+                projection.register_forward_hook(functools.partial(self._add_resnet_frame_positions, index))
 
-    def _add_frame_positions(self, module, inputs, output):
+    def _add_resnet_frame_positions(self, index, module, inputs, output):
+        return output + self._per_row(self.resnet_frame_positions[index], output.shape[0]).to(output.dtype)
+
+    def _per_row(self, table, rows):
+        """The table resampled to the current frame count, one row per (clip, frame)."""
         num_frames = self._num_frames
-        table = self.frame_position_embedding
         if table.shape[0] != num_frames:
             table = F.interpolate(table.T[None], size=num_frames, mode="linear", align_corners=True)[0].T
-        batch = output.shape[0] // num_frames
-        return output + table.to(output.dtype).repeat(batch, 1)[:, :, None, None]
+        return table.repeat(rows // num_frames, 1)
+
+    def _add_frame_positions(self, module, inputs, output):
+        return output + self._per_row(self.frame_position_embedding, output.shape[0]).to(output.dtype)[:, :, None, None]
 
     def forward(self, sample, *args, **kwargs):
         self._num_frames = sample.shape[2]
@@ -103,6 +123,7 @@ class TeacherConfig:
     unet_plain_levels: int = 0  # top UNet levels without cross-attention (the costly full-size ones)
     unet_heads: int = 4
     unet_temporal_dropout: float = 0.1  # diffusers' default, which the first teacher trained with
+    unet_frame_positions_in_resnets: bool = False
     text_embedding_std: float | None = None  # None: CLIP's 0.02 (see build_text_encoder)
     num_frames: int = 8
 
@@ -181,7 +202,8 @@ def build_unet(cfg: TeacherConfig) -> UNet3DWithFramePositions:
         up_block_types=("CrossAttnUpBlock3D",) * (n - plain) + ("UpBlock3D",) * plain,
         block_out_channels=cfg.unet_channels, layers_per_block=1, norm_num_groups=8,
         cross_attention_dim=cfg.text_hidden, attention_head_dim=cfg.unet_heads,
-        num_frame_positions=cfg.num_frames, temporal_dropout=cfg.unet_temporal_dropout)
+        num_frame_positions=cfg.num_frames, temporal_dropout=cfg.unet_temporal_dropout,
+        frame_positions_in_resnets=cfg.unet_frame_positions_in_resnets)
 
 
 def build_noise_schedule() -> DDPMScheduler:

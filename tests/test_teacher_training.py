@@ -73,3 +73,26 @@ def test_high_noise_share_draws_from_the_noisiest_timesteps_and_share_0_replays_
     assert draw_timesteps(4096, 1000, torch.Generator().manual_seed(3), 1.0).min() >= 600
     half = draw_timesteps(4096, 1000, torch.Generator().manual_seed(3), 0.5)
     assert 0.65 < (half >= 600).float().mean() < 0.75  # half from the top 40%, plus 40% of the uniform half
+
+
+def test_resnet_frame_positions_start_at_zero_reach_the_output_and_survive_save_and_reload(tmp_path):
+    import dataclasses
+
+    from mcm_demo.models import UNet3DWithFramePositions, build_unet
+
+    torch.manual_seed(0)
+    plain = build_unet(TINY)
+    torch.manual_seed(0)
+    unet = build_unet(dataclasses.replace(TINY, unet_frame_positions_in_resnets=True)).eval()
+    plain.eval()
+    x, t, text = torch.randn(2, 8, 8, 8, 8), torch.tensor([10, 900]), torch.randn(2, 24, TINY.text_hidden)
+    with torch.no_grad():
+        assert torch.equal(unet(x, t, text).sample, plain(x, t, text).sample)  # zero tables: a warm start is exact
+        for table in unet.resnet_frame_positions:
+            table.normal_()
+        moved = unet(x, t, text).sample
+        assert not torch.allclose(moved, plain(x, t, text).sample)
+        unet.save_pretrained(tmp_path / "unet")
+        again = UNet3DWithFramePositions.from_pretrained(tmp_path / "unet").eval()
+        assert torch.equal(again(x, t, text).sample, moved)
+        assert again(x[:, :, :5], t, text).sample.shape[2] == 5  # other frame counts resample the tables
