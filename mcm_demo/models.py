@@ -166,9 +166,9 @@ def build_text_encoder(cfg: TeacherConfig, tokenizer) -> CLIPTextModel:
     `text_embedding_std` redraws the token and position embeddings larger than CLIP's 0.02.
     At 0.02 the random layers' outputs swamp the word's own embedding in the residual stream,
     so a word's state is mostly a hash of the words before it: over every single-object
-    caption, "left"'s state lay 2.6 from its own mean while the ten motions' means lay 2.8
-    apart, and a nearest-mean read of the motion on held-out combinations scored 0.67. At
-    0.5 each word keeps its identity (spread 1.1, means 8.2 apart, held-out read 1.00) with
+    caption, a motion word's state lay 2.6 from its word's mean while the ten motions' means
+    lay 2.0–4.3 apart, and a nearest-mean read of the motion on held-out combinations scored 0.67. At
+    0.5 each word keeps its identity (spread 1.3, means 6.1–11.9 apart, held-out read 1.00) with
     some context left for binding words to their object (scripts/check_teacher.py --text-probe).
     """
     encoder = CLIPTextModel(CLIPTextConfig(
