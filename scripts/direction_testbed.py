@@ -26,8 +26,7 @@ from safetensors.torch import save_file
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mcm_demo.models import TEACHER_SIZES, build_noise_schedule, encode_prompts, unet_forward  # noqa: E402
-from mcm_demo.teacher.train_unet import UNetTrainConfig, load_latents, train_unet  # noqa: E402
-from mcm_demo.toyworld.datasets import to_tensor  # noqa: E402
+from mcm_demo.teacher.train_unet import UNetTrainConfig, encode_clips, load_latents, train_unet  # noqa: E402
 from mcm_demo.toyworld.grammar import COLOURS, ObjectSpec, Scene  # noqa: E402
 from mcm_demo.toyworld.render import render_clip  # noqa: E402
 
@@ -40,14 +39,9 @@ def caption(colour, direction):
     return Scene("black", (ObjectSpec("square", colour, direction),)).caption
 
 
-@torch.no_grad()
 def encode(vae, pairs, seeds):
-    clips = np.stack([render_clip(Scene("black", (ObjectSpec("square", c, d),)), "lq", s)
-                      for (c, d), s in zip(pairs, seeds)])
-    x = to_tensor(clips)
-    b, ch, f, h, w = x.shape
-    z = vae.encode(x.transpose(1, 2).reshape(b * f, ch, h, w)).latent_dist.mode() * vae.config.scaling_factor
-    return z.view(b, f, *z.shape[1:]).transpose(1, 2).contiguous()
+    return encode_clips(vae, np.stack([render_clip(Scene("black", (ObjectSpec("square", c, d),)), "lq", s)
+                                       for (c, d), s in zip(pairs, seeds)]))
 
 
 def build_cache(vae, path, num_clips=2048, seed=0):
@@ -92,7 +86,7 @@ def main():
     pairs = [(c, d) for c in COLOURS[:4] for d in DIRECTIONS] * 2
     z = encode(vae, pairs, range(10_000, 10_000 + len(pairs)))  # seeds the cache never used
     captions = {"caption": [caption(c, d) for c, d in pairs], "flipped": [caption(c, FLIP[d]) for c, d in pairs]}
-    schedule = build_noise_schedule()
+    schedule, text = build_noise_schedule(), None
     for steps in range(100, args.steps + 1, 100):
         t0 = time.time()
         cfg = UNetTrainConfig(steps=steps, run_dir=args.run_dir, object_weight=0, save_every=100,
@@ -101,11 +95,12 @@ def main():
         unet.eval()
         gen, cells = torch.Generator().manual_seed(0), []
         with torch.no_grad():
+            if text is None:  # the text encoder is frozen, so its states hold for the whole run
+                text = [encode_prompts(tokenizer, text_encoder, c) for c in captions.values()]
             for t in (999, 900, 700):
                 noise, ts = torch.randn(z.shape, generator=gen), torch.full((len(pairs),), t)
                 noisy, target = schedule.add_noise(z, noise, ts), schedule.get_velocity(z, noise, ts)
-                losses = [float(((unet_forward(unet, noisy, ts, encode_prompts(tokenizer, text_encoder, c))
-                                  - target) ** 2).mean()) for c in captions.values()]
+                losses = [float(((unet_forward(unet, noisy, ts, h) - target) ** 2).mean()) for h in text]
                 cells.append(f"t={t} {losses[0]:.4f}/{losses[1]:.4f}")
         print(f"step {steps}: loss with caption/direction flipped  " + "  ".join(cells)
               + f"  ({time.time() - t0:.0f}s)", flush=True)

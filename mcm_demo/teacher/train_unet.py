@@ -60,6 +60,15 @@ class UNetTrainConfig:
 
 
 @torch.no_grad()
+def encode_clips(vae, clips) -> torch.Tensor:
+    """uint8 clips (B, F, H, W, 3) → the VAE's scaled latents (B, C, F, h, w), frames encoded as images."""
+    x = to_tensor(clips)
+    b, c, f, h, w = x.shape
+    z = vae.encode(x.transpose(1, 2).reshape(b * f, c, h, w)).latent_dist.mode()
+    return (z * vae.config.scaling_factor).view(b, f, *z.shape[1:]).transpose(1, 2).contiguous()
+
+
+@torch.no_grad()
 def cache_latents(vae, num_clips: int, seed: int, path: str, batch: int = 64, log=print):
     """Render the video set once and store its VAE latents (scaled) with their captions."""
     if os.path.exists(path):
@@ -69,13 +78,10 @@ def cache_latents(vae, num_clips: int, seed: int, path: str, batch: int = 64, lo
     t0 = time.time()
     for start in range(0, num_clips, batch):
         clips, scenes, _ = stream.clips(min(batch, num_clips - start), style="lq")
-        x = to_tensor(clips)
-        b, c, f, h, w = x.shape
-        z = vae.encode(x.transpose(1, 2).reshape(b * f, c, h, w)).latent_dist.mode()
-        latents.append((z * vae.config.scaling_factor).view(b, f, *z.shape[1:]).transpose(1, 2).contiguous())
+        latents.append(encode_clips(vae, clips))
         captions += [s.caption for s in scenes]
         if start % (batch * 20) == 0:
-            log(f"cached {start + b}/{num_clips} clips {time.time() - t0:.0f}s")
+            log(f"cached {start + len(clips)}/{num_clips} clips {time.time() - t0:.0f}s")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     save_file({"latents": torch.cat(latents)}, path, metadata={"captions": json.dumps(captions)})
 
