@@ -193,7 +193,8 @@ def cmd_train(args) -> int:
 
     train_component(args.what, steps=args.steps, out=args.out, run_dir=args.run_dir, seed=args.seed,
                     object_weight=args.object_weight, train_text_encoder=args.text_encoder == "trained",
-                    init_unet=args.init_unet, size=args.size, high_noise_share=args.high_noise_share)
+                    init_unet=args.init_unet, size=args.size, high_noise_share=args.high_noise_share,
+                    spatial_positions=args.spatial_positions)
     return 0
 
 
@@ -365,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init-unet", help="teacher: start the UNet from this run folder's EMA weights (warm start)")
     t.add_argument("--high-noise-share", type=float, default=0.0,
                    help="teacher UNet: share of each batch trained at the noisiest 40%% of timesteps (default 0)")
+    t.add_argument("--spatial-positions", action="store_true",
+                   help="teacher UNet: a learned embedding of each latent pixel's place (models.UNet3DWithFramePositions)")
     t.add_argument("--size", choices=["x4", "x8"], default="x8",
                    help="teacher/vae: VAE downsampling and the UNet that goes with it (models.TEACHER_SIZES)")
     t.set_defaults(func=cmd_train)

@@ -59,6 +59,7 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
         num_frame_positions: int = 8,
         temporal_dropout: float = 0.1,
         frame_positions_in_resnets: bool = False,
+        spatial_positions: bool = False,
     ):
         # ConfigMixin reads the config keys from this signature, hence the explicit list.
         super().__init__(
@@ -79,6 +80,14 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
         channels = self.conv_in.out_channels
         self.frame_position_embedding = torch.nn.Parameter(torch.randn(num_frame_positions, channels) * 0.1)
         self._num_frames = None
+        # Optionally a learned embedding of each latent pixel's place, added with the frame's.
+        # Convolutions only learn where they are from the zero padding at the edges, but from
+        # pure noise the caption alone must say *where* each frame puts the object ("moving
+        # left" starts on the right): on 16×16 latents the UNet learned the colour and never
+        # that layout. Zero-initialised, so a model warm-started from one without it starts unchanged.
+        self.spatial_position_embedding = None
+        if spatial_positions:
+            self.spatial_position_embedding = torch.nn.Parameter(torch.zeros(channels, sample_size, sample_size))
         self.conv_in.register_forward_hook(self._add_frame_positions)
         # Optionally every resnet's time-embedding projection gets its own per-frame bias too,
         # as AnimateDiff gives each motion module positions: the frame index then reaches
@@ -105,7 +114,13 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
         return table.repeat(rows // num_frames, 1)
 
     def _add_frame_positions(self, module, inputs, output):
-        return output + self._per_row(self.frame_position_embedding, output.shape[0]).to(output.dtype)[:, :, None, None]
+        output = output + self._per_row(self.frame_position_embedding, output.shape[0]).to(output.dtype)[:, :, None, None]
+        if self.spatial_position_embedding is not None:
+            places = self.spatial_position_embedding
+            if places.shape[1:] != output.shape[2:]:  # another resolution: stretch the grid to it
+                places = F.interpolate(places[None], size=output.shape[2:], mode="bilinear", align_corners=True)[0]
+            output = output + places.to(output.dtype)
+        return output
 
     def forward(self, sample, *args, **kwargs):
         self._num_frames = sample.shape[2]
@@ -124,6 +139,7 @@ class TeacherConfig:
     unet_heads: int = 4
     unet_temporal_dropout: float = 0.1  # diffusers' default, which the first teacher trained with
     unet_frame_positions_in_resnets: bool = False
+    unet_spatial_positions: bool = False
     text_embedding_std: float | None = None  # None: CLIP's 0.02 (see build_text_encoder)
     num_frames: int = 8
 
@@ -203,7 +219,8 @@ def build_unet(cfg: TeacherConfig) -> UNet3DWithFramePositions:
         block_out_channels=cfg.unet_channels, layers_per_block=1, norm_num_groups=8,
         cross_attention_dim=cfg.text_hidden, attention_head_dim=cfg.unet_heads,
         num_frame_positions=cfg.num_frames, temporal_dropout=cfg.unet_temporal_dropout,
-        frame_positions_in_resnets=cfg.unet_frame_positions_in_resnets)
+        frame_positions_in_resnets=cfg.unet_frame_positions_in_resnets,
+        spatial_positions=cfg.unet_spatial_positions)
 
 
 def build_noise_schedule() -> DDPMScheduler:

@@ -5,6 +5,7 @@ run survives being cut off; the finished checkpoint is written in the shipped la
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import torch
@@ -49,7 +50,8 @@ def export_teacher(vae, tokenizer, text_encoder, unet, out: str) -> None:
 
 def train_component(what: str, steps: int | None = None, out: str | None = None, run_dir: str = "runs", seed: int = 0,
                     object_weight: float | None = None, train_text_encoder: bool = False,
-                    init_unet: str | None = None, size: str = "x8", high_noise_share: float = 0.0):
+                    init_unet: str | None = None, size: str = "x8", high_noise_share: float = 0.0,
+                    spatial_positions: bool = False):
     torch.manual_seed(seed)
     if what == "vae":
         vae = _vae(run_dir, seed, steps, size)
@@ -68,7 +70,8 @@ def train_component(what: str, steps: int | None = None, out: str | None = None,
             cfg.object_weight = object_weight
         cfg.train_text_encoder, cfg.init_unet = train_text_encoder, init_unet
         cfg.high_noise_share = high_noise_share
-        tokenizer, text_encoder, unet = train_unet(cfg, vae, TEACHER_SIZES[size])
+        size_cfg = dataclasses.replace(TEACHER_SIZES[size], unet_spatial_positions=spatial_positions)
+        tokenizer, text_encoder, unet = train_unet(cfg, vae, size_cfg)
         export_teacher(_vae_decoder(vae, run_dir, seed, size=size), tokenizer, text_encoder, unet, out or str(EMBEDDED_TEACHER))
     elif what == "evaluator":
         from .metrics.evaluator import EvaluatorTrainConfig, train_evaluator

@@ -32,6 +32,7 @@ from mcm_demo.toyworld.render import render_clip  # noqa: E402
 
 DIRECTIONS = ("left", "right", "up", "down")
 FLIP = {"left": "right", "right": "left", "up": "down", "down": "up"}
+TURN = {"left": "up", "right": "down", "up": "left", "down": "right"}  # the other axis
 AXIS = {"left": "x", "right": "x", "up": "y", "down": "y"}
 
 
@@ -75,6 +76,7 @@ def main():
     p.add_argument("--vae", required=True, help="a x4 teacher's vae folder")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--resnet-positions", action="store_true", help="UNet with frame positions in every resnet")
+    p.add_argument("--spatial-positions", action="store_true", help="UNet with a learned embedding of place")
     p.add_argument("--high-noise-share", type=float, default=0.0)
     args = p.parse_args()
     vae = AutoencoderKL.from_pretrained(args.vae).eval()
@@ -82,10 +84,12 @@ def main():
     if not os.path.exists(cache):
         build_cache(vae, cache)
     print("best achievable loss at t=999:", {k: round(v, 4) for k, v in best_achievable(cache).items()})
-    size = dataclasses.replace(TEACHER_SIZES["x4"], unet_frame_positions_in_resnets=args.resnet_positions)
+    size = dataclasses.replace(TEACHER_SIZES["x4"], unet_frame_positions_in_resnets=args.resnet_positions,
+                               unet_spatial_positions=args.spatial_positions)
     pairs = [(c, d) for c in COLOURS[:4] for d in DIRECTIONS] * 2
     z = encode(vae, pairs, range(10_000, 10_000 + len(pairs)))  # seeds the cache never used
-    captions = {"caption": [caption(c, d) for c, d in pairs], "flipped": [caption(c, FLIP[d]) for c, d in pairs]}
+    captions = {"caption": [caption(c, d) for c, d in pairs], "flipped": [caption(c, FLIP[d]) for c, d in pairs],
+                "turned": [caption(c, TURN[d]) for c, d in pairs]}
     schedule, text = build_noise_schedule(), None
     for steps in range(100, args.steps + 1, 100):
         t0 = time.time()
@@ -101,8 +105,8 @@ def main():
                 noise, ts = torch.randn(z.shape, generator=gen), torch.full((len(pairs),), t)
                 noisy, target = schedule.add_noise(z, noise, ts), schedule.get_velocity(z, noise, ts)
                 losses = [float(((unet_forward(unet, noisy, ts, h) - target) ** 2).mean()) for h in text]
-                cells.append(f"t={t} {losses[0]:.4f}/{losses[1]:.4f}")
-        print(f"step {steps}: loss with caption/direction flipped  " + "  ".join(cells)
+                cells.append(f"t={t} " + "/".join(f"{v:.4f}" for v in losses))
+        print(f"step {steps}: loss with caption/direction flipped/turned to the other axis  " + "  ".join(cells)
               + f"  ({time.time() - t0:.0f}s)", flush=True)
 
 

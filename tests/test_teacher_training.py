@@ -96,3 +96,35 @@ def test_resnet_frame_positions_start_at_zero_reach_the_output_and_survive_save_
         again = UNet3DWithFramePositions.from_pretrained(tmp_path / "unet").eval()
         assert torch.equal(again(x, t, text).sample, moved)
         assert again(x[:, :, :5], t, text).sample.shape[2] == 5  # other frame counts resample the tables
+
+
+def test_spatial_positions_start_at_zero_reach_the_output_and_survive_save_and_reload(tmp_path):
+    import dataclasses
+
+    from mcm_demo.models import UNet3DWithFramePositions, build_unet
+
+    torch.manual_seed(0)
+    plain = build_unet(TINY).eval()
+    torch.manual_seed(0)
+    unet = build_unet(dataclasses.replace(TINY, unet_spatial_positions=True)).eval()
+    x, t, text = torch.zeros(1, 8, 8, 8, 8), torch.tensor([999]), torch.randn(1, 24, TINY.text_hidden)
+    with torch.no_grad():
+        assert torch.equal(unet(x, t, text).sample, plain(x, t, text).sample)  # a warm start is exact
+        unet.spatial_position_embedding.normal_()
+        moved = unet(x, t, text).sample
+        assert not torch.allclose(moved, plain(x, t, text).sample)
+        unet.save_pretrained(tmp_path / "unet")
+        again = UNet3DWithFramePositions.from_pretrained(tmp_path / "unet").eval()
+        assert torch.equal(again(x, t, text).sample, moved)
+        assert again(torch.zeros(1, 8, 8, 16, 16), t, text).sample.shape[-1] == 16  # other sizes stretch the grid
+
+
+def test_warm_start_adds_spatial_positions_to_a_unet_without_them(tmp_path):
+    import dataclasses
+
+    _run(tmp_path, "first")
+    torch.manual_seed(0)
+    cfg = UNetTrainConfig(steps=0, batch=2, num_clips=4, run_dir=str(tmp_path / "warm"), init_unet=str(tmp_path / "first"))
+    _, _, unet = train_unet(cfg, build_vae(TINY).eval(), dataclasses.replace(TINY, unet_spatial_positions=True),
+                            log=lambda *a: None)
+    assert torch.count_nonzero(unet.spatial_position_embedding) == 0

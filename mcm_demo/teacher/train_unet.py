@@ -169,7 +169,12 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     tokenizer = build_tokenizer()
     text_encoder, unet = build_text_encoder(model_cfg, tokenizer), build_unet(model_cfg)
     if cfg.init_unet:
-        unet.load_state_dict(load_file(os.path.join(cfg.init_unet, "ema_unet.safetensors")))
+        # Parts a warm start may lack are the zero-initialised additions, which start as no-ops.
+        missing, unexpected = unet.load_state_dict(load_file(os.path.join(cfg.init_unet, "ema_unet.safetensors")),
+                                                   strict=False)
+        missing = [k for k in missing if not k.startswith(("spatial_position_embedding", "resnet_frame_positions."))]
+        if missing or unexpected:
+            raise ValueError(f"{cfg.init_unet} does not fit this UNet: missing {missing}, unexpected {unexpected}")
     text_encoder.requires_grad_(cfg.train_text_encoder)
     # On a GPU machine the run moves there whole; the state it saves resumes anywhere.
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
