@@ -85,7 +85,8 @@ def main():
         noise = torch.randn(x.shape, generator=gen)
         with torch.no_grad():
             text = encode_prompts(tokenizer, text_encoder, [captions[i] for i in rows])
-        loss = (unet_forward(unet, schedule.add_noise(x, noise, t), t, text) - schedule.get_velocity(x, noise, t)).pow(2).mean()
+        prediction = unet_forward(unet, schedule.add_noise(x, noise, t), t, text)
+        loss = (prediction - schedule.get_velocity(x, noise, t)).pow(2).mean()
         for group in optimizer.param_groups:
             group["lr"] = args.lr * min(1.0, step / 50)
         optimizer.zero_grad(set_to_none=True)

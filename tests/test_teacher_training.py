@@ -124,7 +124,8 @@ def test_warm_start_adds_spatial_positions_to_a_unet_without_them(tmp_path):
 
     _run(tmp_path, "first")
     torch.manual_seed(0)
-    cfg = UNetTrainConfig(steps=0, batch=2, num_clips=4, run_dir=str(tmp_path / "warm"), init_unet=str(tmp_path / "first"))
+    cfg = UNetTrainConfig(steps=0, batch=2, num_clips=4, run_dir=str(tmp_path / "warm"),
+                          init_unet=str(tmp_path / "first"))
     _, _, unet = train_unet(cfg, build_vae(TINY).eval(), dataclasses.replace(TINY, unet_spatial_positions=True),
                             log=lambda *a: None)
     assert torch.count_nonzero(unet.spatial_position_embedding) == 0
