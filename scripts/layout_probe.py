@@ -12,7 +12,6 @@ clips' mean would score on the same clips, grouped by nothing, by colour, by col
 and by the whole caption. Not resumable: a few hundred steps is the point.
 """
 import argparse
-import collections
 import dataclasses
 import os
 import random
@@ -28,24 +27,6 @@ import direction_testbed as testbed  # noqa: E402
 from mcm_demo.models import (TEACHER_SIZES, build_noise_schedule, build_text_encoder, build_tokenizer,  # noqa: E402
                              build_unet, encode_prompts, unet_forward)
 from mcm_demo.teacher.train_unet import load_latents  # noqa: E402
-from mcm_demo.toyworld.grammar import COLOURS  # noqa: E402
-
-
-def mean_predictor_losses(latents, captions, z, pairs):
-    """Loss on z of predicting the mean of the training latents that share a key with it."""
-    keys = {"nothing": lambda c, d: "", "colour": lambda c, d: c,
-            "colour and axis": lambda c, d: c + testbed.AXIS[d], "the whole caption": lambda c, d: c + d}
-    parsed = [next((c, d) for c in COLOURS for d in testbed.DIRECTIONS if caption == testbed.caption(c, d))
-              for caption in captions]
-    out = {}
-    for name, key in keys.items():
-        groups = collections.defaultdict(list)
-        for i, (c, d) in enumerate(parsed):
-            groups[key(c, d)].append(i)
-        means = {k: latents[rows].mean(0) for k, rows in groups.items()}
-        out[name] = round(float(torch.stack([(z[j] - means[key(c, d)]).pow(2).mean()
-                                             for j, (c, d) in enumerate(pairs)]).mean()), 4)
-    return out
 
 
 def main():
@@ -65,17 +46,15 @@ def main():
     if not os.path.exists(cache):
         testbed.build_cache(vae, cache)
     latents, captions = load_latents(cache)
-    pairs = [(c, d) for c in COLOURS[:4] for d in testbed.DIRECTIONS] * 2
-    z = testbed.encode(vae, pairs, range(10_000, 10_000 + len(pairs)))  # the testbed's unseen clips
-    print("predicting the training mean, grouped by:", mean_predictor_losses(latents, captions, z, pairs))
+    z, pairs = testbed.unseen_clips(vae)
+    print("predicting the training mean, grouped by:", testbed.mean_predictor_losses(latents, captions, z, pairs))
 
     size = dataclasses.replace(TEACHER_SIZES["x4"], unet_spatial_positions=args.spatial_positions)
     tokenizer = build_tokenizer()
     text_encoder, unet = build_text_encoder(size, tokenizer).eval(), build_unet(size).train()
     schedule = build_noise_schedule()
     with torch.no_grad():
-        probes = [encode_prompts(tokenizer, text_encoder, [testbed.caption(c, change.get(d, d)) for c, d in pairs])
-                  for change in ({}, testbed.FLIP, testbed.TURN)]
+        probes = [encode_prompts(tokenizer, text_encoder, c) for c in testbed.probe_captions(pairs)]
     eval_noise = torch.randn(z.shape, generator=torch.Generator().manual_seed(0))
     optimizer = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
     gen, pick, t0 = torch.Generator().manual_seed(1), random.Random(0), time.time()
@@ -95,10 +74,8 @@ def main():
         optimizer.step()
         if step % 50 == 0:
             unet.eval()
-            t = torch.full((len(pairs),), 999)
-            noisy, target = schedule.add_noise(z, eval_noise, t), schedule.get_velocity(z, eval_noise, t)
             with torch.no_grad():
-                losses = [float((unet_forward(unet, noisy, t, h) - target).pow(2).mean()) for h in probes]
+                losses = testbed.probe_losses(unet, schedule, z, eval_noise, 999, probes)
             unet.train()
             print(f"step {step}: t=999 loss with caption/direction flipped/turned to the other axis "
                   + "/".join(f"{v:.4f}" for v in losses) + f"  ({time.time() - t0:.0f}s)", flush=True)
