@@ -194,7 +194,7 @@ def cmd_train(args) -> int:
     train_component(args.what, steps=args.steps, out=args.out, run_dir=args.run_dir, seed=args.seed,
                     object_weight=args.object_weight, train_text_encoder=args.text_encoder == "trained",
                     init_unet=args.init_unet, size=args.size, high_noise_share=args.high_noise_share,
-                    spatial_positions=args.spatial_positions)
+                    spatial_positions=args.spatial_positions, plain_levels=args.plain_levels)
     return 0
 
 
@@ -368,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="teacher UNet: share of each batch trained at the noisiest 40%% of timesteps (default 0)")
     t.add_argument("--spatial-positions", action="store_true",
                    help="teacher UNet: a learned embedding of each latent pixel's place (models.UNet3DWithFramePositions)")
+    t.add_argument("--plain-levels", type=int,
+                   help="teacher UNet: top levels without cross-attention (default: the size's; x4 has 1). "
+                        "With --init-unet from a plainer UNet, the new attention starts as a no-op")
     t.add_argument("--size", choices=["x4", "x8"], default="x8",
                    help="teacher/vae: VAE downsampling and the UNet that goes with it (models.TEACHER_SIZES)")
     t.set_defaults(func=cmd_train)

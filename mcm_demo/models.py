@@ -223,6 +223,28 @@ def build_unet(cfg: TeacherConfig) -> UNet3DWithFramePositions:
         spatial_positions=cfg.unet_spatial_positions)
 
 
+def start_new_attention_as_no_ops(unet, missing: list[str]) -> list[str]:
+    """Zero the output projection of each (temporal) transformer a warm start had no weights for.
+
+    A transformer adds its output to its input, so with `proj_out` at zero the grown UNet
+    computes exactly what the checkpoint did; training then opens the new attention up. This
+    is how a UNet trained with a plain top level gains cross-attention there. Returns the
+    missing keys those transformers account for.
+    """
+    missing_set, covered = set(missing), []
+    for name, module in unet.named_modules():
+        if not hasattr(module, "transformer_blocks") or not hasattr(module, "proj_out"):
+            continue
+        keys = [f"{name}.{k}" for k in module.state_dict()]
+        if not all(k in missing_set for k in keys):
+            continue
+        with torch.no_grad():
+            for p in module.proj_out.parameters():
+                p.zero_()
+        covered += keys
+    return covered
+
+
 def build_noise_schedule() -> DDPMScheduler:
     """SD's betas rescaled to zero terminal SNR, v-prediction, trailing spacing.
 

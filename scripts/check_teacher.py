@@ -4,6 +4,7 @@
     python scripts/check_teacher.py runs/x/export --word-probe      # minutes: does every word steer?
     python scripts/check_teacher.py runs/x/export --vae-ceiling     # the most any UNet on this VAE can score
     python scripts/check_teacher.py runs/x/export --text-probe      # seconds: does each word keep its identity?
+    python scripts/check_teacher.py runs/x/export --shape-probe     # minutes: does the UNet draw the shape it is told?
 
 Held-out prompts (EVAL_SEED), one clip each, DDIM with CFG; prints per-attribute accuracy
 and the watermark rate. `--word-probe` is the early check for a training run: prompts that
@@ -17,6 +18,8 @@ round trip through the folder's VAE: what its latents can carry at all. `--text-
 the folder's text encoder alone: for each kind of word, the state at that word's position over
 every single-object caption, its spread around its word's mean, how far the means lie apart, and
 how often a held-out combination's state lies nearest its own word's training mean.
+`--shape-probe` reads the shape of the UNet's one-step clean estimate of noised real clips,
+with the caption and with its shape word swapped (shape_probe says what the numbers mean).
 """
 import argparse
 import functools
@@ -130,6 +133,47 @@ def direction_loss_probe(pipe, timesteps=(999, 900, 700, 500)) -> None:
           f"{known:.4f} with it ({1 - known / unknown:.1%} lower)")
 
 
+@torch.no_grad()
+def shape_probe(pipe, timesteps=(900, 800, 700, 600, 500, 400, 300, 200)) -> None:
+    """Noise real clips to t, take the UNet's one-step clean estimate, decode it and read its
+    shape: with the true caption, and with the shape word swapped. Where the noise has hidden
+    the shape, only the caption can supply it; an estimate that reads as the swapped word's
+    shape there is the caption at work, one that never does means the UNet cannot draw it."""
+    from mcm_demo.models import build_noise_schedule, encode_prompts, unet_forward
+    from mcm_demo.motion.transfer import encode_clip
+    from mcm_demo.toyworld.grammar import SHAPES, parse_caption
+    from mcm_demo.toyworld.render import render_clip
+
+    evaluator, schedule, gen = load_evaluator(), build_noise_schedule(), torch.Generator().manual_seed(0)
+    swap = {s: SHAPES[(i + 2) % len(SHAPES)] for i, s in enumerate(SHAPES)}
+    rows = [(c, s, m, b) for s in SHAPES for c in ("red", "green", "blue") for m in ("left", "up")
+            for b in ("black", "gray")]
+    template = "a {} {} moving {} on a {} background"
+    captions = [template.format(*r) for r in rows]
+    swapped = [template.format(c, swap[s], m, b) for c, s, m, b in rows]
+    true_ids = torch.tensor([SHAPES.index(r[1]) for r in rows])
+    swapped_ids = torch.tensor([SHAPES.index(swap[r[1]]) for r in rows])
+
+    def read_shape(z):  # scaled latents (B, C, F, h, w) → the evaluator's shape per clip
+        frames = z.transpose(1, 2).flatten(0, 1) / pipe.vae.config.scaling_factor
+        x = pipe.vae.decode(frames).sample.clamp(-1, 1)
+        return evaluator(x.view(z.shape[0], z.shape[2], *x.shape[1:]).transpose(1, 2))["shape"].argmax(1)
+
+    z = torch.cat([encode_clip(pipe, render_clip(parse_caption(c), "lq", i)) for i, c in enumerate(captions)])
+    print(f"{len(rows)} real clips; their clean latents read back shape {(read_shape(z) == true_ids).float().mean():.2f}")
+    text = [encode_prompts(pipe.tokenizer, pipe.text_encoder, c) for c in (captions, swapped)]
+    pipe.unet.eval()
+    for t in timesteps:
+        ts = torch.full((len(rows),), t)
+        noisy = schedule.add_noise(z, torch.randn(z.shape, generator=gen), ts)
+        alpha_bar = schedule.alphas_cumprod[t]
+        reads = [read_shape(alpha_bar.sqrt() * noisy - (1 - alpha_bar).sqrt() * unet_forward(pipe.unet, noisy, ts, h))
+                 for h in text]
+        print(f"t={t}: clean estimate with the caption reads its shape {(reads[0] == true_ids).float().mean():.2f}; "
+              f"with the shape word swapped it reads the clip's shape {(reads[1] == true_ids).float().mean():.2f}, "
+              f"the swapped word's {(reads[1] == swapped_ids).float().mean():.2f} (chance 0.20)")
+
+
 def text_probe(tokenizer, text_encoder) -> None:
     from mcm_demo.models import encode_prompts
     from mcm_demo.toyworld.grammar import COLOURS, MOTION_PHRASES, MOTIONS, SHAPES, Scene, all_objects, is_held_out
@@ -162,11 +206,15 @@ def main():
     p.add_argument("--word-probe", action="store_true", help="the quick check instead (8 clips a prompt, 25 steps)")
     p.add_argument("--vae-ceiling", action="store_true", help="score --clips real clips decoded back by the VAE")
     p.add_argument("--text-probe", action="store_true", help="does each word keep its identity in the text encoder?")
+    p.add_argument("--shape-probe", action="store_true", help="does the shape in the UNet's clean estimate follow the word?")
     args = p.parse_args()
     pipe = TextToVideoPipeline.from_pretrained(args.folder)
     pipe.set_progress_bar_config(disable=True)
     if args.text_probe:
         text_probe(pipe.tokenizer, pipe.text_encoder.eval())
+        return
+    if args.shape_probe:
+        shape_probe(pipe)
         return
     if args.vae_ceiling:
         vae_ceiling(pipe.vae.eval(), args.clips)

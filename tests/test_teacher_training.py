@@ -129,3 +129,33 @@ def test_warm_start_adds_spatial_positions_to_a_unet_without_them(tmp_path):
     _, _, unet = train_unet(cfg, build_vae(TINY).eval(), dataclasses.replace(TINY, unet_spatial_positions=True),
                             log=lambda *a: None)
     assert torch.count_nonzero(unet.spatial_position_embedding) == 0
+
+
+def test_warm_start_into_a_unet_with_cross_attention_at_its_plain_level_starts_exact_then_uses_it(tmp_path):
+    """`train teacher --plain-levels 0 --init-unet <plain-top run>`: the grown attention starts as a no-op."""
+    import dataclasses
+
+    from safetensors.torch import load_file, save_file
+
+    from mcm_demo.models import build_unet, start_new_attention_as_no_ops
+
+    torch.manual_seed(0)
+    first = build_unet(dataclasses.replace(TINY, unet_plain_levels=1))
+    first.load_state_dict({k: v + 0.01 * torch.randn_like(v) for k, v in first.state_dict().items()})  # not the init
+    grown = build_unet(TINY)
+    missing, unexpected = grown.load_state_dict(first.state_dict(), strict=False)
+    covered = start_new_attention_as_no_ops(grown, missing)
+    assert not unexpected and sorted(covered) == sorted(missing)
+    assert {k.split(".")[0] + "." + k.split(".")[1] for k in covered} == {"down_blocks.0", "up_blocks.2"}
+    x, t, text = torch.randn(2, 8, 8, 8, 8), torch.tensor([10, 900]), torch.randn(2, 24, TINY.text_hidden)
+    with torch.no_grad():
+        assert torch.allclose(grown.eval()(x, t, text).sample, first.eval()(x, t, text).sample, atol=1e-6)
+    # the training stage accepts the warm start and trains the new attention
+    (tmp_path / "plain-run").mkdir()
+    save_file(first.state_dict(), str(tmp_path / "plain-run" / "ema_unet.safetensors"))
+    vae = build_vae(TINY).eval()
+    cfg = UNetTrainConfig(steps=2, batch=2, num_clips=4, run_dir=str(tmp_path / "grown"), save_every=1,
+                          init_unet=str(tmp_path / "plain-run"), ema_decay=0.0)
+    train_unet(cfg, vae, TINY, log=lambda *a: None)
+    trained = load_file(str(tmp_path / "grown" / "unet.safetensors"))
+    assert trained["down_blocks.0.attentions.0.proj_out.weight"].abs().sum() > 0

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from ..models import TeacherConfig, build_noise_schedule, build_text_encoder, build_tokenizer, build_unet, encode_prompts
+from ..models import (TeacherConfig, build_noise_schedule, build_text_encoder, build_tokenizer, build_unet, encode_prompts,
+                      start_new_attention_as_no_ops)
 from ..toyworld.datasets import SceneStream, object_mask, to_tensor
 from .checkpoint import load_state, save_state
 
@@ -172,7 +173,9 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         # Parts a warm start may lack are the zero-initialised additions, which start as no-ops.
         missing, unexpected = unet.load_state_dict(load_file(os.path.join(cfg.init_unet, "ema_unet.safetensors")),
                                                    strict=False)
-        missing = [k for k in missing if not k.startswith(("spatial_position_embedding", "resnet_frame_positions."))]
+        new_attention = set(start_new_attention_as_no_ops(unet, missing))
+        missing = [k for k in missing if k not in new_attention
+                   and not k.startswith(("spatial_position_embedding", "resnet_frame_positions."))]
         if missing or unexpected:
             raise ValueError(f"{cfg.init_unet} does not fit this UNet: missing {missing}, unexpected {unexpected}")
     text_encoder.requires_grad_(cfg.train_text_encoder)
