@@ -194,7 +194,8 @@ def cmd_train(args) -> int:
     train_component(args.what, steps=args.steps, out=args.out, run_dir=args.run_dir, seed=args.seed,
                     object_weight=args.object_weight, train_text_encoder=args.text_encoder == "trained",
                     init_unet=args.init_unet, size=args.size, high_noise_share=args.high_noise_share,
-                    spatial_positions=args.spatial_positions, plain_levels=args.plain_levels)
+                    spatial_positions=args.spatial_positions, plain_levels=args.plain_levels,
+                    text_embedding_std=args.text_embedding_std)
     return 0
 
 
@@ -371,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plain-levels", type=int,
                    help="teacher UNet: top levels without cross-attention (default: the size's; x4 has 1). "
                         "With --init-unet from a plainer UNet, the new attention starts as a no-op")
+    t.add_argument("--text-embedding-std", metavar="{clip,STD}",
+                   help="teacher: std of the frozen text encoder's embeddings (default: the size's; x4 0.5). "
+                        "'clip' keeps CLIP's init, as runs/x4's first stage had (scripts/rebuild_teacher.sh)")
     t.add_argument("--size", choices=["x4", "x8"], default="x8",
                    help="teacher/vae: VAE downsampling and the UNet that goes with it (models.TEACHER_SIZES)")
     t.set_defaults(func=cmd_train)

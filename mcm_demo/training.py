@@ -51,7 +51,8 @@ def export_teacher(vae, tokenizer, text_encoder, unet, out: str) -> None:
 def train_component(what: str, steps: int | None = None, out: str | None = None, run_dir: str = "runs", seed: int = 0,
                     object_weight: float | None = None, train_text_encoder: bool = False,
                     init_unet: str | None = None, size: str = "x8", high_noise_share: float = 0.0,
-                    spatial_positions: bool = False, plain_levels: int | None = None):
+                    spatial_positions: bool = False, plain_levels: int | None = None,
+                    text_embedding_std: str | None = None):
     torch.manual_seed(seed)
     if what == "vae":
         vae = _vae(run_dir, seed, steps, size)
@@ -73,6 +74,9 @@ def train_component(what: str, steps: int | None = None, out: str | None = None,
         size_cfg = dataclasses.replace(TEACHER_SIZES[size], unet_spatial_positions=spatial_positions)
         if plain_levels is not None:
             size_cfg = dataclasses.replace(size_cfg, unet_plain_levels=plain_levels)
+        if text_embedding_std is not None:  # "clip": CLIP's own init, as runs made before the size's std had
+            size_cfg = dataclasses.replace(
+                size_cfg, text_embedding_std=None if text_embedding_std == "clip" else float(text_embedding_std))
         tokenizer, text_encoder, unet = train_unet(cfg, vae, size_cfg)
         export_teacher(_vae_decoder(vae, run_dir, seed, size=size), tokenizer, text_encoder, unet, out or str(EMBEDDED_TEACHER))
     elif what == "evaluator":

@@ -90,3 +90,26 @@ def test_dense_every_iteration_baseline_does_a_backward_each_time(pipe):
     cfg = TransferConfig(method="fastvmt", inner_iterations=4, reuse_every=1, window=None)
     _, info = transfer(pipe, "a star", _reference(), cfg, "student")
     assert info["guidance"][0]["full_backwards"] == 4
+
+
+def test_fastvmt_reads_the_flow_below_a_plain_top_level_as_on_the_x4_teacher():
+    """The ×4 teacher's 16×16 decoder level has no attention: the flow comes from the 8×8 one."""
+    from diffusers import DDIMScheduler
+
+    from mcm_demo import TextToVideoPipeline
+    from mcm_demo.models import (TeacherConfig, build_noise_schedule, build_text_encoder, build_tokenizer,
+                                 build_unet, build_vae)
+    from mcm_demo.motion.flow import spatial_attention
+
+    torch.manual_seed(0)
+    cfg = TeacherConfig(latent_channels=4, vae_channels=(8, 8, 8), text_hidden=16, text_layers=1,
+                        unet_channels=(8, 8, 16), unet_plain_levels=1, unet_heads=2)
+    tokenizer = build_tokenizer()
+    pipe = TextToVideoPipeline(build_vae(cfg), build_text_encoder(cfg, tokenizer), tokenizer, build_unet(cfg),
+                               DDIMScheduler.from_config(build_noise_schedule().config))
+    attach_lora(pipe.unet, "student", rank=4, init="gaussian")
+    assert spatial_attention(pipe.unet) is pipe.unet.up_blocks[1].attentions[0].transformer_blocks[0].attn1
+    cfg = TransferConfig(method="fastvmt", steps=2, inner_iterations=3, reuse_every=3)
+    frames, info = transfer(pipe, "a yellow star on a gray background", _reference(), cfg, "student")
+    assert frames.shape == (8, 64, 64, 3) and np.isfinite(frames).all()
+    assert all(np.isfinite(log["flow_loss"]).all() for log in info["guidance"])

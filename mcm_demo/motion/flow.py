@@ -46,10 +46,14 @@ class QKCapture:
 
 def spatial_attention(unet: torch.nn.Module, name: str | None = None) -> torch.nn.Module:
     """The spatial self-attention used for the flow: by default the first one of the
-    highest-resolution decoder block (where a latent pixel is smallest)."""
+    highest-resolution decoder block that has attention (where a latent pixel is smallest;
+    the ×4 teacher's 16×16 level has none, so there it is the 8×8 one)."""
     if name is None:
+        with_attention = [i for i, block in enumerate(unet.up_blocks) if getattr(block, "attentions", None)]
+        if not with_attention:
+            raise ValueError("this UNet has no spatial attention in its decoder to read motion from")
         name = next(n for n, _ in unet.named_modules()
-                    if n.startswith(f"up_blocks.{len(unet.up_blocks) - 1}.attentions.") and n.endswith(".attn1"))
+                    if n.startswith(f"up_blocks.{with_attention[-1]}.attentions.") and n.endswith(".attn1"))
     return unet.get_submodule(name)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -92,7 +93,10 @@ def _flow(pipe, capture: QKCapture, x: torch.Tensor, t: int, text: torch.Tensor,
     finally:
         capture.enabled = False
     _, _, f, h, w = x.shape
-    return motion_flow(capture.q.float(), capture.k.float(), f, capture.attention.heads, h, w, window)
+    # the attention may sit at a coarser level than the latents (the ×4 teacher's sits at 8×8)
+    stride = math.isqrt(h * w // capture.q.shape[1])
+    return motion_flow(capture.q.float(), capture.k.float(), f, capture.attention.heads, h // stride, w // stride,
+                       window)
 
 
 def guide_latent(pipe, x: torch.Tensor, t: int, reference_flow: torch.Tensor, text: torch.Tensor,
