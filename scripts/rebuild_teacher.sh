@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Rebuild weights/teacher (the ×4 teacher) and its six students, stage by stage, as they were
+# made. Every stage is seeded and resumable: run the script again after a cut and each stage
+# picks up from its last save. Times are for the 2-core CPU (weights/README.md); on a CUDA
+# machine the UNet stages move there by themselves.
+#
+# Bit-for-bit equality needs the same cuts as well: a resumed stage reseeds its noise from
+# the step it resumes at, and the shipped runs were resumed at various hundreds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+train() { python -m mcm_demo train teacher --size x4 "$@"; }
+share() {  # a later stage reuses the first one's VAE, decoder and latent cache
+  mkdir -p "runs/$1/unet"
+  ln -sfn ../x4/vae "runs/$1/vae" && ln -sfn ../x4/vae-decoder "runs/$1/vae-decoder"
+  for f in latents object_masks; do
+    [ -e "runs/$1/unet/$f.safetensors" ] || ln "runs/x4/unet/$f.safetensors" "runs/$1/unet/$f.safetensors"
+  done
+}
+
+# 1. ×4 VAE (26 min), latent cache, UNet 2,000 steps with the text encoder at CLIP's init
+#    (this stage predates the x4 size's std 0.5), decoder fine-tune (18 min)
+python -m mcm_demo train vae --size x4 --run-dir runs/x4 --steps 2000
+train --run-dir runs/x4 --text-embedding-std clip --steps 2000 --out runs/x4/export2000
+
+# 2. x4t: the text encoder redrawn at std 0.5, the UNet warm from x4's EMA, 600 steps
+share x4t
+train --run-dir runs/x4t --init-unet runs/x4/unet --steps 600 --out runs/x4t/export600
+
+# 3. x4h: x4t's state at 600 continued with half of each batch at the noisiest timesteps
+share x4h
+[ -e runs/x4h/unet/state.json ] || for f in {,ema_}{unet,text_encoder}.safetensors optimizer.pt state.json; do
+  cp "runs/x4t/unet/$f" runs/x4h/unet/
+done
+train --run-dir runs/x4h --init-unet runs/x4/unet --high-noise-share 0.5 --steps 1900 --out runs/x4h/export1900
+
+# 4. x4s: x4h's EMA plus the learned embedding of place, 2,600 steps: the shipped teacher
+share x4s
+train --run-dir runs/x4s --init-unet runs/x4h/unet --high-noise-share 0.5 --spatial-positions --steps 2600 \
+  --out weights/teacher
+
+# 5. the students on it (300 steps each: LCM 14 min, MCM 24 min at one thread)
+python -m mcm_demo distill --method lcm --steps 300 --latents runs/x4s/unet/latents.safetensors --out weights/lcm
+for v in webvid laion anime real 3d-cartoon; do
+  python -m mcm_demo distill --method mcm --variant "$v" --steps 300 --latents runs/x4s/unet/latents.safetensors \
+    --out "weights/mcm-$v"
+done
