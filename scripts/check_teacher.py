@@ -151,27 +151,23 @@ def shape_probe(pipe, timesteps=(900, 800, 700, 600, 500, 400, 300, 200)) -> Non
     template = "a {} {} moving {} on a {} background"
     captions = [template.format(*r) for r in rows]
     swapped = [template.format(c, swap[s], m, b) for c, s, m, b in rows]
-    true_ids = torch.tensor([SHAPES.index(r[1]) for r in rows])
-    swapped_ids = torch.tensor([SHAPES.index(swap[r[1]]) for r in rows])
+    scenes, swapped_scenes = [parse_caption(c) for c in captions], [parse_caption(c) for c in swapped]
 
-    def read_shape(z):  # scaled latents (B, C, F, h, w) → the evaluator's shape per clip
-        frames = z.transpose(1, 2).flatten(0, 1) / pipe.vae.config.scaling_factor
-        x = pipe.vae.decode(frames).sample.clamp(-1, 1)
-        return evaluator(x.view(z.shape[0], z.shape[2], *x.shape[1:]).transpose(1, 2))["shape"].argmax(1)
+    def shape_read(z, as_in):  # how often the decoded latents show the shape of `as_in`'s scenes
+        return score_clips(evaluator, pipe.decode_latents(z), as_in).accuracy["shape"]
 
-    z = torch.cat([encode_clip(pipe, render_clip(parse_caption(c), "lq", i)) for i, c in enumerate(captions)])
-    print(f"{len(rows)} real clips; their clean latents read back shape {(read_shape(z) == true_ids).float().mean():.2f}")
+    z = torch.cat([encode_clip(pipe, render_clip(scene, "lq", i)) for i, scene in enumerate(scenes)])
+    print(f"{len(rows)} real clips; their clean latents read back shape {shape_read(z, scenes):.2f}")
     text = [encode_prompts(pipe.tokenizer, pipe.text_encoder, c) for c in (captions, swapped)]
     pipe.unet.eval()
     for t in timesteps:
         ts = torch.full((len(rows),), t)
         noisy = schedule.add_noise(z, torch.randn(z.shape, generator=gen), ts)
-        alpha_bar = schedule.alphas_cumprod[t]
-        reads = [read_shape(alpha_bar.sqrt() * noisy - (1 - alpha_bar).sqrt() * unet_forward(pipe.unet, noisy, ts, h))
-                 for h in text]
-        print(f"t={t}: clean estimate with the caption reads its shape {(reads[0] == true_ids).float().mean():.2f}; "
-              f"with the shape word swapped it reads the clip's shape {(reads[1] == true_ids).float().mean():.2f}, "
-              f"the swapped word's {(reads[1] == swapped_ids).float().mean():.2f} (chance 0.20)")
+        with_caption, with_swapped = (pipe.denoised_estimate(unet_forward(pipe.unet, noisy, ts, h), noisy, t)
+                                      for h in text)
+        print(f"t={t}: clean estimate with the caption reads its shape {shape_read(with_caption, scenes):.2f}; "
+              f"with the shape word swapped it reads the clip's shape {shape_read(with_swapped, scenes):.2f}, "
+              f"the swapped word's {shape_read(with_swapped, swapped_scenes):.2f} (chance 0.20)")
 
 
 def text_probe(tokenizer, text_encoder) -> None:
