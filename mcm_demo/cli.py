@@ -195,7 +195,8 @@ def cmd_train(args) -> int:
                     object_weight=args.object_weight, train_text_encoder=args.text_encoder == "trained",
                     init_unet=args.init_unet, size=args.size, high_noise_share=args.high_noise_share,
                     spatial_positions=args.spatial_positions, plain_levels=args.plain_levels,
-                    text_embedding_std=args.text_embedding_std)
+                    text_embedding_std=args.text_embedding_std,
+                    caption_in_time_embedding=args.caption_in_time_embedding)
     return 0
 
 
@@ -208,7 +209,7 @@ def cmd_distill(args) -> int:
     name = args.name or ("lcm" if args.method == "lcm" else f"mcm-{args.variant}")
     overrides = {k: v for k, v in dict(
         motion=args.motion, adversarial=args.adversarial, lambda_real=args.lambda_real, adv_loss=args.adv_loss,
-        adv_weight=args.adv_weight, steps=args.steps, batch=args.batch, rank=args.rank, lr=args.lr,
+        adv_weight=args.adv_weight, disc_lr=args.disc_lr, steps=args.steps, batch=args.batch, rank=args.rank, lr=args.lr,
         backbone=args.backbone, num_clips=args.num_clips, latents=args.latents).items() if v is not None}
     cfg = DistillConfig.preset(args.method, teacher=args.teacher, variant=args.variant, adapter_name=name,
                                seed=args.seed, run_dir=args.run_dir or f"runs/distill/{name}", **overrides)
@@ -372,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plain-levels", type=int,
                    help="teacher UNet: top levels without cross-attention (default: the size's; x4 has 1). "
                         "With --init-unet from a plainer UNet, the new attention starts as a no-op")
+    t.add_argument("--caption-in-time-embedding", action="store_true",
+                   help="teacher UNet: the pooled caption is added to the time embedding, so every resnet "
+                        "sees it, also at levels without cross-attention (models.UNet3DWithFramePositions)")
     t.add_argument("--text-embedding-std", metavar="{clip,STD}",
                    help="teacher: std of the frozen text encoder's embeddings (default: the size's; x4 0.5). "
                         "'clip' keeps CLIP's init, as runs/x4's first stage had (scripts/rebuild_teacher.sh)")
@@ -392,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--lambda-real", type=float, help="share of real trajectories (ablation, Table 6)")
     d.add_argument("--adv-loss", choices=["hinge", "wgan"])
     d.add_argument("--adv-weight", type=float)
+    d.add_argument("--disc-lr", type=float, help="discriminator heads' learning rate (default 1e-3 on the vae "
+                   "backbone, 1e-4 on DINOv2)")
     d.add_argument("--backbone", help="discriminator backbone: vae (synthetic world) or a DINOv2 path / hub id")
     d.add_argument("--steps", type=int)
     d.add_argument("--batch", type=int)

@@ -60,6 +60,7 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
         temporal_dropout: float = 0.1,
         frame_positions_in_resnets: bool = False,
         spatial_positions: bool = False,
+        caption_in_time_embedding: bool = False,
     ):
         # ConfigMixin reads the config keys from this signature, hence the explicit list.
         super().__init__(
@@ -103,6 +104,25 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
                 # the hook looks its table up by index: from_pretrained swaps in new Parameter objects
                 projection.register_forward_hook(functools.partial(self._add_resnet_frame_positions, index))
 
+        # Optionally the caption, pooled over its tokens, is added to the time embedding, as
+        # SDXL adds its pooled text: every resnet then gets a caption-dependent per-channel bias,
+        # also at levels without cross-attention. The x4 teacher's 16×16 level has none, and
+        # there an object's outline lives (at 8×8 it is 2–3 latent pixels across): its samples
+        # never took the shape word (scripts/check_teacher.py --shape-probe). Zero-initialised,
+        # so a warm start from a UNet without it starts unchanged.
+        self.caption_time_projection = None
+        self._pooled_caption = None
+        if caption_in_time_embedding:
+            width = self.time_embedding.linear_2.out_features
+            self.caption_time_projection = torch.nn.Linear(cross_attention_dim, width)
+            torch.nn.init.zeros_(self.caption_time_projection.weight)
+            torch.nn.init.zeros_(self.caption_time_projection.bias)
+            self.time_embedding.register_forward_hook(self._add_pooled_caption)
+
+    def _add_pooled_caption(self, module, inputs, output):
+        # the time embedding is one row per clip here; diffusers repeats it per frame afterwards
+        return output + self.caption_time_projection(self._pooled_caption.to(output.dtype))
+
     def _add_resnet_frame_positions(self, index, module, inputs, output):
         return output + self._per_row(self.resnet_frame_positions[index], output.shape[0]).to(output.dtype)
 
@@ -124,6 +144,11 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
 
     def forward(self, sample, *args, **kwargs):
         self._num_frames = sample.shape[2]
+        if self.caption_time_projection is not None:
+            text = kwargs["encoder_hidden_states"] if "encoder_hidden_states" in kwargs else args[1]
+            # mean over all positions: fixed-length sequences from a causal encoder, so the
+            # padding after <eos> has read the whole caption too
+            self._pooled_caption = text.mean(1)
         return super().forward(sample, *args, **kwargs)
 
 
@@ -140,6 +165,7 @@ class TeacherConfig:
     unet_temporal_dropout: float = 0.1  # diffusers' default, which the first teacher trained with
     unet_frame_positions_in_resnets: bool = False
     unet_spatial_positions: bool = False
+    unet_caption_in_time_embedding: bool = False
     text_embedding_std: float | None = None  # None: CLIP's 0.02 (see build_text_encoder)
     num_frames: int = 8
 
@@ -220,7 +246,8 @@ def build_unet(cfg: TeacherConfig) -> UNet3DWithFramePositions:
         cross_attention_dim=cfg.text_hidden, attention_head_dim=cfg.unet_heads,
         num_frame_positions=cfg.num_frames, temporal_dropout=cfg.unet_temporal_dropout,
         frame_positions_in_resnets=cfg.unet_frame_positions_in_resnets,
-        spatial_positions=cfg.unet_spatial_positions)
+        spatial_positions=cfg.unet_spatial_positions,
+        caption_in_time_embedding=cfg.unet_caption_in_time_embedding)
 
 
 def start_new_attention_as_no_ops(unet, missing: list[str]) -> list[str]:

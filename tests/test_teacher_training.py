@@ -159,3 +159,36 @@ def test_warm_start_into_a_unet_with_cross_attention_at_its_plain_level_starts_e
     train_unet(cfg, vae, TINY, log=lambda *a: None)
     trained = load_file(str(tmp_path / "grown" / "unet.safetensors"))
     assert trained["down_blocks.0.attentions.0.proj_out.weight"].abs().sum() > 0
+
+
+def test_caption_in_time_embedding_starts_as_a_no_op_then_lets_the_caption_steer_a_plain_level(tmp_path):
+    """`train teacher --caption-in-time-embedding --init-unet <run>`: exact warm start, the caption reaches the
+    resnets, and the trained projection survives save and reload."""
+    import dataclasses
+
+    from safetensors.torch import load_file
+
+    from mcm_demo.models import UNet3DWithFramePositions, build_unet
+
+    _run(tmp_path, "first")
+    torch.manual_seed(0)
+    cfg = UNetTrainConfig(steps=2, batch=2, num_clips=4, run_dir=str(tmp_path / "warm"), save_every=1,
+                          init_unet=str(tmp_path / "first"), ema_decay=0.0)
+    with_caption = dataclasses.replace(TINY, unet_caption_in_time_embedding=True)
+    plain = build_unet(TINY).eval()
+    plain.load_state_dict(load_file(str(tmp_path / "first" / "ema_unet.safetensors")))
+    x, t = torch.randn(2, 8, 8, 8, 8), torch.tensor([10, 900])
+    text = torch.randn(2, 24, TINY.text_hidden)
+    warm = build_unet(with_caption).eval()
+    warm.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        assert torch.equal(warm(x, t, text).sample, plain(x, t, text).sample)
+        warm.caption_time_projection.weight.normal_()
+        moved = warm(x, t, text).sample
+        assert not torch.allclose(moved, warm(x, t, text.flip(0)).sample)  # the caption now shifts every resnet
+    warm.save_pretrained(tmp_path / "saved")
+    again = UNet3DWithFramePositions.from_pretrained(tmp_path / "saved").eval()
+    with torch.no_grad():
+        assert torch.equal(again(x, t, encoder_hidden_states=text).sample, moved)
+    _, _, trained = train_unet(cfg, build_vae(TINY).eval(), with_caption, log=lambda *a: None)
+    assert trained.caption_time_projection.weight.abs().sum() > 0

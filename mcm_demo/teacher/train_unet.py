@@ -175,7 +175,8 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
                                                    strict=False)
         new_attention = set(start_new_attention_as_no_ops(unet, missing))
         missing = [k for k in missing if k not in new_attention
-                   and not k.startswith(("spatial_position_embedding", "resnet_frame_positions."))]
+                   and not k.startswith(("spatial_position_embedding", "resnet_frame_positions.",
+                                                  "caption_time_projection."))]
         if missing or unexpected:
             raise ValueError(f"{cfg.init_unet} does not fit this UNet: missing {missing}, unexpected {unexpected}")
     text_encoder.requires_grad_(cfg.train_text_encoder)
