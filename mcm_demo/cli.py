@@ -209,8 +209,8 @@ def cmd_distill(args) -> int:
     name = args.name or ("lcm" if args.method == "lcm" else f"mcm-{args.variant}")
     overrides = {k: v for k, v in dict(
         motion=args.motion, adversarial=args.adversarial, lambda_real=args.lambda_real, adv_loss=args.adv_loss,
-        adv_weight=args.adv_weight, disc_lr=args.disc_lr, steps=args.steps, batch=args.batch, rank=args.rank, lr=args.lr,
-        backbone=args.backbone, num_clips=args.num_clips, latents=args.latents).items() if v is not None}
+        adv_weight=args.adv_weight, disc_lr=args.disc_lr, steps=args.steps, batch=args.batch, rank=args.rank,
+        lr=args.lr, backbone=args.backbone, num_clips=args.num_clips, latents=args.latents).items() if v is not None}
     cfg = DistillConfig.preset(args.method, teacher=args.teacher, variant=args.variant, adapter_name=name,
                                seed=args.seed, run_dir=args.run_dir or f"runs/distill/{name}", **overrides)
     print("distilling with", {k: v for k, v in dataclasses.asdict(cfg).items()})

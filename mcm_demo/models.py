@@ -37,6 +37,10 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
     8 frames still runs at 16 (slower motion) instead of failing.
     """
 
+    # The optional additions below start at zero, so a warm start from a UNet without them is
+    # exact: `train teacher --init-unet` lets exactly these be missing from the checkpoint.
+    ZERO_INITIALISED_PARTS = ("spatial_position_embedding", "resnet_frame_positions.", "caption_time_projection.")
+
     @register_to_config
     def __init__(
         self,

@@ -174,9 +174,7 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         missing, unexpected = unet.load_state_dict(load_file(os.path.join(cfg.init_unet, "ema_unet.safetensors")),
                                                    strict=False)
         new_attention = set(start_new_attention_as_no_ops(unet, missing))
-        missing = [k for k in missing if k not in new_attention
-                   and not k.startswith(("spatial_position_embedding", "resnet_frame_positions.",
-                                                  "caption_time_projection."))]
+        missing = [k for k in missing if k not in new_attention and not k.startswith(unet.ZERO_INITIALISED_PARTS)]
         if missing or unexpected:
             raise ValueError(f"{cfg.init_unet} does not fit this UNet: missing {missing}, unexpected {unexpected}")
     text_encoder.requires_grad_(cfg.train_text_encoder)
