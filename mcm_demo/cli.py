@@ -196,7 +196,8 @@ def cmd_train(args) -> int:
                     init_unet=args.init_unet, size=args.size, high_noise_share=args.high_noise_share,
                     spatial_positions=args.spatial_positions, plain_levels=args.plain_levels,
                     text_embedding_std=args.text_embedding_std,
-                    caption_in_time_embedding=args.caption_in_time_embedding)
+                    caption_in_time_embedding=args.caption_in_time_embedding, edge_weight=args.edge_weight,
+                    lr=args.lr)
     return 0
 
 
@@ -376,6 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--caption-in-time-embedding", action="store_true",
                    help="teacher UNet: the pooled caption is added to the time embedding, so every resnet "
                         "sees it, also at levels without cross-attention (models.UNet3DWithFramePositions)")
+    t.add_argument("--lr", type=float, help="teacher UNet: learning rate (default 1e-3)")
+    t.add_argument("--edge-weight", type=float, default=0.0,
+                   help="teacher UNet: extra loss weight where an object's outline crosses a latent pixel, "
+                        "the pixels where one shape differs from another (default 0)")
     t.add_argument("--text-embedding-std", metavar="{clip,STD}",
                    help="teacher: std of the frozen text encoder's embeddings (default: the size's; x4 0.5). "
                         "'clip' keeps CLIP's init, as runs/x4's first stage had (scripts/rebuild_teacher.sh)")

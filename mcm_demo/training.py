@@ -52,7 +52,8 @@ def train_component(what: str, steps: int | None = None, out: str | None = None,
                     object_weight: float | None = None, train_text_encoder: bool = False,
                     init_unet: str | None = None, size: str = "x8", high_noise_share: float = 0.0,
                     spatial_positions: bool = False, plain_levels: int | None = None,
-                    text_embedding_std: str | None = None, caption_in_time_embedding: bool = False):
+                    text_embedding_std: str | None = None, caption_in_time_embedding: bool = False,
+                    edge_weight: float = 0.0, lr: float | None = None):
     torch.manual_seed(seed)
     if what == "vae":
         vae = _vae(run_dir, seed, steps, size)
@@ -69,8 +70,10 @@ def train_component(what: str, steps: int | None = None, out: str | None = None,
             cfg.steps = steps
         if object_weight is not None:
             cfg.object_weight = object_weight
+        if lr is not None:
+            cfg.lr = lr
         cfg.train_text_encoder, cfg.init_unet = train_text_encoder, init_unet
-        cfg.high_noise_share = high_noise_share
+        cfg.high_noise_share, cfg.edge_weight = high_noise_share, edge_weight
         size_cfg = dataclasses.replace(TEACHER_SIZES[size], unet_spatial_positions=spatial_positions,
                                        unet_caption_in_time_embedding=caption_in_time_embedding)
         if plain_levels is not None:

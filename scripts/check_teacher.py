@@ -141,17 +141,17 @@ def shape_probe(pipe, timesteps=(900, 800, 700, 600, 500, 400, 300, 200)) -> Non
     shape there is the caption at work, one that never does means the UNet cannot draw it."""
     from mcm_demo.models import build_noise_schedule, encode_prompts, unet_forward
     from mcm_demo.motion.transfer import encode_clip
-    from mcm_demo.toyworld.grammar import SHAPES, parse_caption
+    from mcm_demo.toyworld.grammar import SHAPES, parse_caption, with_shape_swapped
     from mcm_demo.toyworld.render import render_clip
 
     evaluator, schedule, gen = load_evaluator(), build_noise_schedule(), torch.Generator().manual_seed(0)
-    swap = {s: SHAPES[(i + 2) % len(SHAPES)] for i, s in enumerate(SHAPES)}
     rows = [(c, s, m, b) for s in SHAPES for c in ("red", "green", "blue") for m in ("left", "up")
             for b in ("black", "gray")]
     template = "a {} {} moving {} on a {} background"
     captions = [template.format(*r) for r in rows]
-    swapped = [template.format(c, swap[s], m, b) for c, s, m, b in rows]
-    scenes, swapped_scenes = [parse_caption(c) for c in captions], [parse_caption(c) for c in swapped]
+    scenes = [parse_caption(c) for c in captions]
+    swapped_scenes = [with_shape_swapped(s) for s in scenes]
+    swapped = [s.caption for s in swapped_scenes]
 
     def shape_read(z, as_in):  # how often the decoded latents show the shape of `as_in`'s scenes
         return score_clips(evaluator, pipe.decode_latents(z), as_in).accuracy["shape"]

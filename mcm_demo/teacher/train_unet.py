@@ -58,6 +58,10 @@ class UNetTrainConfig:
     # layout, shape and direction are decided there, and a run's samples got the low-noise
     # detail (background, watermark) right long before any of those.
     high_noise_share: float = 0.0
+    # Extra loss weight on the latent pixels an object's outline crosses (4·m·(1−m) of its
+    # pooled render mask): there, and only there, one shape differs from another; the object
+    # weight above covers the whole object, whose inside the colour word already decides.
+    edge_weight: float = 0.0
 
 
 @torch.no_grad()
@@ -103,6 +107,22 @@ def cache_object_masks(num_clips: int, seed: int, path: str, latent_size: int = 
     dilated = F.max_pool2d(pooled, 3, stride=1, padding=1)
     save_file({"masks": dilated.unsqueeze(1).half().contiguous()}, path)
     log(f"cached {num_clips} object masks")
+
+
+@torch.no_grad()
+def cache_object_edges(num_clips: int, seed: int, path: str, latent_size: int = 16, log=print):
+    """4·m·(1−m) of each cached clip's object mask pooled to the latent grid: 1 where the
+    outline halves a latent pixel, 0 inside and outside the object (same stream as the masks)."""
+    if os.path.exists(path):
+        return
+    stream = SceneStream(seed, split="train", two_object_prob=0.3)
+    edges = []
+    for _ in range(num_clips):
+        scene, render_seed = stream.next()
+        m = F.adaptive_avg_pool2d(torch.from_numpy(object_mask(scene, render_seed)), latent_size)
+        edges.append(4 * m * (1 - m))
+    save_file({"edges": torch.stack(edges).unsqueeze(1).half().contiguous()}, path)
+    log(f"cached {num_clips} object outlines")
 
 
 def load_latents(path: str):
@@ -157,6 +177,34 @@ def caption_swap_probe(unet, text_encoder, tokenizer, schedule, latents, caption
     return float((a - c).norm() / a.norm())
 
 
+@torch.no_grad()
+def shape_word_probe(unet, text_encoder, tokenizer, schedule, latents, captions, gen, timesteps=(500, 700)) -> str:
+    """The loss on single-object clips with their caption and with the shape word swapped, from
+    the same noise. Equal losses: the UNet does not use the shape word (the same test as
+    check_teacher's direction probe, for the word the x4 teacher never took)."""
+    from ..toyworld.grammar import parse_caption, with_shape_swapped
+
+    rows, swapped = [], []
+    for i, caption in enumerate(captions):
+        scene = parse_caption(caption)
+        if scene is not None and len(scene.objects) == 1:
+            rows.append(i)
+            swapped.append(with_shape_swapped(scene).caption)
+        if len(rows) == 32:
+            break
+    if not rows:
+        return "no single-object clip to probe"
+    x = latents[rows]
+    text = [encode_prompts(tokenizer, text_encoder, c) for c in ([captions[i] for i in rows], swapped)]
+    out = []
+    for t in timesteps:
+        noise, ts = torch.randn(x.shape, generator=gen).to(x.device), torch.full((len(rows),), t, device=x.device)
+        noisy, target = schedule.add_noise(x, noise, ts), schedule.get_velocity(x, noise, ts)
+        own, other = (float(F.mse_loss(unet(noisy, ts, h).sample, target)) for h in text)
+        out.append(f"t={t} {own:.4f} / {other:.4f}")
+    return ", ".join(out)
+
+
 def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConfig(), log=print):
     torch.manual_seed(cfg.seed)
     latents_path = os.path.join(cfg.run_dir, "latents.safetensors")
@@ -167,6 +215,11 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         masks_path = os.path.join(cfg.run_dir, "object_masks.safetensors")
         cache_object_masks(len(captions), cfg.seed, masks_path, latents.shape[-1], log=log)
         pixel_weight = 1.0 + cfg.object_weight * load_file(masks_path)["masks"].float()
+    if cfg.edge_weight > 0:
+        edges_path = os.path.join(cfg.run_dir, "object_edges.safetensors")
+        cache_object_edges(len(captions), cfg.seed, edges_path, latents.shape[-1], log=log)
+        edges = cfg.edge_weight * load_file(edges_path)["edges"].float()
+        pixel_weight = 1.0 + edges if pixel_weight is None else pixel_weight + edges
     tokenizer = build_tokenizer()
     text_encoder, unet = build_text_encoder(model_cfg, tokenizer), build_unet(model_cfg)
     if cfg.init_unet:
@@ -195,6 +248,13 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     pick = random.Random(cfg.seed * 7 + step)
     unet.train()
     text_encoder.train(cfg.train_text_encoder)
+
+    def log_shape_probe():  # its own generator: the probe leaves the run's noise as it was
+        probe = shape_word_probe(ema_unet, ema_text, tokenizer, schedule, latents, captions,
+                                 torch.Generator().manual_seed(1))
+        log(f"shape-word probe (EMA) at step {step}, loss with caption / shape word swapped: {probe}")
+
+    log_shape_probe()
     t0 = time.time()
     while step < cfg.steps:
         idx = pick.sample(range(len(captions)), cfg.batch)
@@ -220,6 +280,8 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         if step % 250 == 0:
             probe = caption_swap_probe(ema_unet, ema_text, tokenizer, schedule, latents[:32], captions[:32], gen)
             log(f"caption-swap probe (EMA, t=800): prediction moved {probe:.1%}")
+        if step % 100 == 0:
+            log_shape_probe()
         if step % cfg.save_every == 0 or step == cfg.steps:
             save_state(cfg.run_dir, step, modules, opt)
     return tokenizer, ema_text.cpu().eval(), ema_unet.cpu().eval()

@@ -92,6 +92,13 @@ def heldout_scenes(count: int, seed: int = 0, two_object_prob: float = 0.0) -> l
     return [sample_scene(rng, "heldout", two_object_prob) for _ in range(count)]
 
 
+def with_shape_swapped(scene: Scene) -> Scene:
+    """The same scene with each object's shape turned two places on in SHAPES, so no shape maps
+    to itself or back: the probes' "the shape word swapped" (scripts/check_teacher.py)."""
+    return dataclasses.replace(scene, objects=tuple(
+        dataclasses.replace(o, shape=SHAPES[(SHAPES.index(o.shape) + 2) % len(SHAPES)]) for o in scene.objects))
+
+
 def parse_caption(caption: str) -> Scene | None:
     """Inverse of `Scene.caption` for captions from the grammar; None for free text."""
     words = caption.lower().strip().rstrip(".").split()
