@@ -5,6 +5,7 @@
     python scripts/check_teacher.py runs/x/export --vae-ceiling     # the most any UNet on this VAE can score
     python scripts/check_teacher.py runs/x/export --text-probe      # seconds: does each word keep its identity?
     python scripts/check_teacher.py runs/x/export --shape-probe     # minutes: does the UNet draw the shape it is told?
+    python scripts/check_teacher.py runs/x/export --shape-loss-probe  # a minute: does it read the shape word at all?
 
 Held-out prompts (EVAL_SEED), one clip each, DDIM with CFG; prints per-attribute accuracy
 and the watermark rate. `--word-probe` is the early check for a training run: prompts that
@@ -170,6 +171,45 @@ def shape_probe(pipe, timesteps=(900, 800, 700, 600, 500, 400, 300, 200)) -> Non
               f"the swapped word's {shape_read(with_swapped, swapped_scenes):.2f} (chance 0.20)")
 
 
+@torch.no_grad()
+def shape_loss_probe(pipe, timesteps=(400, 550, 700)) -> None:
+    """The denoising loss on real clips, overall and on the latent pixels their outline crosses,
+    with the caption, with the shape word swapped, with only the shape word's own state swapped
+    and with every state but that one swapped. Which of the swaps raises the loss says whether
+    the UNet reads the shape word itself (and not the later words' states, which depend on it)."""
+    import torch.nn.functional as F
+
+    from mcm_demo.models import build_noise_schedule, encode_prompts, unet_forward
+    from mcm_demo.motion.transfer import encode_clip
+    from mcm_demo.toyworld.datasets import object_mask
+    from mcm_demo.toyworld.grammar import with_shape_swapped
+    from mcm_demo.toyworld.render import render_clip
+
+    scenes = heldout_scenes(48, seed=EVAL_SEED)
+    z = torch.cat([encode_clip(pipe, render_clip(s, "lq", i)) for i, s in enumerate(scenes)])
+    masks = torch.stack([torch.from_numpy(object_mask(s, i)) for i, s in enumerate(scenes)])
+    pooled = F.adaptive_avg_pool2d(masks, z.shape[-1]).unsqueeze(1)
+    outline = 4 * pooled * (1 - pooled)  # as train teacher --edge-weight
+    own, swapped = (encode_prompts(pipe.tokenizer, pipe.text_encoder, [s.caption for s in group])
+                    for group in (scenes, [with_shape_swapped(s) for s in scenes]))
+    word = 3  # "<bos> a {colour} {shape} …"
+    token_only, all_but_token = own.clone(), swapped.clone()
+    token_only[:, word], all_but_token[:, word] = swapped[:, word], own[:, word]
+    texts = {"caption": own, "shape word swapped": swapped, "its state only": token_only,
+             "all states but its": all_but_token}
+    schedule, gen = build_noise_schedule(), torch.Generator().manual_seed(1)
+    pipe.unet.eval()
+    for t in timesteps:
+        ts = torch.full((len(scenes),), t)
+        noise = torch.randn(z.shape, generator=gen)
+        noisy, target = schedule.add_noise(z, noise, ts), schedule.get_velocity(z, noise, ts)
+        parts = []
+        for name, text in texts.items():
+            err = ((unet_forward(pipe.unet, noisy, ts, text) - target) ** 2).mean(1, keepdim=True)
+            parts.append(f"{name} {err.mean():.4f} / {(err * outline).sum() / outline.sum():.4f}")
+        print(f"t={t}, loss overall / on the outline: " + "; ".join(parts))
+
+
 def text_probe(tokenizer, text_encoder) -> None:
     from mcm_demo.models import encode_prompts
     from mcm_demo.toyworld.grammar import COLOURS, MOTION_PHRASES, MOTIONS, SHAPES, Scene, all_objects, is_held_out
@@ -203,6 +243,8 @@ def main():
     p.add_argument("--vae-ceiling", action="store_true", help="score --clips real clips decoded back by the VAE")
     p.add_argument("--text-probe", action="store_true", help="does each word keep its identity in the text encoder?")
     p.add_argument("--shape-probe", action="store_true", help="does the shape in the UNet's clean estimate follow the word?")
+    p.add_argument("--shape-loss-probe", action="store_true",
+                   help="does the loss on the outline depend on the shape word, and on its own state?")
     args = p.parse_args()
     pipe = TextToVideoPipeline.from_pretrained(args.folder)
     pipe.set_progress_bar_config(disable=True)
@@ -211,6 +253,9 @@ def main():
         return
     if args.shape_probe:
         shape_probe(pipe)
+        return
+    if args.shape_loss_probe:
+        shape_loss_probe(pipe)
         return
     if args.vae_ceiling:
         vae_ceiling(pipe.vae.eval(), args.clips)
