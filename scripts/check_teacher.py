@@ -177,10 +177,9 @@ def shape_loss_probe(pipe, timesteps=(400, 550, 700)) -> None:
     with the caption, with the shape word swapped, with only the shape word's own state swapped
     and with every state but that one swapped. Which of the swaps raises the loss says whether
     the UNet reads the shape word itself (and not the later words' states, which depend on it)."""
-    import torch.nn.functional as F
-
     from mcm_demo.models import build_noise_schedule, encode_prompts, unet_forward
     from mcm_demo.motion.transfer import encode_clip
+    from mcm_demo.teacher.train_unet import outline_weight
     from mcm_demo.toyworld.datasets import object_mask
     from mcm_demo.toyworld.grammar import with_shape_swapped
     from mcm_demo.toyworld.render import render_clip
@@ -188,8 +187,7 @@ def shape_loss_probe(pipe, timesteps=(400, 550, 700)) -> None:
     scenes = heldout_scenes(48, seed=EVAL_SEED)
     z = torch.cat([encode_clip(pipe, render_clip(s, "lq", i)) for i, s in enumerate(scenes)])
     masks = torch.stack([torch.from_numpy(object_mask(s, i)) for i, s in enumerate(scenes)])
-    pooled = F.adaptive_avg_pool2d(masks, z.shape[-1]).unsqueeze(1)
-    outline = 4 * pooled * (1 - pooled)  # as train teacher --edge-weight
+    outline = outline_weight(masks, z.shape[-1]).unsqueeze(1)  # as train teacher --edge-weight weighs it
     own, swapped = (encode_prompts(pipe.tokenizer, pipe.text_encoder, [s.caption for s in group])
                     for group in (scenes, [with_shape_swapped(s) for s in scenes]))
     word = 3  # "<bos> a {colour} {shape} …"

@@ -109,18 +109,23 @@ def cache_object_masks(num_clips: int, seed: int, path: str, latent_size: int = 
     log(f"cached {num_clips} object masks")
 
 
+def outline_weight(mask: torch.Tensor, latent_size: int) -> torch.Tensor:
+    """4·m·(1−m) of a render mask (…, H, W) pooled to the latent grid: 1 where the outline
+    halves a latent pixel, 0 inside and outside the object."""
+    m = F.adaptive_avg_pool2d(mask, latent_size)
+    return 4 * m * (1 - m)
+
+
 @torch.no_grad()
 def cache_object_edges(num_clips: int, seed: int, path: str, latent_size: int = 16, log=print):
-    """4·m·(1−m) of each cached clip's object mask pooled to the latent grid: 1 where the
-    outline halves a latent pixel, 0 inside and outside the object (same stream as the masks)."""
+    """`outline_weight` of each cached clip's objects (the same scene stream as the masks)."""
     if os.path.exists(path):
         return
     stream = SceneStream(seed, split="train", two_object_prob=0.3)
     edges = []
     for _ in range(num_clips):
         scene, render_seed = stream.next()
-        m = F.adaptive_avg_pool2d(torch.from_numpy(object_mask(scene, render_seed)), latent_size)
-        edges.append(4 * m * (1 - m))
+        edges.append(outline_weight(torch.from_numpy(object_mask(scene, render_seed)), latent_size))
     save_file({"edges": torch.stack(edges).unsqueeze(1).half().contiguous()}, path)
     log(f"cached {num_clips} object outlines")
 
@@ -180,8 +185,8 @@ def caption_swap_probe(unet, text_encoder, tokenizer, schedule, latents, caption
 @torch.no_grad()
 def shape_word_probe(unet, text_encoder, tokenizer, schedule, latents, captions, gen, timesteps=(500, 700)) -> str:
     """The loss on single-object clips with their caption and with the shape word swapped, from
-    the same noise. Equal losses: the UNet does not use the shape word (the same test as
-    check_teacher's direction probe, for the word the x4 teacher never took)."""
+    the same noise. Equal losses: the UNet does not use the shape word (check_teacher's
+    direction probe does the same for the motion word)."""
     from ..toyworld.grammar import parse_caption, with_shape_swapped
 
     rows, swapped = [], []
