@@ -21,7 +21,9 @@ def test_same_seed_same_clip_and_batches_match_singles(tiny_pipeline):
     latents = torch.randn(2, 8, 8, 8, 8)
     both = tiny_pipeline([PROMPT, PROMPT], num_inference_steps=2, latents=latents)
     one = tiny_pipeline(PROMPT, num_inference_steps=2, latents=latents[1:])
-    assert np.allclose(both[1], one[0], atol=1e-5)
+    # float32 kernels block differently by batch size (5e-5 seen on one CPU); a clip that took
+    # another's noise or caption would be off by far more
+    assert np.allclose(both[1], one[0], atol=2e-4, rtol=0)
 
 
 def test_callback_streams_a_denoised_estimate_per_step(tiny_pipeline):
