@@ -91,17 +91,20 @@ def cache_latents(vae, num_clips: int, seed: int, path: str, batch: int = 64, lo
     save_file({"latents": torch.cat(latents)}, path, metadata={"captions": json.dumps(captions)})
 
 
+def replayed_object_masks(num_clips: int, seed: int):
+    """The render masks (F, H, W) of the cached clips, one by one, from the same seeded scene stream."""
+    stream = SceneStream(seed, split="train", two_object_prob=0.3)
+    for _ in range(num_clips):
+        scene, render_seed = stream.next()
+        yield torch.from_numpy(object_mask(scene, render_seed))
+
+
 @torch.no_grad()
 def cache_object_masks(num_clips: int, seed: int, path: str, latent_size: int = 8, log=print):
-    """Latent-grid object masks of the cached clips, replaying the same seeded scene stream."""
+    """Latent-grid object masks of the cached clips."""
     if os.path.exists(path):
         return
-    stream = SceneStream(seed, split="train", two_object_prob=0.3)
-    masks = []
-    for i in range(num_clips):
-        scene, render_seed = stream.next()
-        masks.append(torch.from_numpy(object_mask(scene, render_seed)))
-    full = torch.stack(masks)  # (N, F, H, W)
+    full = torch.stack(list(replayed_object_masks(num_clips, seed)))  # (N, F, H, W)
     pooled = F.adaptive_avg_pool2d(full, latent_size)
     # One latent pixel of margin: the edge of a shape lives in its neighbours too.
     dilated = F.max_pool2d(pooled, 3, stride=1, padding=1)
@@ -118,14 +121,10 @@ def outline_weight(mask: torch.Tensor, latent_size: int) -> torch.Tensor:
 
 @torch.no_grad()
 def cache_object_edges(num_clips: int, seed: int, path: str, latent_size: int = 16, log=print):
-    """`outline_weight` of each cached clip's objects (the same scene stream as the masks)."""
+    """`outline_weight` of each cached clip's objects."""
     if os.path.exists(path):
         return
-    stream = SceneStream(seed, split="train", two_object_prob=0.3)
-    edges = []
-    for _ in range(num_clips):
-        scene, render_seed = stream.next()
-        edges.append(outline_weight(torch.from_numpy(object_mask(scene, render_seed)), latent_size))
+    edges = [outline_weight(mask, latent_size) for mask in replayed_object_masks(num_clips, seed)]
     save_file({"edges": torch.stack(edges).unsqueeze(1).half().contiguous()}, path)
     log(f"cached {num_clips} object outlines")
 
