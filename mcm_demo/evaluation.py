@@ -102,7 +102,8 @@ def format_tables(results: dict) -> str:
              f"Real held-out clips: accuracy {results['real']['accuracy']}, "
              f"watermark {results['real']['watermark_rate']:.2f}, sharpness {results['real']['sharpness']:.0f}."]
     metrics = [("fvd", "FVD-like ↓"), ("alignment", "alignment (CLIPSIM-like) ↑"), ("acc_shape", "shape acc ↑"),
-               ("acc_colour", "colour acc ↑"), ("acc_motion", "motion acc ↑"), ("watermark_rate", "watermark rate"),
+               ("acc_colour", "colour acc ↑"), ("acc_motion", "motion acc ↑"), ("acc_background", "background acc ↑"),
+               ("watermark_rate", "watermark rate"),
                ("sharpness", "sharpness"), ("seconds", "wall s (all clips)")]
     fids = sorted({k for r in rows.values() for c in r.values() for k in c if k.startswith("fid_")})
     metrics[2:2] = [(k, f"FID-like vs the {k[4:]} image set ↓") for k in fids]

@@ -26,6 +26,7 @@ def test_sampler_table_has_every_cell_and_prints_like_table_1(tmp_path):
     assert "mcm-anime" in load_pipeline().adapters and not load_pipeline().unet.training
     text = format_tables(results)
     assert "| ddim |" in text and "| mcm-anime |" in text and "FVD-like" in text and "anime image set" in text
+    assert "background acc" in text  # the evaluator reads it; a student that loses the background shows
 
 
 def test_bench_reports_a_time_per_step_count():
