@@ -177,9 +177,9 @@ def shape_loss_probe(pipe, timesteps=(400, 550, 700)) -> None:
     with the caption, with the shape word swapped, with only the shape word's own state swapped
     and with every state but that one swapped. Which of the swaps raises the loss says whether
     the UNet reads the shape word itself (and not the later words' states, which depend on it)."""
-    from mcm_demo.models import build_noise_schedule, encode_prompts, unet_forward
+    from mcm_demo.models import build_noise_schedule, encode_prompts
     from mcm_demo.motion.transfer import encode_clip
-    from mcm_demo.teacher.train_unet import outline_weight
+    from mcm_demo.teacher.train_unet import outline_weight, same_noise_errors
     from mcm_demo.toyworld.datasets import object_mask
     from mcm_demo.toyworld.grammar import with_shape_swapped
     from mcm_demo.toyworld.render import render_clip
@@ -198,12 +198,9 @@ def shape_loss_probe(pipe, timesteps=(400, 550, 700)) -> None:
     schedule, gen = build_noise_schedule(), torch.Generator().manual_seed(1)
     pipe.unet.eval()
     for t in timesteps:
-        ts = torch.full((len(scenes),), t)
-        noise = torch.randn(z.shape, generator=gen)
-        noisy, target = schedule.add_noise(z, noise, ts), schedule.get_velocity(z, noise, ts)
         parts = []
-        for name, text in texts.items():
-            err = ((unet_forward(pipe.unet, noisy, ts, text) - target) ** 2).mean(1, keepdim=True)
+        for name, err in zip(texts, same_noise_errors(pipe.unet, schedule, z, t, texts.values(), gen)):
+            err = err.mean(1, keepdim=True)
             parts.append(f"{name} {err.mean():.4f} / {(err * outline).sum() / outline.sum():.4f}")
         print(f"t={t}, loss overall / on the outline: " + "; ".join(parts))
 

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from ..models import (TeacherConfig, build_noise_schedule, build_text_encoder, build_tokenizer, build_unet, encode_prompts,
-                      start_new_attention_as_no_ops)
+                      start_new_attention_as_no_ops, unet_forward)
 from ..toyworld.datasets import SceneStream, object_mask, to_tensor
 from .checkpoint import load_state, save_state
 
@@ -182,6 +182,16 @@ def caption_swap_probe(unet, text_encoder, tokenizer, schedule, latents, caption
 
 
 @torch.no_grad()
+def same_noise_errors(unet, schedule, latents, t: int, texts, gen) -> list[torch.Tensor]:
+    """The squared v-prediction error (B, C, F, H, W) at timestep `t` under each text state,
+    all from one draw of noise: the probes compare captions, so nothing else may differ."""
+    noise = torch.randn(latents.shape, generator=gen).to(latents.device)
+    ts = torch.full((latents.shape[0],), t, device=latents.device)
+    noisy, target = schedule.add_noise(latents, noise, ts), schedule.get_velocity(latents, noise, ts)
+    return [(unet_forward(unet, noisy, ts, text) - target) ** 2 for text in texts]
+
+
+@torch.no_grad()
 def shape_word_probe(unet, text_encoder, tokenizer, schedule, latents, captions, gen, timesteps=(500, 700)) -> str:
     """The loss on single-object clips with their caption and with the shape word swapped, from
     the same noise. Equal losses: the UNet does not use the shape word (check_teacher's
@@ -202,9 +212,7 @@ def shape_word_probe(unet, text_encoder, tokenizer, schedule, latents, captions,
     text = [encode_prompts(tokenizer, text_encoder, c) for c in ([captions[i] for i in rows], swapped)]
     out = []
     for t in timesteps:
-        noise, ts = torch.randn(x.shape, generator=gen).to(x.device), torch.full((len(rows),), t, device=x.device)
-        noisy, target = schedule.add_noise(x, noise, ts), schedule.get_velocity(x, noise, ts)
-        own, other = (float(F.mse_loss(unet(noisy, ts, h).sample, target)) for h in text)
+        own, other = (float(err.mean()) for err in same_noise_errors(unet, schedule, x, t, text, gen))
         out.append(f"t={t} {own:.4f} / {other:.4f}")
     return ", ".join(out)
 
