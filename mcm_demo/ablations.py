@@ -62,21 +62,22 @@ def row_folder(row: str, root: str = ROOT) -> str:
 
 
 def format_ablation_tables(results: dict, steps=(1, 2, 4, 8)) -> str:
-    """Tables 4–6 in the paper's shape: FVD-like and alignment at each step count per row."""
+    """Tables 4–6 in the paper's shape: FVD-like and alignment at each step count per row, then
+    motion accuracy (what the motion head is for) and the watermark rate."""
     rows = results["rows"]
-    head = ("| row | " + " | ".join(f"FVD@{s} ↓" for s in steps) + " | "
-            + " | ".join(f"align@{s} ↑" for s in steps) + " | " + " | ".join(f"wm@{s}" for s in steps) + " |")
+    columns = [("fvd", "FVD@{} ↓", "{:.0f}"), ("alignment", "align@{} ↑", "{:.3f}"),
+               ("acc_motion", "motion@{} ↑", "{:.2f}"), ("watermark_rate", "wm@{}", "{:.2f}")]
+    head = "| row | " + " | ".join(title.format(s) for _, title, _ in columns for s in steps) + " |"
     lines = [f"Held-out prompts: {results['num_clips']} clips a cell; every row {results.get('budget', '')}."]
     for number in sorted(TABLES):
         title, table_rows = TABLES[number]
-        lines += ["", title, head, "|---|" + "---|" * (3 * len(steps))]
+        lines += ["", title, head, "|---|" + "---|" * (len(columns) * len(steps))]
         for label, row in table_rows:
             cells = rows.get(row, {})
 
             def value(s, key, fmt):
                 cell = cells.get(s) or cells.get(str(s))
-                return fmt.format(cell[key]) if cell else "—"
-            lines.append(f"| {label} | " + " | ".join(value(s, "fvd", "{:.0f}") for s in steps) + " | "
-                         + " | ".join(value(s, "alignment", "{:.3f}") for s in steps) + " | "
-                         + " | ".join(value(s, "watermark_rate", "{:.2f}") for s in steps) + " |")
+                return fmt.format(cell[key]) if cell and key in cell else "—"
+            lines.append(f"| {label} | " + " | ".join(value(s, key, fmt) for key, _, fmt in columns for s in steps)
+                         + " |")
     return "\n".join(lines)

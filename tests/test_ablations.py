@@ -48,11 +48,12 @@ def test_untrained_row_names_the_command(tmp_path, capsys):
 
 
 def test_tables_print_in_the_papers_shape():
-    cell = {"fvd": 321.4, "alignment": 0.5, "watermark_rate": 0.25}
+    cell = {"fvd": 321.4, "alignment": 0.5, "acc_motion": 0.875, "watermark_rate": 0.25}
     results = {"num_clips": 4, "budget": "150 steps × batch 8", "rows": {"lcm": {1: cell, 2: cell, 4: cell, 8: cell}}}
     text = format_ablation_tables(results)
     assert "Table 4" in text and "Table 5" in text and "Table 6" in text
-    assert "| LCM | 321 | 321 | 321 | 321 | 0.500 |" in text
+    assert "| LCM | 321 | 321 | 321 | 321 | 0.500 | 0.500 | 0.500 | 0.500 | 0.88 |" in text
+    assert "motion@4 ↑" in text
     assert "| + Adv. | — |" in text  # a row not run yet shows as a dash, not an error
 
 
