@@ -211,7 +211,8 @@ def cmd_distill(args) -> int:
     overrides = {k: v for k, v in dict(
         motion=args.motion, adversarial=args.adversarial, lambda_real=args.lambda_real, adv_loss=args.adv_loss,
         adv_weight=args.adv_weight, disc_lr=args.disc_lr, steps=args.steps, batch=args.batch, rank=args.rank,
-        lr=args.lr, backbone=args.backbone, num_clips=args.num_clips, latents=args.latents).items() if v is not None}
+        lr=args.lr, backbone=args.backbone, num_clips=args.num_clips, latents=args.latents,
+        snapshot_every=args.snapshot_every).items() if v is not None}
     cfg = DistillConfig.preset(args.method, teacher=args.teacher, variant=args.variant, adapter_name=name,
                                seed=args.seed, run_dir=args.run_dir or f"runs/distill/{name}", **overrides)
     print("distilling with", {k: v for k, v in dataclasses.asdict(cfg).items()})
@@ -413,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "holds the same video set)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--run-dir", help="resumable state (default runs/distill/<name>)")
+    d.add_argument("--snapshot-every", type=int, help="also keep the adapter every N steps in "
+                                                      "<run-dir>/snapshots/step-NNNNN, to pick the best by eval")
     d.add_argument("--out", help="copy the finished adapter folder here, e.g. weights/mcm-anime")
     d.set_defaults(func=cmd_distill)
 

@@ -1,6 +1,8 @@
 """Distillation on tiny random models: what changes, what reloads, what switches."""
 import copy
+import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -87,6 +89,26 @@ def test_saved_adapter_reloads_to_identical_outputs(pipe, tmp_path):
     clean.load_state_dict({k.replace(".base_layer", ""): v for k, v in pipe.unet.state_dict().items() if "lora_" not in k})
     load_adapter(clean, str(tmp_path / "adapter"), "mcm")
     assert torch.equal(_unet_out(clean.eval()), expected)
+
+
+def test_training_loop_resumes_and_keeps_snapshots(tiny_pipeline, tmp_path):
+    from mcm_demo.distill.trainer import snapshot_folder, train_distill
+
+    cfg = DistillConfig(rank=4, run_dir=str(tmp_path / "run"), latents=str(tmp_path / "latents.safetensors"),
+                        num_clips=2, batch=1, steps=2, save_every=2, snapshot_every=1, adversarial=False,
+                        motion="raw", lambda_real=1.0)
+    train_distill(cfg, pipe=copy.deepcopy(tiny_pipeline), log=lambda *a: None)
+    for step in (1, 2):
+        with open(f"{snapshot_folder(cfg.run_dir, step)}/distill_config.json") as f:
+            assert json.load(f)["step"] == step
+    last = open(f"{cfg.run_dir}/adapter/adapter_model.safetensors", "rb").read()
+    assert open(f"{snapshot_folder(cfg.run_dir, 2)}/adapter_model.safetensors", "rb").read() == last
+    assert open(f"{snapshot_folder(cfg.run_dir, 1)}/adapter_model.safetensors", "rb").read() != last
+    # asking for more steps resumes from the saved state instead of starting over
+    train_distill(dataclasses.replace(cfg, steps=3), pipe=copy.deepcopy(tiny_pipeline), log=lambda *a: None)
+    with open(f"{cfg.run_dir}/state.json") as f:
+        assert json.load(f)["step"] == 3
+    assert os.path.exists(snapshot_folder(cfg.run_dir, 3))
 
 
 def test_switching_adapters_back_and_forth_is_exact(pipe):

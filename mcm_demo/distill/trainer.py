@@ -70,6 +70,10 @@ class DistillConfig:
     latents: str = "runs/distill/latents.safetensors"
     num_clips: int = 4000
     save_every: int = 50
+    # > 0: also keep the adapter folder at every multiple of this many steps (run_dir/snapshots/step-NNNNN),
+    # so the student can be chosen by evaluation: with the stronger discriminator, alignment peaked
+    # before the end of the run (weights/README, "Table 1 candidates").
+    snapshot_every: int = 0
 
     @classmethod
     def preset(cls, method: str, **overrides) -> "DistillConfig":
@@ -244,6 +248,11 @@ def toy_image_source(variant: str, seed: int):
     return draw
 
 
+def snapshot_folder(run_dir: str, step: int) -> str:
+    """Where `snapshot_every` keeps the adapter of `step` (an adapter folder that eval and the app load)."""
+    return os.path.join(run_dir, "snapshots", f"step-{step:05d}")
+
+
 def train_distill(cfg: DistillConfig, pipe=None, log=print) -> Distiller:
     """The seeded, resumable loop; writes the finished adapter folder to `run_dir/adapter`."""
     from accelerate import Accelerator
@@ -273,4 +282,6 @@ def train_distill(cfg: DistillConfig, pipe=None, log=print) -> Distiller:
                 + " ".join(f"{k} {v:.4f}" for k, v in losses.items()) + f" {time.time() - t0:.0f}s")
         if step % cfg.save_every == 0 or step == cfg.steps:
             distiller.save_state(cfg.run_dir, step)
+        if cfg.snapshot_every and step % cfg.snapshot_every == 0:
+            distiller.save(snapshot_folder(cfg.run_dir, step), step)
     return distiller
