@@ -2,7 +2,7 @@
 import copy
 import dataclasses
 import json
-import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,17 +98,16 @@ def test_training_loop_resumes_and_keeps_snapshots(tiny_pipeline, tmp_path):
                         num_clips=2, batch=1, steps=2, save_every=2, snapshot_every=1, adversarial=False,
                         motion="raw", lambda_real=1.0)
     train_distill(cfg, pipe=copy.deepcopy(tiny_pipeline), log=lambda *a: None)
+    run, snapshot = Path(cfg.run_dir), lambda step: Path(snapshot_folder(cfg.run_dir, step))
     for step in (1, 2):
-        with open(f"{snapshot_folder(cfg.run_dir, step)}/distill_config.json") as f:
-            assert json.load(f)["step"] == step
-    last = open(f"{cfg.run_dir}/adapter/adapter_model.safetensors", "rb").read()
-    assert open(f"{snapshot_folder(cfg.run_dir, 2)}/adapter_model.safetensors", "rb").read() == last
-    assert open(f"{snapshot_folder(cfg.run_dir, 1)}/adapter_model.safetensors", "rb").read() != last
+        assert json.loads((snapshot(step) / "distill_config.json").read_text())["step"] == step
+    last = (run / "adapter" / "adapter_model.safetensors").read_bytes()
+    assert (snapshot(2) / "adapter_model.safetensors").read_bytes() == last
+    assert (snapshot(1) / "adapter_model.safetensors").read_bytes() != last
     # asking for more steps resumes from the saved state instead of starting over
     train_distill(dataclasses.replace(cfg, steps=3), pipe=copy.deepcopy(tiny_pipeline), log=lambda *a: None)
-    with open(f"{cfg.run_dir}/state.json") as f:
-        assert json.load(f)["step"] == 3
-    assert os.path.exists(snapshot_folder(cfg.run_dir, 3))
+    assert json.loads((run / "state.json").read_text())["step"] == 3
+    assert snapshot(3).exists()
 
 
 def test_switching_adapters_back_and_forth_is_exact(pipe):
