@@ -51,9 +51,10 @@ def cmd_generate(args) -> int:
 def cmd_eval(args) -> int:
     from .evaluation import format_tables, run_sampler_table
 
+    seed = {} if args.seed is None else {"seed": args.seed}
     results = run_sampler_table(args.samplers, args.steps, num_clips=args.num_clips, batch=args.batch,
                                 guidance=args.guidance, teacher=args.teacher, fid_variants=args.fid_variants,
-                                log=print)
+                                log=print, **seed)
     print(format_tables(results))
     if args.json:
         import json
@@ -176,7 +177,8 @@ def transfer_table(names, num_clips: int, student: str = "mcm-webvid", teacher: 
 
 def cmd_eval_transfer(args) -> int:
     transfer_table(args.settings, args.num_clips, args.student, args.teacher, args.json, steps=args.steps,
-                   strength=args.strength, inner_iterations=args.inner_iterations, tune_steps=args.tune_steps)
+                   strength=args.strength, inner_iterations=args.inner_iterations, tune_steps=args.tune_steps,
+                   guided_steps=args.guided_steps)
     return 0
 
 
@@ -291,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--guidance", type=float, default=5.0)
     e.add_argument("--teacher", default="embedded")
     e.add_argument("--json", help="also write the numbers here")
+    e.add_argument("--seed", type=int, help="draws the held-out prompts and the noise (default: the tables' "
+                                            "fixed seed); pick a snapshot on one seed, confirm it on another")
     e.add_argument("--fid-variants", nargs="+", default=["webvid"],
                    help="image sets for the FID-like columns (an mcm-<variant> row adds its own)")
     e.set_defaults(func=cmd_eval)
@@ -327,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--method", choices=["fastvmt", "vmc", "none"], default="fastvmt")
     m.add_argument("--student", default="mcm-webvid", help="lcm or mcm-<variant>")
     m.add_argument("--steps", type=int, default=4)
-    m.add_argument("--strength", type=float, default=0.75, help="start timestep / T (1 = pure noise)")
+    m.add_argument("--strength", type=float, default=0.7, help="start timestep / T (1 = pure noise)")
     m.add_argument("--inner-iterations", type=int, default=12, help="fastvmt: latent updates at the guided step")
     m.add_argument("--tune-steps", type=int, default=60, help="vmc: LoRA tuning steps on the clip")
     m.add_argument("--motion-prompt", help="vmc: appearance-invariant prompt (default: derived from --prompt)")
@@ -344,8 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     et.add_argument("--student", default="mcm-webvid")
     et.add_argument("--teacher", default="embedded")
     et.add_argument("--steps", type=int, default=4)
-    et.add_argument("--strength", type=float, default=0.75)
+    et.add_argument("--strength", type=float, default=0.7)
     et.add_argument("--inner-iterations", type=int, default=12)
+    et.add_argument("--guided-steps", type=int, default=2, help="sampling steps the fastvmt guidance runs in")
     et.add_argument("--tune-steps", type=int, default=60)
     et.add_argument("--json")
     et.set_defaults(func=cmd_eval_transfer)

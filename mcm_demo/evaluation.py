@@ -60,15 +60,17 @@ def row_variant(row: str) -> str | None:
 
 
 def run_sampler_table(samplers, steps_list, num_clips: int = 256, batch: int = 32, guidance: float = 5.0,
-                      teacher: str = "embedded", fid_variants=("webvid",), log=print) -> dict:
-    """Every row × step count on the same held-out prompts and noise. Each cell: FVD-like
+                      teacher: str = "embedded", fid_variants=("webvid",), seed: int = EVAL_SEED,
+                      log=print) -> dict:
+    """Every row × step count on the same held-out prompts and noise (`seed` draws both: a
+    snapshot chosen on one seed's prompts is confirmed on another's). Each cell: FVD-like
     against real held-out clips, alignment and per-attribute accuracy, watermark rate,
     sharpness, FID-like against each image set in `fid_variants` and the row's own."""
     pipe, evaluator = load_pipeline(teacher), load_evaluator()
-    scenes = heldout_scenes(num_clips, seed=EVAL_SEED)
+    scenes = heldout_scenes(num_clips, seed=seed)
     ref_clips, ref_scenes = reference_clips(max(512, num_clips))
     reference = score_clips(evaluator, ref_clips, ref_scenes)
-    results = {"num_clips": num_clips, "guidance": guidance,
+    results = {"num_clips": num_clips, "guidance": guidance, "seed": seed,
                "real": {"accuracy": reference.accuracy, "watermark_rate": reference.watermark_rate,
                         "sharpness": reference.sharpness}, "rows": {}}
     variants = sorted(set(fid_variants) | {v for v in map(row_variant, samplers) if v})
@@ -80,7 +82,7 @@ def run_sampler_table(samplers, steps_list, num_clips: int = 256, batch: int = 3
                 if sampler == "consistency" and steps > 8:
                     continue  # students are few-step samplers; the teacher's 25/50 are its reference
                 t0 = time.perf_counter()
-                clips = generate_clips(pipe, scenes, steps, sampler, guidance, batch)
+                clips = generate_clips(pipe, scenes, steps, sampler, guidance, batch, seed)
                 seconds = time.perf_counter() - t0
                 s = score_clips(evaluator, clips, scenes)
                 cell = {"fvd": frechet_distance(s.video_features, reference.video_features), "alignment": s.alignment,

@@ -205,7 +205,7 @@ class TransferRequest:
     method: str = "fastvmt"  # "fastvmt", "vmc" or "none"
     student: str = "mcm-webvid"
     steps: int = 4
-    strength: float = 0.75
+    strength: float = 0.7  # TransferConfig's default
     inner_iterations: int = 12
     tune_steps: int = 60
     invariant_prompt: str = ""  # "" = derived from the prompt

@@ -270,7 +270,7 @@ def build_demo():
                         t_student = gr.Dropdown([(model_label(m), m) for m in student_names("embedded")],
                                                 value="mcm-webvid", label="Student")
                         t_steps = gr.Radio([2, 4, 8], value=4, label="Steps")
-                        strength = gr.Slider(0.3, 1.0, value=0.75, step=0.05, label="Strength (1 = pure noise start)")
+                        strength = gr.Slider(0.3, 1.0, value=service.TransferRequest.strength, step=0.05, label="Strength (1 = pure noise start)")
                         with gr.Accordion("Method knobs", open=False):
                             inner = gr.Slider(1, 48, value=12, step=1, label="Inner iterations (fastvmt)")
                             tune = gr.Slider(5, 400, value=60, step=5, label="Tuning steps (vmc)")

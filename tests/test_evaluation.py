@@ -27,6 +27,10 @@ def test_sampler_table_has_every_cell_and_prints_like_table_1(tmp_path):
     text = format_tables(results)
     assert "| ddim |" in text and "| mcm-anime |" in text and "FVD-like" in text and "anime image set" in text
     assert "background acc" in text  # the evaluator reads it; a student that loses the background shows
+    # eval --seed: other prompts and noise, so a snapshot picked on the tables' prompts can be confirmed
+    other = run_sampler_table(["ddim"], [1], num_clips=4, batch=4, seed=7, log=lambda *_: None)
+    assert other["seed"] == 7 and results["seed"] != 7
+    assert other["rows"]["ddim"][1]["fvd"] != results["rows"]["ddim"][1]["fvd"]
 
 
 def test_bench_reports_a_time_per_step_count():

@@ -81,9 +81,21 @@ def test_transfer_runs_each_method(pipe, method):
     frames, info = transfer(pipe, "a yellow star on a gray background", _reference(), cfg, "student")
     assert frames.shape == (8, 64, 64, 3) and np.isfinite(frames).all()
     if method == "fastvmt":
-        log, = info["guidance"]
-        assert log["full_backwards"] == 2 and len(log["flow_loss"]) == 2  # iterations 0 and 3 of 6
+        assert len(info["guidance"]) == 2  # the first two steps (the default guided_steps)
+        for log in info["guidance"]:
+            assert log["full_backwards"] == 2 and len(log["flow_loss"]) == 2  # iterations 0 and 3 of 6
     assert (info["timesteps"][0] == 999) == (method == "none")  # the others start from the reference
+
+
+def test_start_is_exact_and_guidance_skips_the_zero_snr_step(pipe):
+    """strength·T is the first timestep (not rounded to the grid); from pure noise the guidance
+    runs at the next steps, where the noised reference still carries its motion."""
+    cfg = TransferConfig(method="fastvmt", steps=4, strength=0.7, inner_iterations=1, guided_steps=1)
+    _, info = transfer(pipe, "a star", _reference(), cfg, "student")
+    assert info["timesteps"] == [700, 519, 279] and [g["timestep"] for g in info["guidance"]] == [700]
+    cfg = TransferConfig(method="fastvmt", steps=4, strength=1.0, inner_iterations=1, guided_steps=2)
+    _, info = transfer(pipe, "a star", _reference(), cfg, "student")
+    assert info["timesteps"] == [999, 759, 519, 279] and [g["timestep"] for g in info["guidance"]] == [759, 519]
 
 
 def test_dense_every_iteration_baseline_does_a_backward_each_time(pipe):
