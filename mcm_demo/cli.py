@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--student", default="mcm-webvid", help="lcm or mcm-<variant>")
     m.add_argument("--steps", type=int, default=4)
     m.add_argument("--strength", type=float, default=0.7, help="start timestep / T (1 = pure noise)")
-    m.add_argument("--inner-iterations", type=int, default=12, help="fastvmt: latent updates at the guided step")
+    m.add_argument("--inner-iterations", type=int, default=12, help="fastvmt: latent updates at each guided step")
     m.add_argument("--tune-steps", type=int, default=60, help="vmc: LoRA tuning steps on the clip")
     m.add_argument("--motion-prompt", help="vmc: appearance-invariant prompt (default: derived from --prompt)")
     m.add_argument("--seed", type=int, default=0)
