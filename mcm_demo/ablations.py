@@ -68,7 +68,7 @@ def format_ablation_tables(results: dict, steps=(1, 2, 4, 8)) -> str:
     columns = [("fvd", "FVD@{} ↓", "{:.0f}"), ("alignment", "align@{} ↑", "{:.3f}"),
                ("acc_motion", "motion@{} ↑", "{:.2f}"), ("watermark_rate", "wm@{}", "{:.2f}")]
     head = "| row | " + " | ".join(title.format(s) for _, title, _ in columns for s in steps) + " |"
-    lines = [f"Held-out prompts: {results['num_clips']} clips a cell; every row {results.get('budget', '')}."]
+    lines = [f"Held-out prompts: {results.get('num_clips', '?')} clips a cell; every row {results.get('budget', '')}."]
     for number in sorted(TABLES):
         title, table_rows = TABLES[number]
         lines += ["", title, head, "|---|" + "---|" * (len(columns) * len(steps))]

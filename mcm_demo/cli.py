@@ -243,11 +243,18 @@ def cmd_ablation(args) -> int:
     if args.action == "show":  # the tables from saved `eval --json` files (rows may be split across runs)
         import json
 
+        if not args.rows:
+            raise PipelineInputError("ablation show prints the tables from `ablation eval --json` files: "
+                                     "pass one or more, e.g. `ablation show runs/ablation/eval.json`")
         results = {"rows": {}}
         for path in args.rows:
-            with open(path) as f:
-                part = json.load(f)
-            results = {**part, "rows": {**results["rows"], **part["rows"]}}
+            try:
+                with open(path) as f:
+                    part = json.load(f)
+                rows = part["rows"]
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                raise PipelineInputError(f"{path} is not an `ablation eval --json` file ({err!r})") from None
+            results = {**part, "rows": {**results["rows"], **rows}}
         print(format_ablation_tables(results))
         return 0
     from .evaluation import run_sampler_table
@@ -267,6 +274,8 @@ def cmd_ablation(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .motion.transfer import TransferConfig  # the transfer knobs' defaults live there, once
+
     p = argparse.ArgumentParser(prog="python -m mcm_demo", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -330,10 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--prompt", default="a yellow star on a gray background")
     m.add_argument("--method", choices=["fastvmt", "vmc", "none"], default="fastvmt")
     m.add_argument("--student", default="mcm-webvid", help="lcm or mcm-<variant>")
-    m.add_argument("--steps", type=int, default=4)
-    m.add_argument("--strength", type=float, default=0.7, help="start timestep / T (1 = pure noise)")
-    m.add_argument("--inner-iterations", type=int, default=12, help="fastvmt: latent updates at each guided step")
-    m.add_argument("--tune-steps", type=int, default=60, help="vmc: LoRA tuning steps on the clip")
+    m.add_argument("--steps", type=int, default=TransferConfig.steps)
+    m.add_argument("--strength", type=float, default=TransferConfig.strength,
+                   help="start timestep / T (1 = pure noise; default %(default)s)")
+    m.add_argument("--inner-iterations", type=int, default=TransferConfig.inner_iterations,
+                   help="fastvmt: latent updates at each guided step (default %(default)s)")
+    m.add_argument("--tune-steps", type=int, default=TransferConfig.tune_steps,
+                   help="vmc: LoRA tuning steps on the clip (default %(default)s)")
     m.add_argument("--motion-prompt", help="vmc: appearance-invariant prompt (default: derived from --prompt)")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
@@ -347,11 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
     et.add_argument("--num-clips", type=int, default=32)
     et.add_argument("--student", default="mcm-webvid")
     et.add_argument("--teacher", default="embedded")
-    et.add_argument("--steps", type=int, default=4)
-    et.add_argument("--strength", type=float, default=0.7)
-    et.add_argument("--inner-iterations", type=int, default=12)
-    et.add_argument("--guided-steps", type=int, default=2, help="sampling steps the fastvmt guidance runs in")
-    et.add_argument("--tune-steps", type=int, default=60)
+    et.add_argument("--steps", type=int, default=TransferConfig.steps)
+    et.add_argument("--strength", type=float, default=TransferConfig.strength)
+    et.add_argument("--inner-iterations", type=int, default=TransferConfig.inner_iterations)
+    et.add_argument("--guided-steps", type=int, default=TransferConfig.guided_steps,
+                    help="sampling steps the fastvmt guidance runs in (default %(default)s)")
+    et.add_argument("--tune-steps", type=int, default=TransferConfig.tune_steps)
     et.add_argument("--json")
     et.set_defaults(func=cmd_eval_transfer)
 

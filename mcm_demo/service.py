@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .catalog import TEACHERS, VARIANTS, CheckpointMissing, default_device_dtype, load_pipeline, student_names, use_student
+from .motion.transfer import TransferConfig
 from .pipeline import MAX_PROMPT_CHARS, PipelineInputError
 
 TEACHER_MODEL = "teacher"
@@ -204,10 +205,11 @@ class TransferRequest:
     prompt: str
     method: str = "fastvmt"  # "fastvmt", "vmc" or "none"
     student: str = "mcm-webvid"
-    steps: int = 4
-    strength: float = 0.7  # TransferConfig's default
-    inner_iterations: int = 12
-    tune_steps: int = 60
+    # the knobs' defaults are the library's, so the page's sliders and the CLI start where it does
+    steps: int = TransferConfig.steps
+    strength: float = TransferConfig.strength
+    inner_iterations: int = TransferConfig.inner_iterations
+    tune_steps: int = TransferConfig.tune_steps
     invariant_prompt: str = ""  # "" = derived from the prompt
     seed: int = 0
     teacher: str = "embedded"
@@ -215,7 +217,7 @@ class TransferRequest:
 
 def check_transfer(req: TransferRequest):
     """Validate the knobs (PipelineInputError) and read the clip (UploadError); return both."""
-    from .motion.transfer import METHODS, TransferConfig
+    from .motion.transfer import METHODS
     from .video_io import load_reference
 
     if req.method not in METHODS:

@@ -66,3 +66,12 @@ def test_show_merges_rows_evaluated_in_separate_runs(tmp_path, capsys):
     assert main(["ablation", "show", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
     assert "| LCM | — | — | 100 |" in out and "| λ_real 0 | — | — | 100 |" in out
+
+
+def test_show_without_or_with_a_wrong_file_says_what_it_wants(tmp_path, capsys):
+    assert main(["ablation", "show"]) == 2
+    assert "ablation eval --json" in capsys.readouterr().err
+    (tmp_path / "other.json").write_text('{"fvd": 1}')
+    for path in (tmp_path / "other.json", tmp_path / "missing.json"):
+        assert main(["ablation", "show", str(path)]) == 2
+        assert "is not an `ablation eval --json` file" in capsys.readouterr().err
