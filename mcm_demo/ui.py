@@ -269,11 +269,12 @@ def build_demo():
                         method = gr.Radio(["fastvmt", "vmc"], value="fastvmt", label="Method")
                         t_student = gr.Dropdown([(model_label(m), m) for m in student_names("embedded")],
                                                 value="mcm-webvid", label="Student")
-                        t_steps = gr.Radio([2, 4, 8], value=4, label="Steps")
-                        strength = gr.Slider(0.3, 1.0, value=service.TransferRequest.strength, step=0.05, label="Strength (1 = pure noise start)")
+                        defaults = service.TransferRequest  # the library's defaults, as the CLI's
+                        t_steps = gr.Radio([2, 4, 8], value=defaults.steps, label="Steps")
+                        strength = gr.Slider(0.3, 1.0, value=defaults.strength, step=0.05, label="Strength (1 = pure noise start)")
                         with gr.Accordion("Method knobs", open=False):
-                            inner = gr.Slider(1, 48, value=12, step=1, label="Inner iterations (fastvmt)")
-                            tune = gr.Slider(5, 400, value=60, step=5, label="Tuning steps (vmc)")
+                            inner = gr.Slider(1, 48, value=defaults.inner_iterations, step=1, label="Inner iterations (fastvmt)")
+                            tune = gr.Slider(5, 400, value=defaults.tune_steps, step=5, label="Tuning steps (vmc)")
                             motion_prompt = gr.Textbox(label="Motion prompt for tuning (vmc; empty = derived)")
                             t_seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
                         t_button = gr.Button("Transfer motion", variant="primary")
