@@ -51,10 +51,9 @@ def cmd_generate(args) -> int:
 def cmd_eval(args) -> int:
     from .evaluation import format_tables, run_sampler_table
 
-    seed = {} if args.seed is None else {"seed": args.seed}
     results = run_sampler_table(args.samplers, args.steps, num_clips=args.num_clips, batch=args.batch,
                                 guidance=args.guidance, teacher=args.teacher, fid_variants=args.fid_variants,
-                                log=print, **seed)
+                                seed=args.seed, log=print)
     print(format_tables(results))
     if args.json:
         import json
@@ -274,7 +273,8 @@ def cmd_ablation(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .motion.transfer import TransferConfig  # the transfer knobs' defaults live there, once
+    from .evaluation import EVAL_SEED  # defaults that live in the library, once
+    from .motion.transfer import TransferConfig
 
     p = argparse.ArgumentParser(prog="python -m mcm_demo", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -302,8 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--guidance", type=float, default=5.0)
     e.add_argument("--teacher", default="embedded")
     e.add_argument("--json", help="also write the numbers here")
-    e.add_argument("--seed", type=int, help="draws the held-out prompts and the noise (default: the tables' "
-                                            "fixed seed); pick a snapshot on one seed, confirm it on another")
+    e.add_argument("--seed", type=int, default=EVAL_SEED,
+                   help="draws the held-out prompts and the noise (default %(default)s, the tables' seed); pick a "
+                        "snapshot on one seed, confirm it on another")
     e.add_argument("--fid-variants", nargs="+", default=["webvid"],
                    help="image sets for the FID-like columns (an mcm-<variant> row adds its own)")
     e.set_defaults(func=cmd_eval)
