@@ -46,11 +46,12 @@ class TransferConfig:
     method: str = "fastvmt"
     steps: int = 4
     # start timestep as a share of T: lower keeps more of the reference's motion and also more of
-    # its look (colour, background); 0.7 measured as the balance on the ×4 teacher (eval-transfer)
-    strength: float = 0.7
+    # its look (colour, background); 0.75 with 24 inner iterations measured as the balance on
+    # the ×4 teacher (eval-transfer, docs/transfer.md): colour 0.81 at motion class 0.44 vs 0.09
+    strength: float = 0.75
     seed: int = 0
     # fastvmt
-    inner_iterations: int = 12
+    inner_iterations: int = 24
     guided_steps: int = 2  # how many of the first informative sampling steps are guided
     lr: float = 0.05
     # Measured with eval-transfer: window 1 + a backward every 4th iteration cut the guidance
