@@ -56,7 +56,7 @@ class TransferConfig:
     lr: float = 0.05
     # Measured with eval-transfer: window 1 + a backward every 4th iteration cut the guidance
     # time 3.2x against dense + every iteration on the ×8 teacher (motion fidelity 0.543 vs
-    # 0.491; window 2 + every 3rd was 2.5x), and 3.8x on the shipped ×4 (0.401 vs 0.359).
+    # 0.491; window 2 + every 3rd was 2.5x), and 3.6x on the shipped ×4 at its defaults (0.375 vs 0.367).
     window: int | None = 1  # None = dense attention (the baseline of the speedup)
     reuse_every: int = 4  # 1 = a full backward every iteration (the baseline)
     # vmc
