@@ -47,7 +47,7 @@ class TransferConfig:
     steps: int = 4
     # start timestep as a share of T: lower keeps more of the reference's motion and also more of
     # its look (colour, background); 0.75 with 24 inner iterations measured as the balance on
-    # the ×4 teacher (eval-transfer, docs/transfer.md): colour 0.81 at motion class 0.44 vs 0.09
+    # the ×4 teacher (eval-transfer, docs/transfer.md): colour 0.81 at motion class 0.44 (0.12 without transfer)
     strength: float = 0.75
     seed: int = 0
     # fastvmt
