@@ -114,7 +114,8 @@ def cmd_transfer(args) -> int:
     from .video_io import UploadError, display_upscale, write_mp4
 
     req = service.TransferRequest(args.reference, args.prompt, args.method, args.student, args.steps, args.strength,
-                                  args.inner_iterations, args.tune_steps, args.motion_prompt or "", args.seed)
+                                  args.inner_iterations, args.tune_steps, args.motion_prompt or "", args.seed,
+                                  start_look=args.start_look)
 
     def progress(i, n, loss):
         if i == n or i % 10 == 0:
@@ -141,6 +142,11 @@ TRANSFER_SETTINGS = {  # name → TransferConfig overrides (the must-show rows o
     "fastvmt": dict(method="fastvmt"),  # local window + gradient reuse
     "fastvmt-dense": dict(method="fastvmt", window=None, reuse_every=1),  # dense, a backward every iteration
     "vmc": dict(method="vmc"),
+    # what each part of the defaults adds, one change at a time (docs/transfer.md)
+    "start-only-reference-look": dict(method="fastvmt", inner_iterations=0, start_look="reference"),
+    "fastvmt-reference-look": dict(method="fastvmt", start_look="reference"),  # the reference's own colours
+    "vmc-reference-look": dict(method="vmc", start_look="reference"),
+    "vmc-no-recolour": dict(method="vmc", tune_recolour=False),  # tuned on the reference as it is
 }
 
 
@@ -274,7 +280,7 @@ def cmd_ablation(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .evaluation import EVAL_SEED  # defaults that live in the library, once
-    from .motion.transfer import TransferConfig
+    from .motion.transfer import START_LOOKS, TransferConfig
 
     p = argparse.ArgumentParser(prog="python -m mcm_demo", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -349,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="vmc: LoRA tuning steps on the clip (default %(default)s)")
     m.add_argument("--motion-prompt", help="vmc: appearance-invariant prompt (default: derived from --prompt)")
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--start-look", choices=START_LOOKS, default=TransferConfig.start_look,
+                   help="start from the reference as it is, or recoloured to a one-step sample of the prompt "
+                        "(default %(default)s)")
     m.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="also write the same seed without transfer (<out>-baseline.mp4)")
     m.add_argument("--out", default="transfer.mp4")

@@ -213,15 +213,18 @@ class TransferRequest:
     invariant_prompt: str = ""  # "" = derived from the prompt
     seed: int = 0
     teacher: str = "embedded"
+    start_look: str = TransferConfig.start_look  # "reference" or "prompt" (the reference recoloured)
 
 
 def check_transfer(req: TransferRequest):
     """Validate the knobs (PipelineInputError) and read the clip (UploadError); return both."""
-    from .motion.transfer import METHODS
+    from .motion.transfer import METHODS, START_LOOKS
     from .video_io import load_reference
 
     if req.method not in METHODS:
         raise PipelineInputError(f"Unknown method {req.method!r}; choose from {', '.join(METHODS)}.")
+    if req.start_look not in START_LOOKS:
+        raise PipelineInputError(f"Unknown start {req.start_look!r}; choose from {', '.join(START_LOOKS)}.")
     checked = check_request(Request(req.prompt, req.student, req.steps, req.seed, 8, 1.0, req.teacher))
     if req.student == TEACHER_MODEL:
         raise PipelineInputError("Motion transfer samples with a few-step student: choose LCM or an MCM variant.")
@@ -237,7 +240,7 @@ def check_transfer(req: TransferRequest):
     reference = load_reference(req.reference, num_frames=8, size=pipe.unet.config.sample_size * pipe.vae_scale_factor)
     cfg = TransferConfig(method=req.method, steps=checked.steps, strength=float(req.strength), seed=checked.seed,
                          inner_iterations=int(req.inner_iterations), tune_steps=int(req.tune_steps),
-                         invariant_prompt=req.invariant_prompt.strip() or None)
+                         invariant_prompt=req.invariant_prompt.strip() or None, start_look=req.start_look)
     return pipe, reference, cfg
 
 

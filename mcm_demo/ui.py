@@ -154,7 +154,7 @@ def reference_preview(path):
 
 
 def run_transfer(reference, prompt, method, student, steps, strength, inner_iterations, tune_steps, motion_prompt,
-                 seed, progress=None):
+                 seed, start_look=service.TransferRequest.start_look, progress=None):
     """Returns (reference mp4, transferred mp4, baseline mp4, status)."""
     from .motion.transfer import appearance_invariant_prompt
     from .video_io import UploadError
@@ -164,7 +164,7 @@ def run_transfer(reference, prompt, method, student, steps, strength, inner_iter
             progress(i / n, desc=f"VMC tuning {i}/{n} (motion loss {loss:.3f})")
 
     req = service.TransferRequest(reference, prompt, method, student, steps, strength, inner_iterations, tune_steps,
-                                  motion_prompt or "", seed)
+                                  motion_prompt or "", seed, start_look=start_look)
     try:
         out = service.run_transfer(req, progress=report)
     except (PipelineInputError, CheckpointMissing, UploadError, ValueError, RuntimeError) as err:
@@ -277,6 +277,9 @@ def build_demo():
                             tune = gr.Slider(5, 400, value=defaults.tune_steps, step=5, label="Tuning steps (vmc)")
                             motion_prompt = gr.Textbox(label="Motion prompt for tuning (vmc; empty = derived)")
                             t_seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+                            start_look = gr.Radio([("the reference, recoloured to the prompt's look", "prompt"),
+                                                   ("the reference as it is", "reference")],
+                                                  value=defaults.start_look, label="Start from")
                         t_button = gr.Button("Transfer motion", variant="primary")
                 t_status = gr.Markdown(elem_id="transfer-status")
                 with gr.Row():
@@ -286,12 +289,12 @@ def build_demo():
                 upload.change(reference_preview, upload, [ref_preview, ref_status])
 
                 def transfer_handler(reference, prompt_text, method_name, student, steps_n, strength_v, inner_n,
-                                     tune_n, motion_text, seed_v, progress=gr.Progress()):
+                                     tune_n, motion_text, seed_v, look, progress=gr.Progress()):
                     return run_transfer(reference, prompt_text, method_name, student, steps_n, strength_v, inner_n,
-                                        tune_n, motion_text, seed_v, progress)
+                                        tune_n, motion_text, seed_v, look, progress)
 
                 t_button.click(_gpu(transfer_handler), [upload, t_prompt, method, t_student, t_steps, strength, inner,
-                                                        tune, motion_prompt, t_seed],
+                                                        tune, motion_prompt, t_seed, start_look],
                                [out_ref, out_new, out_base, t_status], api_name="transfer",
                                concurrency_limit=1, concurrency_id="device")
         demo.queue(max_size=MAX_QUEUE)

@@ -75,15 +75,15 @@ def test_client_uploads_a_clip_for_motion_transfer(app_url, tmp_path):
     client = Client(app_url, verbose=False)
     reference = os.path.join(ui.ASSETS, "growing-cyan-cross.gif")
     ref, new, base, status = client.predict(handle_file(reference), "a red star on a black background", "fastvmt",
-                                            "mcm-webvid", 2, 0.75, 3, 5, "", 0, api_name="/transfer")
+                                            "mcm-webvid", 2, 0.75, 3, 5, "", 0, "prompt", api_name="/transfer")
     assert all(probe(video_path(v))["codec"] == "h264" for v in (ref, new, base)) and "motion fidelity" in status
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(os.urandom(4096))
     *_, status = client.predict(handle_file(corrupt), "a red star", "fastvmt", "mcm-webvid", 2, 0.75, 3, 5, "", 0,
-                                api_name="/transfer")
+                                "prompt", api_name="/transfer")
     assert status.startswith("⚠️") and "could not be decoded" in status
     with pytest.raises(Exception, match="Invalid file type"):  # Gradio refuses other extensions itself
-        client.predict(handle_file(__file__), "a red star", "fastvmt", "mcm-webvid", 2, 0.75, 3, 5, "", 0,
+        client.predict(handle_file(__file__), "a red star", "fastvmt", "mcm-webvid", 2, 0.75, 3, 5, "", 0, "prompt",
                        api_name="/transfer")
 
 

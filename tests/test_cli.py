@@ -37,3 +37,13 @@ def test_missing_checkpoint_names_the_rebuild_command(tmp_path):
     env = dict(os.environ, MCM_DEMO_WEIGHTS=str(tmp_path))
     result = run_cli("generate", "--steps", "2", "--out", str(tmp_path / "y.mp4"), env=env)
     assert result.returncode == 3 and "python -m mcm_demo train teacher" in result.stderr
+
+
+def test_every_eval_transfer_setting_is_a_valid_config():
+    from mcm_demo.cli import TRANSFER_SETTINGS
+    from mcm_demo.motion.transfer import METHODS, START_LOOKS, TransferConfig
+
+    for name, overrides in TRANSFER_SETTINGS.items():
+        cfg = TransferConfig(**overrides)
+        assert cfg.method in METHODS and cfg.start_look in START_LOOKS, name
+    assert TransferConfig(**TRANSFER_SETTINGS["fastvmt-reference-look"]).start_look == "reference"

@@ -7,8 +7,9 @@ import torch
 
 from mcm_demo.distill.lora import attach_lora
 from mcm_demo.motion.flow import flow_loss, motion_flow
-from mcm_demo.motion.transfer import (TransferConfig, appearance_invariant_prompt, temporal_attention_targets,
-                                      transfer, tune_vmc, vmc_loss, encode_clip)
+from mcm_demo.motion.transfer import (TransferConfig, appearance_invariant_prompt, recoloured_clips,
+                                      recoloured_latents, temporal_attention_targets, transfer, tune_vmc, vmc_loss,
+                                      with_look, encode_clip)
 from mcm_demo.toyworld import parse_caption, render_clip
 
 
@@ -75,6 +76,33 @@ def test_vmc_loss_and_tuning_touch_only_the_temporal_lora(pipe, tmp_path, monkey
     assert all(torch.equal(p, tuned[n]) for n, p in fresh.unet.named_parameters() if f".{name}." in n)
 
 
+def test_recoloured_copies_move_alike_and_take_every_colour():
+    clip = render_clip(parse_caption("a red square moving right on a black background"), "laion", 0)
+    copies = recoloured_clips(clip)
+    assert len(copies) == 12 and np.array_equal(copies[0], clip)
+    moved = lambda c: np.abs(c.astype(int) - c[:1].astype(int)).sum(-1) > 0  # noqa: E731 — where it changed
+    assert all(np.array_equal(moved(c), moved(clip)) for c in copies)  # the same motion in every copy
+    centre = (clip[0, ..., 0].astype(int) - clip[0, ..., 1]).argmax()  # the reddest pixel: the square's
+    object_colours = {tuple(c[0].reshape(-1, 3)[centre] > 127) for c in copies}
+    backgrounds = {tuple(c[0, 0, 0] > 127) for c in copies}
+    assert len(object_colours) == 6 and backgrounds == {(False,) * 3, (True,) * 3}  # red → all six; black ↔ white
+
+
+def test_vmc_tuning_draws_a_copy_each_step(pipe, monkeypatch):
+    copies = recoloured_latents(pipe, _reference())
+    assert copies.shape[0] == 12 and torch.allclose(copies[:1], encode_clip(pipe, _reference()))
+    seen = []
+    real_loss = vmc_loss
+
+    def recording_loss(p, x0, text, generator):
+        seen.append(next(i for i in range(len(copies)) if torch.equal(copies[i:i + 1], x0)))
+        return real_loss(p, x0, text, generator)
+
+    monkeypatch.setattr("mcm_demo.motion.transfer.vmc_loss", recording_loss)
+    tune_vmc(pipe, copies, "a square", TransferConfig(method="vmc", tune_steps=8))
+    assert len(seen) == 8 and len(set(seen)) > 1
+
+
 @pytest.mark.parametrize("method", ["none", "fastvmt", "vmc"])
 def test_transfer_runs_each_method(pipe, method):
     cfg = TransferConfig(method=method, steps=4, inner_iterations=6, reuse_every=3, tune_steps=2)
@@ -125,3 +153,40 @@ def test_fastvmt_reads_the_flow_below_a_plain_top_level_as_on_the_x4_teacher():
     frames, info = transfer(pipe, "a yellow star on a gray background", _reference(), cfg, "student")
     assert frames.shape == (8, 64, 64, 3) and np.isfinite(frames).all()
     assert all(np.isfinite(log["flow_loss"]).all() for log in info["guidance"])
+
+
+def test_with_look_recolours_background_and_object_and_keeps_the_layout():
+    frames = torch.zeros(1, 3, 2, 8, 8)  # black, with a red square
+    frames[:, 0, :, 2:4, 2:4] = 1.0
+    frames[:, 0, :, 2, 2] = 0.9  # some detail inside it
+    frames[..., 0, 0] = 0.05  # a background pixel a little off the median
+    look = torch.full((1, 3, 2, 8, 8), 0.5)  # gray, with a green object in frame 0 only
+    look[:, 1, 0, 3:8, 3:8] = 0.85  # its blurred rim, which must not tint its colour
+    look[:, 1, 0, 4:7, 4:7] = 1.0
+    look[:, :, 0, 0, :3] = 0.7  # a faint streak of watermark, ignored too
+    out = with_look(frames, look)
+    assert torch.allclose(out[:, :, :, 5:, 5:], torch.full_like(out[:, :, :, 5:, 5:], 0.5))  # background repainted
+    assert torch.allclose(out[..., 0, 0], torch.full_like(out[..., 0, 0], 0.55))
+    # frame 0: the object where the reference has it, in the look's colour, its detail kept
+    green = torch.tensor([0.5, 1.0, 0.5])[:, None, None]
+    assert torch.allclose(out[0, :, 0, 2:4, 2:4], frames[0, :, 0, 2:4, 2:4] - torch.tensor([1.0, 0, 0])[:, None, None]
+                          + green)
+    # frame 1: the look has no object there, so the object keeps the reference's colour
+    assert torch.allclose(out[0, :, 1, 2:4, 2:4], frames[0, :, 1, 2:4, 2:4])
+
+
+def test_prompt_look_start_is_the_reference_in_the_prompts_look(pipe, monkeypatch):
+    starts = []
+    real_noised = transfer.__globals__["_noised"]
+    monkeypatch.setattr("mcm_demo.motion.transfer._noised", lambda x0, *a: starts.append(x0) or real_noised(x0, *a))
+    cfg = TransferConfig(method="fastvmt", steps=2, inner_iterations=0, start_look="prompt")
+    transfer(pipe, "a star on a white background", _reference(), cfg, "student")
+    reference = encode_clip(pipe, _reference())
+    denoise = pipe.denoiser(pipe.encode_prompt(["a star on a white background"]), consistency=True)
+    noise = torch.randn(reference.shape, generator=torch.Generator().manual_seed(cfg.seed))
+    look = torch.from_numpy(pipe.decode_latents(denoise(noise, 999))).permute(0, 4, 1, 2, 3)
+    frames = torch.from_numpy(_reference()).float().div(255).permute(3, 0, 1, 2)[None]
+    expected = encode_clip(pipe, with_look(frames, look)[0].permute(1, 2, 3, 0).mul(255).numpy())
+    assert torch.allclose(starts[0], expected, atol=1e-5) and not torch.allclose(starts[0], reference, atol=1e-2)
+    with pytest.raises(ValueError, match="start look"):
+        transfer(pipe, "a star", _reference(), TransferConfig(start_look="mean"), "student")

@@ -98,12 +98,12 @@ REFERENCE = str(ui.ASSETS + "/right-red-square.mp4")
 
 def test_transfer_tab_returns_reference_result_and_baseline(with_students):
     ref, new, base, status = ui.run_transfer(REFERENCE, "a yellow star on a gray background", "fastvmt", "mcm-webvid",
-                                             2, 0.75, 3, 5, "", 0)
+                                             2, 0.75, 3, 5, "", 0, "prompt")
     for path in (ref, new, base):
         assert probe(path)["codec"] == "h264"
     assert "motion fidelity" in status and "measured" in status
     ref, new, base, status = ui.run_transfer(REFERENCE, "a yellow star on a gray background", "vmc", "mcm-webvid",
-                                             2, 0.75, 3, 3, "", 0)
+                                             2, 0.75, 3, 3, "", 0, "reference")
     assert new and "Derived motion prompt: 'a star'" in status
 
 
@@ -115,6 +115,7 @@ def test_transfer_tab_returns_reference_result_and_baseline(with_students):
     (lambda p: None, dict(student="teacher"), "few-step student"),
     (lambda p: None, dict(prompt=""), "prompt is empty"),
     (lambda p: None, dict(strength=3), "Strength"),
+    (lambda p: None, dict(start_look="noise"), "Unknown start"),
 ])
 def test_transfer_bad_input_is_a_clear_message(with_students, tmp_path, make, overrides, message):
     bad = tmp_path / "bad.mp4"

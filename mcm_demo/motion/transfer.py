@@ -38,6 +38,7 @@ from ..toyworld.grammar import BACKGROUNDS, COLOURS
 from .flow import QKCapture, StopForward, flow_loss, motion_flow, spatial_attention
 
 METHODS = ("fastvmt", "vmc", "none")
+START_LOOKS = ("reference", "prompt")
 MAX_TUNED_ADAPTERS = 8  # a long-running server keeps the newest tuned clips attached, not all
 
 
@@ -64,6 +65,14 @@ class TransferConfig:
     tune_lr: float = 1e-3
     tune_rank: int = 4
     invariant_prompt: str | None = None  # None: derived from the prompt
+    # tune on recoloured copies of the reference (RGB channels permuted, or inverted), a random
+    # one each step: the motion is the same in every copy and the colours are not, so the adapter
+    # cannot fit the reference's colours into its motion (a longer tuning otherwise does)
+    tune_recolour: bool = True
+    # the start's look: "reference" noises the reference as it is; "prompt" first recolours the
+    # reference's background and object to those of the student's one-step sample of the prompt
+    # from the same noise (with_look), keeping the reference's layout and motion
+    start_look: str = "prompt"
 
 
 def appearance_invariant_prompt(prompt: str) -> str:
@@ -79,6 +88,68 @@ def encode_clip(pipe, frames: np.ndarray) -> torch.Tensor:
     x = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1).permute(0, 3, 1, 2)
     z = pipe.vae.encode(x.to(pipe.vae.device, pipe.vae.dtype)).latent_dist.mode().float()
     return (z * pipe.vae.config.scaling_factor).permute(1, 0, 2, 3)[None]
+
+
+# the six orders of the RGB channels, each also inverted: every copy moves exactly as the reference
+RECOLOURINGS = tuple((order, inverted) for inverted in (False, True)
+                     for order in ((0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2)))
+
+
+def recoloured_clips(frames: np.ndarray) -> list[np.ndarray]:
+    """The uint8 clip under each of RECOLOURINGS (the identity first)."""
+    copies = []
+    for order, inverted in RECOLOURINGS:
+        clip = frames[..., list(order)]
+        copies.append(255 - clip if inverted else clip)
+    return copies
+
+
+def recoloured_latents(pipe, frames: np.ndarray) -> torch.Tensor:
+    """recoloured_clips, encoded: (len(RECOLOURINGS), C, F, h, w)."""
+    return torch.cat([encode_clip(pipe, clip) for clip in recoloured_clips(frames)])
+
+
+def _frame_median(x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Per frame and channel, the median over the pixels (those with `weight` > 0.5 if given; NaN
+    where none has): (B, C, F, H, W) → (B, C, F, 1, 1)."""
+    b, c, f = x.shape[:3]
+    flat = x.flatten(3)
+    if weight is None:
+        return flat.median(-1).values[..., None, None]
+    picked = weight.flatten(3) > 0.5
+    out = torch.full((b, c, f), float("nan"), dtype=x.dtype, device=x.device)
+    for i in range(b):
+        for j in range(f):
+            if picked[i, 0, j].any():
+                out[i, :, j] = flat[i, :, j][:, picked[i, 0, j]].median(-1).values
+    return out[..., None, None]
+
+
+def _object_colour(x: torch.Tensor, distance: torch.Tensor, far: float) -> torch.Tensor:
+    """Per frame, the median colour of the object's core: its pixels at least 3/4 as far from the
+    background as the farthest (the 99th percentile), so neither a blurred rim nor a faint
+    watermark tints it; NaN where no pixel is beyond `far`."""
+    top = torch.quantile(distance.flatten(3), 0.99, dim=-1)[..., None, None]
+    return _frame_median(x, ((distance >= 0.75 * top) & (distance > far)).float())
+
+
+def with_look(frames: torch.Tensor, look: torch.Tensor, near: float = 0.15, far: float = 0.3) -> torch.Tensor:
+    """The reference `frames` recoloured to `look` (a sample of the prompt), frame by frame: its
+    background to the look's background colour and its object to the look's object colour,
+    each pixel in proportion to how background- or object-like it is (within `near` of the
+    frame's median colour it is background, beyond `far` object); outlines, layout and motion
+    stay the reference's. Pixels in [0, 1], (B, 3, F, H, W). A frame where either has no object
+    keeps the reference's object colour. Done in pixels, where a flat colour is one value:
+    the same swap on VAE latents left 0.69 of transfers in the prompt's colour."""
+    colours = []
+    for x in (frames, look):
+        background = _frame_median(x)
+        distance = (x - background).norm(dim=1, keepdim=True)
+        colours.append((background, _object_colour(x, distance, far), distance))
+    (background, colour, distance), (look_background, look_colour, _) = colours
+    share = ((far - distance) / (far - near)).clamp(0, 1)  # how background-like each pixel is
+    recolour = (look_colour - colour).nan_to_num(0.0)
+    return (frames + share * (look_background - background) + (1 - share) * recolour).clamp(0, 1)
 
 
 def _noised(x0: torch.Tensor, noise: torch.Tensor, alphas_cumprod: torch.Tensor, t: int) -> torch.Tensor:
@@ -145,7 +216,8 @@ def temporal_attention_targets(unet) -> list[str]:
 
 def tune_vmc(pipe, reference_latents: torch.Tensor, prompt: str, cfg: TransferConfig, cache_dir: str | None = None,
              progress=None) -> str:
-    """Tune (or load from the cache) a temporal-attention LoRA on the reference; returns its name."""
+    """Tune (or load from the cache) a temporal-attention LoRA on the reference; returns its name.
+    `reference_latents` is (K, C, F, h, w): K copies of one clip (recoloured_latents), one a step."""
     key = hashlib.sha256(reference_latents.cpu().numpy().tobytes() + json.dumps(
         [prompt, cfg.tune_steps, cfg.tune_lr, cfg.tune_rank, cfg.seed]).encode()).hexdigest()[:12]
     name = f"vmc-{key}"
@@ -166,8 +238,9 @@ def tune_vmc(pipe, reference_latents: torch.Tensor, prompt: str, cfg: TransferCo
     generator = torch.Generator().manual_seed(cfg.seed)
     use_adapter(pipe.unet, name)  # tuned on the teacher's noise prediction, as VMC does
     for step in range(cfg.tune_steps):
+        copy = int(torch.randint(len(reference_latents), (1,), generator=generator)) if len(reference_latents) > 1 else 0
         with torch.enable_grad():
-            loss = vmc_loss(pipe, reference_latents, text, generator)
+            loss = vmc_loss(pipe, reference_latents[copy:copy + 1], text, generator)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -185,6 +258,8 @@ def transfer(pipe, prompt: str, reference: np.ndarray, cfg: TransferConfig, stud
     """The prompt's look with the reference's motion; returns float frames and timings."""
     if cfg.method not in METHODS:
         raise ValueError(f"unknown method {cfg.method!r}; choose from {METHODS}")
+    if cfg.start_look not in START_LOOKS:
+        raise ValueError(f"unknown start look {cfg.start_look!r}; choose from {START_LOOKS}")
     timings, info = {}, {}
     t0 = time.perf_counter()
     # 1. The reference in latent space, and the appearance-invariant prompt for tuning.
@@ -193,7 +268,8 @@ def transfer(pipe, prompt: str, reference: np.ndarray, cfg: TransferConfig, stud
     # 2. VMC: tune the temporal-attention LoRA (cached); it runs together with the student.
     active = [student]
     if cfg.method == "vmc":
-        active.append(tune_vmc(pipe, reference_latents, invariant, cfg, cache_dir, progress))
+        tuning_latents = recoloured_latents(pipe, reference) if cfg.tune_recolour else reference_latents
+        active.append(tune_vmc(pipe, tuning_latents, invariant, cfg, cache_dir, progress))
         info["invariant_prompt"] = invariant
     timings["tuning_s"] = time.perf_counter() - t0
     use_adapter(pipe.unet, active)
@@ -204,15 +280,21 @@ def transfer(pipe, prompt: str, reference: np.ndarray, cfg: TransferConfig, stud
     alphas = pipe.scheduler.alphas_cumprod
     generator = torch.Generator().manual_seed(cfg.seed)
     noise = torch.randn(reference_latents.shape, generator=generator).to(reference_latents.device)
+    text = pipe.encode_prompt([prompt]).to(pipe.unet.dtype)
+    denoise = pipe.denoiser(text, consistency=True)
+    start = reference_latents
+    if cfg.method != "none" and cfg.start_look == "prompt":
+        with torch.no_grad():  # the prompt's look: one step from the same noise, one UNet call
+            look = torch.from_numpy(pipe.decode_latents(denoise(noise, timesteps[0]))).permute(0, 4, 1, 2, 3)
+        as_frames = torch.from_numpy(np.ascontiguousarray(reference)).float().div(255).permute(3, 0, 1, 2)[None]
+        start = encode_clip(pipe, with_look(as_frames, look)[0].permute(1, 2, 3, 0).mul(255).numpy())
     if cfg.method != "none":
         # start exactly at strength·T (a consistency model denoises from any t), then the grid below it
         t_start = min(round(cfg.strength * len(alphas)), len(alphas) - 1)
         timesteps = [t_start] + [t for t in timesteps if t < t_start]
-        x = _noised(reference_latents, noise, alphas, timesteps[0])
+        x = _noised(start, noise, alphas, timesteps[0])
     else:
         x = noise
-    text = pipe.encode_prompt([prompt]).to(pipe.unet.dtype)
-    denoise = pipe.denoiser(text, consistency=True)
     # 4. FastVMT: before the first step(s) denoise, optimise the latent towards the flow of
     #    the reference noised with the same noise to the same timestep.
     capture = None
@@ -228,7 +310,7 @@ def transfer(pipe, prompt: str, reference: np.ndarray, cfg: TransferConfig, stud
             if t in guided:
                 tg = time.perf_counter()
                 with torch.no_grad():
-                    ref_flow = _flow(pipe, capture, _noised(reference_latents, noise, alphas, t), t, null_text,
+                    ref_flow = _flow(pipe, capture, _noised(start, noise, alphas, t), t, null_text,
                                      cfg.window)
                 x, log = guide_latent(pipe, x, t, ref_flow, text, cfg, capture)
                 logs.append({**log, "timestep": t, "seconds": time.perf_counter() - tg})
