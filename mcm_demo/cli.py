@@ -183,7 +183,7 @@ def transfer_table(names, num_clips: int, student: str = "mcm-webvid", teacher: 
 def cmd_eval_transfer(args) -> int:
     transfer_table(args.settings, args.num_clips, args.student, args.teacher, args.json, steps=args.steps,
                    strength=args.strength, inner_iterations=args.inner_iterations, tune_steps=args.tune_steps,
-                   guided_steps=args.guided_steps)
+                   guided_steps=args.guided_steps, start_look=args.start_look)
     return 0
 
 
@@ -375,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     et.add_argument("--guided-steps", type=int, default=TransferConfig.guided_steps,
                     help="sampling steps the fastvmt guidance runs in (default %(default)s)")
     et.add_argument("--tune-steps", type=int, default=TransferConfig.tune_steps)
+    et.add_argument("--start-look", choices=START_LOOKS, default=TransferConfig.start_look,
+                    help="the start of settings that do not set it (default %(default)s)")
     et.add_argument("--json")
     et.set_defaults(func=cmd_eval_transfer)
 

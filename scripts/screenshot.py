@@ -4,6 +4,8 @@
     python scripts/screenshot.py --url http://127.0.0.1:7860 --out docs/page
 
 writes docs/page-streaming.png (a column's per-step preview showing) and docs/page-done.png.
+With `--transfer CLIP` it uses the Motion transfer tab instead: uploads CLIP, transfers with
+the page's defaults and writes <out>-transfer.png.
 Needs Debian's `chromium` and `pip install playwright` (it drives the system Chromium; no
 browser download).
 """
@@ -23,11 +25,16 @@ def main():
     p.add_argument("--variant", default="webvid")
     p.add_argument("--out", default="page", help="prefix of the two PNG files")
     p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--transfer", metavar="CLIP", help="screenshot a motion transfer of CLIP instead")
     args = p.parse_args()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(args.url)
+        if args.transfer:
+            transfer_screenshot(page, args)
+            browser.close()
+            return
         page.get_by_label("Prompt").fill(args.prompt)
         page.get_by_label(args.steps, exact=True).check()
         page.get_by_label(args.variant, exact=True).check()
@@ -40,6 +47,17 @@ def main():
         page.screenshot(path=f"{args.out}-done.png", full_page=True)
         browser.close()
     print(f"wrote {args.out}-streaming.png and {args.out}-done.png")
+
+
+def transfer_screenshot(page, args):
+    page.get_by_role("tab", name="Motion transfer").click()
+    page.locator("input[type=file]").first.set_input_files(args.transfer)
+    page.get_by_label("Prompt (the look)").fill(args.prompt)
+    page.get_by_role("button", name="Transfer motion").click()
+    page.wait_for_selector("#transfer-status :text('motion fidelity')", timeout=300_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=f"{args.out}-transfer.png", full_page=True)
+    print(f"wrote {args.out}-transfer.png")
 
 
 if __name__ == "__main__":
