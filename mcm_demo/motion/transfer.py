@@ -72,7 +72,8 @@ class TransferConfig:
     # tune on recoloured copies of the reference (RGB channels permuted, or inverted), a random
     # one each step: the motion is the same in every copy and the colours are not, so the adapter
     # fits less of the reference's colours into its motion (32 references, 60 steps, the
-    # reference's look: colour 0.91 against 0.81 tuned on the clip alone, motion fidelity 0.33 vs 0.31)
+    # reference's look: colour 0.91 against 0.81 tuned on the clip alone, motion fidelity 0.33 vs 0.31;
+    # from the prompt's look, the default start, the same either way: docs/transfer.md)
     tune_recolour: bool = True
     # the start's look: "prompt" recolours the reference's background and object to those of the
     # student's one-step sample of the prompt from the same noise (with_look) before noising it,
