@@ -120,17 +120,10 @@ def recoloured_latents(pipe, frames: np.ndarray) -> torch.Tensor:
 def _frame_median(x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Per frame and channel, the median over the pixels (those with `weight` > 0.5 if given; NaN
     where none has): (B, C, F, H, W) → (B, C, F, 1, 1)."""
-    b, c, f = x.shape[:3]
     flat = x.flatten(3)
-    if weight is None:
-        return flat.median(-1).values[..., None, None]
-    picked = weight.flatten(3) > 0.5
-    out = torch.full((b, c, f), float("nan"), dtype=x.dtype, device=x.device)
-    for i in range(b):
-        for j in range(f):
-            if picked[i, 0, j].any():
-                out[i, :, j] = flat[i, :, j][:, picked[i, 0, j]].median(-1).values
-    return out[..., None, None]
+    if weight is not None:
+        flat = flat.masked_fill(weight.flatten(3) <= 0.5, float("nan"))
+    return flat.nanmedian(-1).values[..., None, None]
 
 
 def _object_colour(x: torch.Tensor, distance: torch.Tensor, far: float) -> torch.Tensor:
@@ -141,6 +134,13 @@ def _object_colour(x: torch.Tensor, distance: torch.Tensor, far: float) -> torch
     return _frame_median(x, ((distance >= 0.75 * top) & (distance > far)).float())
 
 
+def _background_and_object(x: torch.Tensor, far: float):
+    """Per frame: the background colour, the object colour and each pixel's distance from the former."""
+    background = _frame_median(x)
+    distance = (x - background).norm(dim=1, keepdim=True)
+    return background, _object_colour(x, distance, far), distance
+
+
 def with_look(frames: torch.Tensor, look: torch.Tensor, near: float = 0.15, far: float = 0.3) -> torch.Tensor:
     """The reference `frames` recoloured to `look` (a sample of the prompt), frame by frame: its
     background to the look's background colour and its object to the look's object colour,
@@ -149,12 +149,8 @@ def with_look(frames: torch.Tensor, look: torch.Tensor, near: float = 0.15, far:
     stay the reference's. Pixels in [0, 1], (B, 3, F, H, W). A frame where either has no object
     keeps the reference's object colour. Done in pixels, where a flat colour is one value:
     the same swap on VAE latents left 0.69 of transfers in the prompt's colour."""
-    colours = []
-    for x in (frames, look):
-        background = _frame_median(x)
-        distance = (x - background).norm(dim=1, keepdim=True)
-        colours.append((background, _object_colour(x, distance, far), distance))
-    (background, colour, distance), (look_background, look_colour, _) = colours
+    background, colour, distance = _background_and_object(frames, far)
+    look_background, look_colour, _ = _background_and_object(look, far)
     share = ((far - distance) / (far - near)).clamp(0, 1)  # how background-like each pixel is
     recolour = (look_colour - colour).nan_to_num(0.0)
     return (frames + share * (look_background - background) + (1 - share) * recolour).clamp(0, 1)
@@ -246,6 +242,7 @@ def tune_vmc(pipe, reference_latents: torch.Tensor, prompt: str, cfg: TransferCo
     generator = torch.Generator().manual_seed(cfg.seed)
     use_adapter(pipe.unet, name)  # tuned on the teacher's noise prediction, as VMC does
     for step in range(cfg.tune_steps):
+        # a single copy draws nothing: the noise stream, and so a cached adapter, stay as before copies
         copy = 0 if len(reference_latents) == 1 else int(torch.randint(len(reference_latents), (1,),
                                                                        generator=generator))
         with torch.enable_grad():
@@ -293,12 +290,12 @@ def transfer(pipe, prompt: str, reference: np.ndarray, cfg: TransferConfig, stud
     text = pipe.encode_prompt([prompt]).to(pipe.unet.dtype)
     denoise = pipe.denoiser(text, consistency=True)
     start = reference_latents
-    if cfg.method != "none" and cfg.start_look == "prompt":
-        with torch.no_grad():  # the prompt's look: one step from the same noise, one UNet call
-            look = torch.from_numpy(pipe.decode_latents(denoise(noise, timesteps[0]))).permute(0, 4, 1, 2, 3)
-        as_frames = torch.from_numpy(np.ascontiguousarray(reference)).float().div(255).permute(3, 0, 1, 2)[None]
-        start = encode_clip(pipe, with_look(as_frames, look)[0].permute(1, 2, 3, 0).mul(255).numpy())
     if cfg.method != "none":
+        if cfg.start_look == "prompt":
+            with torch.no_grad():  # the prompt's look: one step from the same noise, one UNet call
+                look = torch.from_numpy(pipe.decode_latents(denoise(noise, timesteps[0]))).permute(0, 4, 1, 2, 3)
+            as_frames = torch.from_numpy(np.ascontiguousarray(reference)).float().div(255).permute(3, 0, 1, 2)[None]
+            start = encode_clip(pipe, with_look(as_frames, look)[0].permute(1, 2, 3, 0).mul(255).numpy())
         # start exactly at strength·T (a consistency model denoises from any t), then the grid below it
         t_start = min(round(cfg.strength * len(alphas)), len(alphas) - 1)
         timesteps = [t_start] + [t for t in timesteps if t < t_start]
