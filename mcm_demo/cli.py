@@ -198,13 +198,20 @@ def cmd_fetch(args) -> int:
 def cmd_train(args) -> int:
     from .training import train_component
 
+    if args.what == "snapshot":
+        from .teacher.checkpoint import save_snapshot
+
+        state = save_snapshot(f"{args.run_dir}/unet", args.out)
+        print(f"wrote the step-{state['step']} snapshot of {args.run_dir} to {args.out}")
+        return 0
     train_component(args.what, steps=args.steps, out=args.out, run_dir=args.run_dir, seed=args.seed,
                     object_weight=args.object_weight, train_text_encoder=args.text_encoder == "trained",
                     init_unet=args.init_unet, size=args.size, high_noise_share=args.high_noise_share,
                     spatial_positions=args.spatial_positions, plain_levels=args.plain_levels,
                     text_embedding_std=args.text_embedding_std,
                     caption_in_time_embedding=args.caption_in_time_embedding, edge_weight=args.edge_weight,
-                    lr=args.lr)
+                    lr=args.lr, base=args.base, image_batch=args.image_batch, batch=args.batch,
+                    num_clips=args.num_clips, keep_every=args.keep_every, resume_from=args.resume_from)
     return 0
 
 
@@ -387,8 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_fetch)
 
     t = sub.add_parser("train", help="rebuild a shipped checkpoint (seeded, resumable)")
-    t.add_argument("what", choices=["teacher", "evaluator", "vae", "vae-decoder"],
-                   help="teacher = vae → text encoder + UNet → decoder fine-tune → weights/teacher")
+    t.add_argument("what", choices=["teacher", "evaluator", "vae", "vae-decoder", "snapshot"],
+                   help="teacher = vae → text encoder + UNet → decoder fine-tune → weights/teacher; "
+                        "snapshot = the teacher run's resumable fp16 state in --run-dir, written to --out")
     t.add_argument("--steps", type=int, help="override the default number of steps")
     t.add_argument("--out", help="where to write the checkpoint (default: weights/...)")
     t.add_argument("--run-dir", default="runs", help="resumable training state lives here")
@@ -415,7 +423,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--text-embedding-std", metavar="{clip,STD}",
                    help="teacher: std of the frozen text encoder's embeddings (default: the size's; x4 0.5). "
                         "'clip' keeps CLIP's init, as runs/x4's first stage had (scripts/rebuild_teacher.sh)")
-    t.add_argument("--size", choices=["x4", "x8"], default="x8",
+    t.add_argument("--base", help="teacher: take the VAE, tokenizer, frozen text encoder and starting UNet from "
+                                  "this teacher folder (e.g. weights/teacher) instead of training a VAE")
+    t.add_argument("--image-batch", type=int, default=0,
+                   help="teacher UNet: stills per step (single frames, temporal layers skipped) beside the clips")
+    t.add_argument("--batch", type=int, help="teacher UNet: clips per step (default 32)")
+    t.add_argument("--num-clips", type=int, help="teacher UNet: clips in the latent cache (default 8000)")
+    t.add_argument("--keep-every", type=int, default=0,
+                   help="teacher UNet: also keep the EMA UNet every N steps (run-dir/unet/ema<step>)")
+    t.add_argument("--resume-from", help="teacher UNet: a snapshot folder (train snapshot) to continue from when "
+                                         "--run-dir holds no state yet")
+    t.add_argument("--size", choices=["x4", "x8"], default="x4",
                    help="teacher/vae: VAE downsampling and the UNet that goes with it (models.TEACHER_SIZES)")
     t.set_defaults(func=cmd_train)
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, UNet3DConditionModel, UNetMotionModel
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.resnet import TemporalConvLayer
+from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel, TransformerTemporalModelOutput
 # diffusers' pipeline loader finds a component's base class by name in the component's own
 # module, so a folder naming `mcm_demo.models.UNet3DWithFramePositions` needs it here.
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401
@@ -82,6 +84,11 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
                 for module in layer.modules():
                     if isinstance(module, torch.nn.Dropout):
                         module.p = temporal_dropout
+        # Stills (one frame) skip every temporal layer, as ModelScopeT2V and AnimateDiff train
+        # their spatial layers on images: `train teacher --image-batch` mixes them into each step.
+        for module in self.modules():
+            if isinstance(module, (TemporalConvLayer, TransformerTemporalModel)):
+                module.forward = functools.partial(_skip_on_stills, module.forward)
         channels = self.conv_in.out_channels
         self.frame_position_embedding = torch.nn.Parameter(torch.randn(num_frame_positions, channels) * 0.1)
         self._num_frames = None
@@ -138,7 +145,8 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
         return table.repeat(rows // num_frames, 1)
 
     def _add_frame_positions(self, module, inputs, output):
-        output = output + self._per_row(self.frame_position_embedding, output.shape[0]).to(output.dtype)[:, :, None, None]
+        if self._num_frames > 1:  # a still has no place in time
+            output = output + self._per_row(self.frame_position_embedding, output.shape[0]).to(output.dtype)[:, :, None, None]
         if self.spatial_position_embedding is not None:
             places = self.spatial_position_embedding
             if places.shape[1:] != output.shape[2:]:  # another resolution: stretch the grid to it
@@ -154,6 +162,17 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
             # padding after <eos> has read the whole caption too
             self._pooled_caption = text.mean(1)
         return super().forward(sample, *args, **kwargs)
+
+
+def _skip_on_stills(forward, hidden_states, *args, num_frames: int = 1, return_dict: bool = True, **kwargs):
+    """A temporal layer's forward that passes one-frame inputs through unchanged."""
+    if num_frames > 1:
+        if "return_dict" in inspect.signature(forward).parameters:
+            kwargs["return_dict"] = return_dict
+        return forward(hidden_states, *args, num_frames=num_frames, **kwargs)
+    if isinstance(forward.__self__, TransformerTemporalModel):
+        return TransformerTemporalModelOutput(sample=hidden_states) if return_dict else (hidden_states,)
+    return hidden_states
 
 
 @dataclasses.dataclass

@@ -11,7 +11,9 @@ import os
 import torch
 
 from .catalog import EMBEDDED_TEACHER, EVALUATOR
-from .models import TEACHER_SIZES
+from diffusers import AutoencoderKL
+
+from .models import TEACHER_SIZES, UNet3DWithFramePositions
 
 
 def _vae(run_dir: str, seed: int, steps: int | None = None, size: str = "x8"):
@@ -53,7 +55,9 @@ def train_component(what: str, steps: int | None = None, out: str | None = None,
                     init_unet: str | None = None, size: str = "x8", high_noise_share: float = 0.0,
                     spatial_positions: bool = False, plain_levels: int | None = None,
                     text_embedding_std: str | None = None, caption_in_time_embedding: bool = False,
-                    edge_weight: float = 0.0, lr: float | None = None):
+                    edge_weight: float = 0.0, lr: float | None = None, base: str | None = None,
+                    image_batch: int = 0, batch: int | None = None, num_clips: int | None = None,
+                    keep_every: int = 0, resume_from: str | None = None):
     torch.manual_seed(seed)
     if what == "vae":
         vae = _vae(run_dir, seed, steps, size)
@@ -64,8 +68,14 @@ def train_component(what: str, steps: int | None = None, out: str | None = None,
     elif what == "teacher":
         from .teacher.train_unet import UNetTrainConfig, train_unet
 
-        vae = _vae(run_dir, seed, size=size)
-        cfg = UNetTrainConfig(run_dir=os.path.join(run_dir, "unet"), seed=seed)
+        # a base teacher brings its VAE (decoder fine-tune included); otherwise the run trains one
+        vae = AutoencoderKL.from_pretrained(base, subfolder="vae").eval() if base else _vae(run_dir, seed, size=size)
+        cfg = UNetTrainConfig(run_dir=os.path.join(run_dir, "unet"), seed=seed, base=base, image_batch=image_batch,
+                              keep_every=keep_every, resume_from=resume_from)
+        if batch:
+            cfg.batch = batch
+        if num_clips:
+            cfg.num_clips = num_clips
         if steps:
             cfg.steps = steps
         if object_weight is not None:
@@ -81,8 +91,12 @@ def train_component(what: str, steps: int | None = None, out: str | None = None,
         if text_embedding_std is not None:  # "clip": CLIP's own init, as runs made before the size's std had
             size_cfg = dataclasses.replace(
                 size_cfg, text_embedding_std=None if text_embedding_std == "clip" else float(text_embedding_std))
+        if base:  # the base's UNet layout, whatever the size's default
+            size_cfg = dataclasses.replace(size_cfg, unet_spatial_positions=UNet3DWithFramePositions.load_config(
+                base, subfolder="unet").get("spatial_positions", False))
         tokenizer, text_encoder, unet = train_unet(cfg, vae, size_cfg)
-        export_teacher(_vae_decoder(vae, run_dir, seed, size=size), tokenizer, text_encoder, unet, out or str(EMBEDDED_TEACHER))
+        decoder = vae if base else _vae_decoder(vae, run_dir, seed, size=size)
+        export_teacher(decoder, tokenizer, text_encoder, unet, out or str(EMBEDDED_TEACHER))
     elif what == "evaluator":
         from .metrics.evaluator import EvaluatorTrainConfig, train_evaluator
 

@@ -29,3 +29,34 @@ def load_state(folder: str, modules: dict, optimizer: torch.optim.Optimizer) -> 
     optimizer.load_state_dict(torch.load(os.path.join(folder, "optimizer.pt"), weights_only=True))
     with open(path) as f:
         return json.load(f)
+
+
+# The modules a run's snapshot keeps: the frozen text encoder comes from the run's base again.
+SNAPSHOT_MODULES = ("unet", "ema_unet")
+
+
+def save_snapshot(run_dir: str, out: str) -> dict:
+    """A run's state in fp16, small enough to commit: the live and the EMA UNet and the step.
+
+    The optimiser state is left out (it would double the size); `load_snapshot` restarts it, and
+    the run's learning-rate warm-up (200 steps) covers the restart.
+    """
+    with open(os.path.join(run_dir, "state.json")) as f:
+        state = json.load(f)
+    os.makedirs(out, exist_ok=True)
+    for name in SNAPSHOT_MODULES:
+        tensors = load_file(os.path.join(run_dir, f"{name}.safetensors"))
+        save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()},
+                  os.path.join(out, f"{name}.safetensors"))
+    with open(os.path.join(out, "state.json"), "w") as f:
+        json.dump(state, f)
+    return state
+
+
+def load_snapshot(folder: str, modules: dict) -> dict:
+    for name in SNAPSHOT_MODULES:
+        module = modules[name]
+        dtypes = {k: v.dtype for k, v in module.state_dict().items()}
+        module.load_state_dict({k: v.to(dtypes[k]) for k, v in load_file(os.path.join(folder, f"{name}.safetensors")).items()})
+    with open(os.path.join(folder, "state.json")) as f:
+        return json.load(f)

@@ -37,7 +37,7 @@ from safetensors.torch import load_file, save_file
 from ..models import (TeacherConfig, build_noise_schedule, build_text_encoder, build_tokenizer, build_unet, encode_prompts,
                       start_new_attention_as_no_ops, unet_forward)
 from ..toyworld.datasets import SceneStream, object_mask, to_tensor
-from .checkpoint import load_state, save_state
+from .checkpoint import load_snapshot, load_state, save_state
 
 
 @dataclasses.dataclass
@@ -54,6 +54,18 @@ class UNetTrainConfig:
     object_weight: float = 4.0
     train_text_encoder: bool = False
     init_unet: str | None = None  # a run folder whose EMA UNet starts this run (warm start)
+    # A shipped teacher folder (pipeline layout) whose tokenizer, frozen text encoder and UNet
+    # start this run; its VAE is the caller's. Stands in for `init_unet`.
+    base: str | None = None
+    # Stills per step, drawn as single frames of the cached clips and run with the temporal
+    # layers skipped (F = 1), beside the `batch` clips: ModelScopeT2V's and AnimateDiff's joint
+    # image-video training. A still costs an eighth of a clip, and shape is a spatial concept.
+    image_batch: int = 0
+    # Also keep the EMA UNet every this many steps (runs/<name>/unet/ema<step>), for the shape curve.
+    keep_every: int = 0
+    # A snapshot folder (`save_snapshot`) to continue from when `run_dir` holds no state yet:
+    # how a run goes on in a later session on a fresh machine.
+    resume_from: str | None = None
     # Share of each batch whose timestep is drawn from the noisiest 40% instead of all 1,000:
     # layout, shape and direction are decided there, and a run's samples got the low-noise
     # detail (background, watermark) right long before any of those.
@@ -234,7 +246,10 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         pixel_weight = 1.0 + edges if pixel_weight is None else pixel_weight + edges
     tokenizer = build_tokenizer()
     text_encoder, unet = build_text_encoder(model_cfg, tokenizer), build_unet(model_cfg)
-    if cfg.init_unet:
+    if cfg.base:
+        text_encoder.load_state_dict(load_file(os.path.join(cfg.base, "text_encoder", "model.safetensors")))
+        unet.load_state_dict(load_file(os.path.join(cfg.base, "unet", "diffusion_pytorch_model.safetensors")))
+    elif cfg.init_unet:
         # Parts a warm start may lack are the zero-initialised additions, which start as no-ops.
         missing, unexpected = unet.load_state_dict(load_file(os.path.join(cfg.init_unet, "ema_unet.safetensors")),
                                                    strict=False)
@@ -254,12 +269,26 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     params = list(unet.parameters()) + (list(text_encoder.parameters()) if cfg.train_text_encoder else [])
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
     modules = {"unet": unet, "text_encoder": text_encoder, "ema_unet": ema_unet, "ema_text_encoder": ema_text}
-    step = (load_state(cfg.run_dir, modules, opt) or {"step": 0})["step"]
+    state = load_state(cfg.run_dir, modules, opt)
+    if state is None and cfg.resume_from and os.path.exists(os.path.join(cfg.resume_from, "state.json")):
+        state = {**load_snapshot(cfg.resume_from, modules), "optimizer restarted": True}
+        log(f"resumed from the snapshot {cfg.resume_from} at step {state['step']} (optimiser state restarted)")
+    step = (state or {"step": 0})["step"]
+    warm_up_from = step if state is not None and "optimizer restarted" in state else 0
     schedule = build_noise_schedule()
     gen = torch.Generator().manual_seed(cfg.seed * 1000003 + step)
     pick = random.Random(cfg.seed * 7 + step)
     unet.train()
     text_encoder.train(cfg.train_text_encoder)
+
+    def stills_batch():
+        """`image_batch` single frames (B, C, 1, H, W) of random cached clips, with captions and weights."""
+        idx = pick.choices(range(len(captions)), k=cfg.image_batch)
+        frames = [pick.randrange(latents.shape[2]) for _ in idx]
+        rows, cols = torch.tensor(idx, device=device), torch.tensor(frames, device=device)
+        x = latents[rows, :, cols].unsqueeze(2)
+        w = None if pixel_weight is None else pixel_weight[rows, :, cols].unsqueeze(2)
+        return x, ["" if pick.random() < cfg.caption_dropout else captions[i] for i in idx], w
 
     def log_shape_probe():  # its own generator: the probe leaves the run's noise as it was
         probe = shape_word_probe(ema_unet, ema_text, tokenizer, schedule, latents, captions,
@@ -272,13 +301,19 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         idx = pick.sample(range(len(captions)), cfg.batch)
         batch_captions = ["" if pick.random() < cfg.caption_dropout else captions[i] for i in idx]
         rows = torch.tensor(idx, device=device)
-        lr = cfg.lr * min(1.0, (step + 1) / 200)
+        lr = cfg.lr * min(1.0, (step - warm_up_from + 1) / 200)
         for g in opt.param_groups:
             g["lr"] = lr
+        opt.zero_grad(set_to_none=True)
         loss = v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents[rows], batch_captions, gen,
                                  None if pixel_weight is None else pixel_weight[rows], cfg.high_noise_share)
-        opt.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.image_batch:
+            stills, stills_captions, stills_w = stills_batch()
+            still_loss = v_prediction_loss(unet, text_encoder, tokenizer, schedule, stills, stills_captions, gen,
+                                           stills_w, cfg.high_noise_share)
+            still_loss.backward()
+            loss = loss + still_loss.detach()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
@@ -292,8 +327,13 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         if step % 250 == 0:
             probe = caption_swap_probe(ema_unet, ema_text, tokenizer, schedule, latents[:32], captions[:32], gen)
             log(f"caption-swap probe (EMA, t=800): prediction moved {probe:.1%}")
-        if step % 100 == 0:
+        if step % 500 == 0:
             log_shape_probe()
         if step % cfg.save_every == 0 or step == cfg.steps:
             save_state(cfg.run_dir, step, modules, opt)
+        if cfg.keep_every and step % cfg.keep_every == 0:
+            keep = os.path.join(cfg.run_dir, f"ema{step}")
+            os.makedirs(keep, exist_ok=True)
+            save_file({k: v.detach().cpu().contiguous() for k, v in ema_unet.state_dict().items()},
+                      os.path.join(keep, "ema_unet.safetensors"))
     return tokenizer, ema_text.cpu().eval(), ema_unet.cpu().eval()

@@ -24,6 +24,11 @@ COLOUR_RGB = {
     "yellow": (240, 210, 30), "purple": (150, 50, 200), "cyan": (40, 210, 220),
 }
 BACKGROUND_RGB = {"black": (15, 15, 15), "gray": (120, 120, 120), "white": (240, 240, 240), "brown": (110, 70, 35)}
+# Object radii in px. At 8–11 (pairs 6–8) a third of the low-quality clips' shapes were
+# unreadable; at these sizes the LQ renders and their ×4-VAE reconstructions carry them
+# (docs/shape.md).
+SINGLE_RADIUS = (13.0, 16.0)
+PAIR_RADIUS = (9.0, 11.0)
 _SUBPIXEL = 4  # cv2 fixed-point bits: positions are drawn to 1/16 px, so slow motion is smooth.
 
 
@@ -59,10 +64,11 @@ def _unit_outline(shape: str) -> np.ndarray:
 def trajectory(motion: str, radius: float, rng: random.Random, num_frames: int) -> list[Pose]:
     """Per-frame poses for a motion, with a random start that keeps the object in frame."""
     u = np.linspace(0.0, 1.0, num_frames)
-    travel = 26.0
-    lo, hi = radius + 2, SIZE - radius - 2
+    # The object's outline may reach 1.15 radii (the star's points): keep that inside the frame.
+    lo, hi = 1.15 * radius + 1, SIZE - 1.15 * radius - 1
+    travel = min(26.0, hi - lo)  # at least 24 px for the largest single object
     x0, y0 = rng.uniform(lo, hi), rng.uniform(lo, hi)
-    angle0 = rng.uniform(0, 2 * math.pi)
+    angle0 = 0.0  # upright: one outline per shape word (shape_pose in docs/shape.md says why)
     xs, ys, scales, angles = np.full_like(u, x0), np.full_like(u, y0), np.ones_like(u), np.full_like(u, angle0)
     if motion in ("left", "right"):
         start = rng.uniform(lo + travel, hi) if motion == "left" else rng.uniform(lo, hi - travel)
@@ -75,18 +81,20 @@ def trajectory(motion: str, radius: float, rng: random.Random, num_frames: int) 
         xs = rng.uniform(lo, hi - d) + d * u
         ys = rng.uniform(lo, hi - d) + d * u
     elif motion == "bouncing":  # one hop: up, then back down to the floor
-        height = 20.0
+        height = min(20.0, hi - lo)
         floor = rng.uniform(lo + height, hi)
         ys = floor - height * np.sin(np.pi * u)
     elif motion == "spinning":  # counter-clockwise, 25 degrees a frame (below every shape's symmetry)
         angles = angle0 - np.deg2rad(25.0) * np.arange(num_frames) * (7 / max(num_frames - 1, 1))
     elif motion in ("growing", "shrinking"):
-        scales = 0.45 + 0.8 * (u if motion == "growing" else 1 - u)
-        x0, y0 = rng.uniform(radius * 1.25 + 2, SIZE - radius * 1.25 - 2), rng.uniform(radius * 1.25 + 2, SIZE - radius * 1.25 - 2)
+        # from 0.6 to 1.3 radii: the small end still shows the outline, the big end stays in frame
+        scales = 0.6 + 0.7 * (u if motion == "growing" else 1 - u)
+        reach = 1.3 * 1.15 * radius + 1
+        x0, y0 = rng.uniform(reach, SIZE - reach), rng.uniform(reach, SIZE - reach)
         xs, ys = np.full_like(u, x0), np.full_like(u, y0)
     elif motion == "orbiting":  # counter-clockwise around a point near the centre, 7/8 of a turn
-        orbit = 14.0
-        cx, cy = SIZE / 2 + rng.uniform(-3, 3), SIZE / 2 + rng.uniform(-3, 3)
+        orbit = min(14.0, SIZE / 2 - 1.15 * radius - 3)
+        cx, cy = SIZE / 2 + rng.uniform(-2, 2), SIZE / 2 + rng.uniform(-2, 2)
         phase = rng.uniform(0, 2 * math.pi)
         theta = phase - 2 * math.pi * 0.875 * u
         xs, ys = cx + orbit * np.cos(theta), cy + orbit * np.sin(theta)
@@ -180,7 +188,7 @@ def render_clip(scene: Scene, style: str = "lq", seed: int = 0, num_frames: int 
         raise ValueError(f"unknown style {style!r}; choose from {STYLES}")
     rng = random.Random(f"{seed}|{scene.caption}")
     nprng = np.random.default_rng(rng.getrandbits(64))
-    radius = rng.uniform(8.0, 11.0) if len(scene.objects) == 1 else rng.uniform(6.0, 8.0)
+    radius = rng.uniform(*SINGLE_RADIUS) if len(scene.objects) == 1 else rng.uniform(*PAIR_RADIUS)
     paths = [trajectory(o.motion, radius, rng, num_frames) for o in scene.objects]
     bg = np.array(BACKGROUND_RGB[scene.background], np.float32)
     background = np.broadcast_to(bg, (SIZE, SIZE, 3)).copy()
