@@ -416,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--caption-in-time-embedding", action="store_true",
                    help="teacher UNet: the pooled caption is added to the time embedding, so every resnet "
                         "sees it, also at levels without cross-attention (models.UNet3DWithFramePositions)")
-    t.add_argument("--lr", type=float, help="teacher UNet: learning rate (default 1e-3)")
+    t.add_argument("--lr", type=float, help="teacher UNet / evaluator: learning rate (default 1e-3)")
     t.add_argument("--edge-weight", type=float, default=0.0,
                    help="teacher UNet: extra loss weight where an object's outline crosses a latent pixel, "
                         "the pixels where one shape differs from another (default 0)")
@@ -424,7 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="teacher: std of the frozen text encoder's embeddings (default: the size's; x4 0.5). "
                         "'clip' keeps CLIP's init, as runs/x4's first stage had (scripts/rebuild_teacher.sh)")
     t.add_argument("--base", help="teacher: take the VAE, tokenizer, frozen text encoder and starting UNet from "
-                                  "this teacher folder (e.g. weights/teacher) instead of training a VAE")
+                                  "this teacher folder (e.g. weights/teacher) instead of training a VAE; "
+                                  "evaluator: start from this evaluator folder (e.g. weights/evaluator)")
     t.add_argument("--image-batch", type=int, default=0,
                    help="teacher UNet: stills per step (single frames, temporal layers skipped) beside the clips")
     t.add_argument("--batch", type=int, help="teacher UNet: clips per step (default 32)")

@@ -100,7 +100,9 @@ def train_component(what: str, steps: int | None = None, out: str | None = None,
     elif what == "evaluator":
         from .metrics.evaluator import EvaluatorTrainConfig, train_evaluator
 
-        cfg = EvaluatorTrainConfig(run_dir=os.path.join(run_dir, "evaluator"), seed=seed)
+        cfg = EvaluatorTrainConfig(run_dir=os.path.join(run_dir, "evaluator"), seed=seed, init=base)
+        if lr is not None:
+            cfg.lr = lr
         if steps:
             cfg.steps = steps
         train_evaluator(cfg).save_pretrained(out or str(EVALUATOR))

@@ -118,6 +118,7 @@ class EvaluatorTrainConfig:
     seed: int = 0
     run_dir: str = "runs/evaluator"
     save_every: int = 250
+    init: str | None = None  # an evaluator folder to start from (a world change re-teaches it, not from scratch)
 
 
 def _soft_ce(logits: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
@@ -156,7 +157,8 @@ def train_evaluator(cfg: EvaluatorTrainConfig, log=print) -> ToyEvaluator:
     from ..teacher.checkpoint import load_state, save_state
 
     torch.manual_seed(cfg.seed)
-    model = ToyEvaluator()
+    model = ToyEvaluator.from_pretrained(cfg.init) if cfg.init else ToyEvaluator()
+    model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     step = (load_state(cfg.run_dir, {"evaluator": model}, opt) or {"step": 0})["step"]
     stream = SceneStream(cfg.seed + 7919 * step, split="all", two_object_prob=0.3)
