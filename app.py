@@ -1,7 +1,7 @@
 """`python app.py`: the mcm-demo page at http://localhost:7860 on the embedded default."""
 import os
 
-from mcm_demo.ui import build_demo
+from mcm_demo.app.ui import build_demo
 from mcm_demo.video_io import UploadLimits
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-WEIGHTS_DIR = Path(os.environ.get("MCM_DEMO_WEIGHTS", Path(__file__).resolve().parent.parent / "weights"))
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_DIR = Path(os.environ.get("MCM_DEMO_WEIGHTS", DEFAULT_WEIGHTS))
 EMBEDDED_TEACHER = WEIGHTS_DIR / "teacher"
 EVALUATOR = WEIGHTS_DIR / "evaluator"
 

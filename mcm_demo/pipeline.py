@@ -8,18 +8,35 @@ from typing import Callable
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL, DiffusionPipeline, ModelMixin, SchedulerMixin
+from diffusers import AutoencoderKL, DiffusionPipeline, ModelMixin, SchedulerMixin, UNetMotionModel
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from . import adapters as adapter_ops
+from . import models as _saved_folders_name_this  # noqa: F401 (see models.py)
 from . import samplers
-from .distill.consistency import consistency_output
-from .models import unet_forward
+from .schedule import TIMESTEP_SCALING, alpha_sigma_at, consistency_output, consistency_timesteps, spaced_timesteps, x0_and_eps
 
 MAX_PROMPT_CHARS = 2000
 
 
 class PipelineInputError(ValueError):
     """Bad user input (empty prompt, step count out of range, ...), with a message to show."""
+
+
+def unet_forward(unet, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """The UNet's raw output for (B, C, F, H, W) latents. UNet3D takes one text row per clip;
+    AnimateDiff's UNetMotionModel folds the frames into the batch and wants one per frame."""
+    if isinstance(unet, UNetMotionModel):
+        text = text.repeat_interleave(x.shape[2], dim=0)
+    return unet(x, t, encoder_hidden_states=text).sample
+
+
+def encode_prompts(tokenizer, text_encoder, prompts: list[str], return_pooled: bool = False):
+    """Per-token states for the UNet; with `return_pooled`, also the pooled vector."""
+    ids = tokenizer(prompts, padding="max_length", truncation=True, max_length=tokenizer.model_max_length,
+                    return_tensors="pt").input_ids
+    out = text_encoder(ids.to(text_encoder.device))
+    return (out[0], out[1]) if return_pooled else out[0]
 
 
 class TextToVideoPipeline(DiffusionPipeline):
@@ -34,31 +51,22 @@ class TextToVideoPipeline(DiffusionPipeline):
 
     # -- named LoRA students on the one base UNet (switched, never reloaded) ----------------
     def load_adapter(self, folder: str, name: str) -> None:
-        from .distill.lora import load_adapter
-
-        load_adapter(self.unet, folder, name)
+        adapter_ops.load_adapter(self.unet, folder, name)
 
     def set_adapter(self, name: str | None) -> None:
         """Run a distilled student by name; None runs the teacher itself."""
-        from .distill.lora import use_adapter
-
-        use_adapter(self.unet, name)
+        adapter_ops.use_adapter(self.unet, name)
 
     @property
     def adapters(self) -> list[str]:
-        from .distill.lora import adapter_names
-
-        return adapter_names(self.unet)
+        return adapter_ops.adapter_names(self.unet)
 
     # -- pieces the UI and the trainers reuse -------------------------------------------
     @torch.no_grad()
     def encode_prompt(self, prompts: list[str], return_pooled: bool = False):
         """Per-token states for the UNet; with `return_pooled`, also the pooled vector
         (the distillation discriminator's text condition)."""
-        ids = self.tokenizer(prompts, padding="max_length", truncation=True,
-                             max_length=self.tokenizer.model_max_length, return_tensors="pt").input_ids
-        out = self.text_encoder(ids.to(self.text_encoder.device))
-        return (out[0], out[1]) if return_pooled else out[0]
+        return encode_prompts(self.tokenizer, self.text_encoder, prompts, return_pooled)
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, chunk: int = 16) -> np.ndarray:
@@ -72,19 +80,11 @@ class TextToVideoPipeline(DiffusionPipeline):
 
     def denoised_estimate(self, model_output: torch.Tensor, x: torch.Tensor, t: int) -> torch.Tensor:
         """x0 from the UNet's output, whatever it was trained to predict."""
-        a = float(self.scheduler.alphas_cumprod[t])
-        alpha, sigma = a ** 0.5, (1 - a) ** 0.5
-        kind = self.scheduler.config.prediction_type
-        if kind == "v_prediction":
-            return alpha * x - sigma * model_output
-        if kind == "epsilon":
-            return (x - sigma * model_output) / max(alpha, 1e-4)
-        if kind == "sample":
-            return model_output
-        raise ValueError(f"unsupported prediction type {kind!r}")
+        alpha, sigma = alpha_sigma_at(self.scheduler.alphas_cumprod, t)
+        return x0_and_eps(model_output, x, alpha, sigma, self.scheduler.config.prediction_type)[0]
 
     def denoiser(self, text: torch.Tensor, consistency: bool, guidance_scale: float = 1.0,
-                 timestep_scaling: float = 4.0) -> Callable[[torch.Tensor, int], torch.Tensor]:
+                 timestep_scaling: float = TIMESTEP_SCALING) -> Callable[[torch.Tensor, int], torch.Tensor]:
         """`denoise(x, t) -> x0` for the samplers. With guidance > 1, `text` is [uncond; cond]
         and classifier-free guidance is applied; a consistency student returns its
         boundary-scaled estimate f(x, t) = c_skip x + c_out x̂0 (it has guidance distilled in)."""
@@ -141,7 +141,7 @@ class TextToVideoPipeline(DiffusionPipeline):
         latents: torch.Tensor | None = None,
         callback: Callable[[dict], None] | None = None,
         output_type: str = "np",
-        timestep_scaling: float = 4.0,
+        timestep_scaling: float = TIMESTEP_SCALING,
     ):
         # 1. Check inputs; the UI shows these messages as they are.
         num_frames = num_frames or 8
@@ -165,8 +165,8 @@ class TextToVideoPipeline(DiffusionPipeline):
         # 3. Timesteps: trailing spacing, so even one step starts from pure noise at T-1; a
         #    consistency student uses its distillation solver's grid (LCM's schedule).
         num_train = self.scheduler.config.num_train_timesteps
-        timesteps = (samplers.consistency_timesteps(num_inference_steps, num_train_timesteps=num_train) if consistency
-                     else samplers.spaced_timesteps(num_inference_steps, num_train))
+        timesteps = (consistency_timesteps(num_inference_steps, num_train_timesteps=num_train) if consistency
+                     else spaced_timesteps(num_inference_steps, num_train))
 
         # 4. Initial noise, in float32 whatever the UNet's dtype (the sampler math stays exact).
         scale = self.vae_scale_factor

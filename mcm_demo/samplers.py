@@ -13,28 +13,9 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .schedule import alpha_sigma_at
+
 Denoiser = Callable[[torch.Tensor, int], torch.Tensor]
-
-
-def spaced_timesteps(num_steps: int, num_train_timesteps: int = 1000) -> list[int]:
-    """'Trailing' spacing (Lin et al., 2024): the first step always starts at t = T-1."""
-    if not 1 <= num_steps <= num_train_timesteps:
-        raise ValueError(f"steps must be in 1..{num_train_timesteps}, got {num_steps}")
-    ts = np.round(np.arange(num_train_timesteps, 0, -num_train_timesteps / num_steps)).astype(int) - 1
-    return [int(t) for t in ts]
-
-
-def consistency_timesteps(num_steps: int, solver_steps: int = 50, num_train_timesteps: int = 1000) -> list[int]:
-    """The LCM schedule: `num_steps` evenly skipped points of the distillation solver's grid."""
-    if not 1 <= num_steps <= solver_steps:
-        raise ValueError(f"consistency steps must be in 1..{solver_steps}, got {num_steps}")
-    grid = np.arange(1, solver_steps + 1) * (num_train_timesteps // solver_steps) - 1
-    return [int(t) for t in grid[::-(solver_steps // num_steps)][:num_steps]]
-
-
-def _alpha_sigma(alphas_cumprod: torch.Tensor, t: int | None) -> tuple[float, float]:
-    a = 1.0 if t is None or t < 0 else float(alphas_cumprod[t])
-    return a ** 0.5, max(1.0 - a, 0.0) ** 0.5
 
 
 def _report(callback, i, t, x, denoised):
@@ -49,8 +30,8 @@ def sample_ddim(denoise: Denoiser, x: torch.Tensor, timesteps: list[int], alphas
     for i, t in enumerate(timesteps):
         denoised = denoise(x, t)
         _report(callback, i, t, x, denoised)
-        a_t, s_t = _alpha_sigma(alphas_cumprod, t)
-        a_next, s_next = _alpha_sigma(alphas_cumprod, timesteps[i + 1] if i + 1 < len(timesteps) else None)
+        a_t, s_t = alpha_sigma_at(alphas_cumprod, t)
+        a_next, s_next = alpha_sigma_at(alphas_cumprod, timesteps[i + 1] if i + 1 < len(timesteps) else None)
         if s_t == 0:
             x = denoised
             continue
@@ -71,8 +52,8 @@ def sample_dpmpp_2m(denoise: Denoiser, x: torch.Tensor, timesteps: list[int], al
     for i, t in enumerate(timesteps):
         denoised = denoise(x, t)
         _report(callback, i, t, x, denoised)
-        a_t, s_t = _alpha_sigma(alphas_cumprod, t)
-        a_next, s_next = _alpha_sigma(alphas_cumprod, timesteps[i + 1] if i + 1 < len(timesteps) else None)
+        a_t, s_t = alpha_sigma_at(alphas_cumprod, t)
+        a_next, s_next = alpha_sigma_at(alphas_cumprod, timesteps[i + 1] if i + 1 < len(timesteps) else None)
         if s_next == 0:  # the last step lands on the clean sample
             x = denoised
             break
@@ -96,7 +77,7 @@ def sample_consistency(denoise: Denoiser, x: torch.Tensor, timesteps: list[int],
         denoised = denoise(x, t)
         _report(callback, i, t, x, denoised)
         if i + 1 < len(timesteps):
-            a_next, s_next = _alpha_sigma(alphas_cumprod, timesteps[i + 1])
+            a_next, s_next = alpha_sigma_at(alphas_cumprod, timesteps[i + 1])
             noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             x = a_next * denoised + s_next * noise
     return denoised

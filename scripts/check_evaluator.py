@@ -9,11 +9,9 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from mcm_demo.metrics import ToyEvaluator  # noqa: E402
-from mcm_demo.metrics.scores import reference_clips, score_clips  # noqa: E402
-from mcm_demo.toyworld import STYLES  # noqa: E402
+from mcm_demo.metrics import ToyEvaluator
+from mcm_demo.metrics.scores import reference_clips, score_clips
+from mcm_demo.embedded.world import STYLES
 
 
 def main():

@@ -25,19 +25,16 @@ with the caption and with its shape word swapped (shape_probe says what the numb
 import argparse
 import functools
 import os
-import sys
 import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from mcm_demo.catalog import load_evaluator  # noqa: E402
-from mcm_demo.evaluation import EVAL_SEED, generate_clips  # noqa: E402
-from mcm_demo.metrics.scores import score_clips  # noqa: E402
-from mcm_demo.pipeline import TextToVideoPipeline  # noqa: E402
-from mcm_demo.toyworld.grammar import heldout_scenes  # noqa: E402
+from mcm_demo.catalog import load_evaluator
+from mcm_demo.eval.tables import EVAL_SEED, generate_clips
+from mcm_demo.metrics.scores import score_clips
+from mcm_demo.pipeline import TextToVideoPipeline
+from mcm_demo.embedded.world.grammar import heldout_scenes
 
 WORD_PAIRS = {
     "colour": ("a red square moving left on a black background", "a cyan square moving left on a black background"),
@@ -46,6 +43,25 @@ WORD_PAIRS = {
 }
 DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+
+
+def outline_weight(mask: torch.Tensor, latent_size: int) -> torch.Tensor:
+    """4·m·(1−m) of a render mask (…, H, W) pooled to the latent grid: 1 where the outline
+    halves a latent pixel, 0 inside and outside the object."""
+    m = torch.nn.functional.adaptive_avg_pool2d(mask, latent_size)
+    return 4 * m * (1 - m)
+
+
+@torch.no_grad()
+def same_noise_errors(unet, schedule, latents, t: int, texts, gen) -> list[torch.Tensor]:
+    """The squared v-prediction error at timestep `t` under each text state, all from one draw
+    of noise: the probes compare captions, so nothing else may differ."""
+    from mcm_demo.pipeline import unet_forward
+
+    noise = torch.randn(latents.shape, generator=gen).to(latents.device)
+    ts = torch.full((latents.shape[0],), t, device=latents.device)
+    noisy, target = schedule.add_noise(latents, noise, ts), schedule.get_velocity(latents, noise, ts)
+    return [(unet_forward(unet, noisy, ts, text) - target) ** 2 for text in texts]
 
 
 def object_centroids(clips: np.ndarray) -> np.ndarray:
@@ -65,8 +81,8 @@ def displacement(clips: np.ndarray, direction) -> np.ndarray:
 
 
 def word_probe(pipe, clips_per_prompt: int, steps: int, guidance: float) -> None:
-    from mcm_demo.toyworld.grammar import parse_caption
-    from mcm_demo.toyworld.render import render_clip
+    from mcm_demo.embedded.world.grammar import parse_caption
+    from mcm_demo.embedded.world.render import render_clip
 
     @functools.cache  # the left-moving red square is every pair's first prompt and a direction's
     def sample(prompt):
@@ -87,8 +103,8 @@ def word_probe(pipe, clips_per_prompt: int, steps: int, guidance: float) -> None
 
 @torch.no_grad()
 def vae_ceiling(vae, count: int) -> None:
-    from mcm_demo.toyworld.datasets import to_tensor
-    from mcm_demo.toyworld.render import render_clip
+    from mcm_demo.embedded.world.datasets import to_tensor
+    from mcm_demo.embedded.world.render import render_clip
 
     scenes = heldout_scenes(count, seed=EVAL_SEED)
     clips = np.stack([render_clip(s, "lq", i) for i, s in enumerate(scenes)])
@@ -102,10 +118,11 @@ def vae_ceiling(vae, count: int) -> None:
 
 @torch.no_grad()
 def direction_loss_probe(pipe, timesteps=(999, 900, 700, 500)) -> None:
-    from mcm_demo.models import build_noise_schedule, encode_prompts, unet_forward
-    from mcm_demo.motion.transfer import encode_clip
-    from mcm_demo.toyworld.grammar import parse_caption
-    from mcm_demo.toyworld.render import render_clip
+    from mcm_demo.embedded.config import build_noise_schedule
+    from mcm_demo.pipeline import encode_prompts, unet_forward
+    from mcm_demo.transfer.core import encode_clip
+    from mcm_demo.embedded.world.grammar import parse_caption
+    from mcm_demo.embedded.world.render import render_clip
 
     def latents_of(captions):  # one real clip per caption, render seed = its position
         return torch.cat([encode_clip(pipe, render_clip(parse_caption(c), "lq", i)) for i, c in enumerate(captions)])
@@ -140,10 +157,11 @@ def shape_probe(pipe, timesteps=(900, 800, 700, 600, 500, 400, 300, 200)) -> Non
     shape: with the true caption, and with the shape word swapped. Where the noise has hidden
     the shape, only the caption can supply it; an estimate that reads as the swapped word's
     shape there is the caption at work, one that never does means the UNet cannot draw it."""
-    from mcm_demo.models import build_noise_schedule, encode_prompts, unet_forward
-    from mcm_demo.motion.transfer import encode_clip
-    from mcm_demo.toyworld.grammar import SHAPES, parse_caption, with_shape_swapped
-    from mcm_demo.toyworld.render import render_clip
+    from mcm_demo.embedded.config import build_noise_schedule
+    from mcm_demo.pipeline import encode_prompts, unet_forward
+    from mcm_demo.transfer.core import encode_clip
+    from mcm_demo.embedded.world.grammar import SHAPES, parse_caption, with_shape_swapped
+    from mcm_demo.embedded.world.render import render_clip
 
     evaluator, schedule, gen = load_evaluator(), build_noise_schedule(), torch.Generator().manual_seed(0)
     rows = [(c, s, m, b) for s in SHAPES for c in ("red", "green", "blue") for m in ("left", "up")
@@ -177,17 +195,17 @@ def shape_loss_probe(pipe, timesteps=(400, 550, 700)) -> None:
     with the caption, with the shape word swapped, with only the shape word's own state swapped
     and with every state but that one swapped. Which of the swaps raises the loss says whether
     the UNet reads the shape word itself (and not the later words' states, which depend on it)."""
-    from mcm_demo.models import build_noise_schedule, encode_prompts
-    from mcm_demo.motion.transfer import encode_clip
-    from mcm_demo.teacher.train_unet import outline_weight, same_noise_errors
-    from mcm_demo.toyworld.datasets import object_mask
-    from mcm_demo.toyworld.grammar import with_shape_swapped
-    from mcm_demo.toyworld.render import render_clip
+    from mcm_demo.embedded.config import build_noise_schedule
+    from mcm_demo.pipeline import encode_prompts
+    from mcm_demo.transfer.core import encode_clip
+    from mcm_demo.embedded.world.datasets import object_mask
+    from mcm_demo.embedded.world.grammar import with_shape_swapped
+    from mcm_demo.embedded.world.render import render_clip
 
     scenes = heldout_scenes(48, seed=EVAL_SEED)
     z = torch.cat([encode_clip(pipe, render_clip(s, "lq", i)) for i, s in enumerate(scenes)])
     masks = torch.stack([torch.from_numpy(object_mask(s, i)) for i, s in enumerate(scenes)])
-    outline = outline_weight(masks, z.shape[-1]).unsqueeze(1)  # as train teacher --edge-weight weighs it
+    outline = outline_weight(masks, z.shape[-1]).unsqueeze(1)  
     own, swapped = (encode_prompts(pipe.tokenizer, pipe.text_encoder, [s.caption for s in group])
                     for group in (scenes, [with_shape_swapped(s) for s in scenes]))
     word = 3  # "<bos> a {colour} {shape} …"
@@ -206,8 +224,8 @@ def shape_loss_probe(pipe, timesteps=(400, 550, 700)) -> None:
 
 
 def text_probe(tokenizer, text_encoder) -> None:
-    from mcm_demo.models import encode_prompts
-    from mcm_demo.toyworld.grammar import COLOURS, MOTION_PHRASES, MOTIONS, SHAPES, Scene, all_objects, is_held_out
+    from mcm_demo.pipeline import encode_prompts
+    from mcm_demo.embedded.world.grammar import COLOURS, MOTION_PHRASES, MOTIONS, SHAPES, Scene, all_objects, is_held_out
 
     objects = all_objects("all")
     with torch.no_grad():

@@ -10,10 +10,8 @@ import sys
 
 from PIL import Image
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from mcm_demo.toyworld import parse_caption, render_clip  # noqa: E402
-from mcm_demo.video_io import write_mp4  # noqa: E402
+from mcm_demo.embedded.world import parse_caption, render_clip
+from mcm_demo.video_io import write_mp4
 
 CLIPS = {
     "right-red-square.mp4": "a red square moving right on a black background",

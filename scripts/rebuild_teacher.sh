@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 train() { python -m mcm_demo train teacher --size x4 "$@"; }
+# stages 1-3 ran before the embedding of place existed (the x4 size's default now has it)
+plain() { train --no-spatial-positions "$@"; }
 share() {  # a later stage reuses the first one's VAE, decoder and latent cache
   mkdir -p "runs/$1/unet"
   ln -sfn ../x4/vae "runs/$1/vae" && ln -sfn ../x4/vae-decoder "runs/$1/vae-decoder"
@@ -20,22 +22,22 @@ share() {  # a later stage reuses the first one's VAE, decoder and latent cache
 # 1. ×4 VAE (26 min), latent cache, UNet 2,000 steps with the text encoder at CLIP's init
 #    (this stage predates the x4 size's std 0.5), decoder fine-tune (18 min)
 python -m mcm_demo train vae --size x4 --run-dir runs/x4 --steps 2000
-train --run-dir runs/x4 --text-embedding-std clip --steps 2000 --out runs/x4/export2000
+plain --run-dir runs/x4 --text-embedding-std clip --steps 2000 --out runs/x4/export2000
 
 # 2. x4t: the text encoder redrawn at std 0.5, the UNet warm from x4's EMA, 600 steps
 share x4t
-train --run-dir runs/x4t --init-unet runs/x4/unet --steps 600 --out runs/x4t/export600
+plain --run-dir runs/x4t --init-unet runs/x4/unet --steps 600 --out runs/x4t/export600
 
 # 3. x4h: x4t's state at 600 continued with half of each batch at the noisiest timesteps
 share x4h
 [ -e runs/x4h/unet/state.json ] || for f in {,ema_}{unet,text_encoder}.safetensors optimizer.pt state.json; do
   cp "runs/x4t/unet/$f" runs/x4h/unet/
 done
-train --run-dir runs/x4h --init-unet runs/x4/unet --high-noise-share 0.5 --steps 1900 --out runs/x4h/export1900
+plain --run-dir runs/x4h --init-unet runs/x4/unet --high-noise-share 0.5 --steps 1900 --out runs/x4h/export1900
 
 # 4. x4s: x4h's EMA plus the learned embedding of place, 2,600 steps: the shipped teacher
 share x4s
-train --run-dir runs/x4s --init-unet runs/x4h/unet --high-noise-share 0.5 --spatial-positions --steps 2600 \
+train --run-dir runs/x4s --init-unet runs/x4h/unet --high-noise-share 0.5 --steps 2600 \
   --out weights/teacher
 
 # 5. the students on it (LCM 600 steps, 27 min; MCM 300-500 steps, 24-29 min per 300 at one thread). A resumed

@@ -1,10 +1,8 @@
 import os
-import sys
 
 import pytest
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in a test reaches a hub
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -15,11 +13,11 @@ def tiny_pipeline():
     from diffusers import DDIMScheduler
 
     from mcm_demo import TextToVideoPipeline
-    from mcm_demo.models import (TeacherConfig, build_noise_schedule, build_text_encoder, build_tokenizer,
-                                 build_unet, build_vae)
+    from mcm_demo.embedded.config import TeacherConfig, build_noise_schedule, build_unet, build_vae
+    from mcm_demo.embedded.text import build_text_encoder, build_tokenizer
 
     torch.manual_seed(0)
-    cfg = TeacherConfig(vae_channels=(8, 8, 8, 8), text_hidden=16, text_layers=1, unet_channels=(8, 8, 8), unet_heads=2)
+    cfg = TeacherConfig(vae_channels=(8, 8, 8, 8), text_hidden=16, text_layers=1, unet_channels=(8, 8, 8), unet_heads=2, latent_channels=8, unet_plain_levels=0, unet_spatial_positions=False, text_embedding_std=None)
     tokenizer = build_tokenizer()
     scheduler = DDIMScheduler.from_config(build_noise_schedule().config)
     return TextToVideoPipeline(build_vae(cfg), build_text_encoder(cfg, tokenizer), tokenizer, build_unet(cfg), scheduler)
@@ -30,7 +28,7 @@ def student_weights(tmp_path_factory):
     """A weights folder with the shipped teacher and two small students on it ("lcm",
     "mcm-webvid": random LoRAs saved in the published layout); the other variants missing."""
     from mcm_demo import catalog
-    from mcm_demo.distill.lora import attach_lora, save_adapter
+    from mcm_demo.adapters import attach_lora, save_adapter
     from mcm_demo.pipeline import TextToVideoPipeline
 
     root = tmp_path_factory.mktemp("weights")

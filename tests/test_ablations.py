@@ -3,9 +3,9 @@ import dataclasses
 
 import pytest
 
-from mcm_demo.ablations import ROWS, TABLES, format_ablation_tables, row_config, row_folder
+from mcm_demo.train.ablations import ROWS, TABLES, format_ablation_tables, row_config, row_folder
 from mcm_demo.catalog import CheckpointMissing
-from mcm_demo.cli import main
+from mcm_demo.app.cli import main
 
 VARIED = {4: None, 5: {"motion"}, 6: {"lambda_real"}}
 

@@ -4,7 +4,8 @@ import socket
 
 import pytest
 
-from mcm_demo import catalog, ui
+from mcm_demo import catalog
+from mcm_demo.app import ui
 from mcm_demo.video_io import probe
 
 PROMPT = "a blue square moving right on a white background"

@@ -40,10 +40,34 @@ def test_missing_checkpoint_names_the_rebuild_command(tmp_path):
 
 
 def test_every_eval_transfer_setting_is_a_valid_config():
-    from mcm_demo.cli import TRANSFER_SETTINGS
-    from mcm_demo.motion.transfer import METHODS, START_LOOKS, TransferConfig
+    from mcm_demo.eval.transfer import TRANSFER_SETTINGS
+    from mcm_demo.transfer.core import METHODS, START_LOOKS, TransferConfig
 
     for name, overrides in TRANSFER_SETTINGS.items():
         cfg = TransferConfig(**overrides)
         assert cfg.method in METHODS and cfg.start_look in START_LOOKS, name
-    assert TransferConfig(**TRANSFER_SETTINGS["fastvmt-reference-look"]).start_look == "reference"
+
+
+def test_the_teacher_training_command_lines_map_onto_the_library(monkeypatch):
+    """The rebuild commands of the shipped checkpoints parse and reach `train_component` as written."""
+    from mcm_demo.app import cli
+    from mcm_demo.train import checkpoint, components
+
+    calls = []
+    monkeypatch.setattr(components, "train_component", lambda what, **kw: calls.append((what, kw)))
+    monkeypatch.setattr(checkpoint, "save_snapshot", lambda run_dir, out: calls.append((run_dir, out)) or {"step": 1})
+    assert cli.main("train teacher --base weights/teacher --run-dir runs/shape --steps 40000 --batch 8 "
+                    "--image-batch 128 --keep-every 500 --out runs/shape/export".split()) == 0
+    what, kw = calls[-1]
+    assert what == "teacher" and kw["base"] == "weights/teacher" and kw["steps"] == 40000 and kw["batch"] == 8
+    assert kw["image_batch"] == 128 and kw["keep_every"] == 500 and kw["out"] == "runs/shape/export"
+    assert kw["size"] == "x4" and kw["spatial_positions"] is None
+    assert cli.main("train snapshot --run-dir runs/shape --out weights/teacher-run".split()) == 0
+    assert calls[-1] == ("runs/shape/unet", "weights/teacher-run")
+    assert cli.main("train evaluator --base weights/evaluator --lr 5e-4 --run-dir runs/ev2 --steps 600".split()) == 0
+    what, kw = calls[-1]
+    assert what == "evaluator" and kw["lr"] == 5e-4 and kw["base"] == "weights/evaluator" and kw["steps"] == 600
+    assert cli.main("train teacher --resume-from weights/teacher-run --init-unet runs/x --high-noise-share 0.5 "
+                    "--no-spatial-positions --plain-levels 0 --text-embedding-std clip --lr 3e-4".split()) == 0
+    _, kw = calls[-1]
+    assert kw["resume_from"] == "weights/teacher-run" and kw["spatial_positions"] is False and kw["plain_levels"] == 0

@@ -10,11 +10,11 @@ import torch
 from safetensors.torch import save_file
 
 from mcm_demo.pipeline import PipelineInputError
-from mcm_demo.distill.consistency import DDIMSolver, boundary_scalings, consistency_output
-from mcm_demo.distill.lora import (PUBLISHED_TARGET_MODULES, adapter_names, attach_lora, load_adapter,
-                                   resolve_target_modules, save_adapter, use_adapter)
-from mcm_demo.distill.motion import MOTION_REPRESENTATIONS, MotionRepresentation
-from mcm_demo.distill.trainer import Distiller, DistillConfig
+from mcm_demo.train.consistency import DDIMSolver
+from mcm_demo.schedule import boundary_scalings, consistency_output
+from mcm_demo.adapters import PUBLISHED_TARGET_MODULES, adapter_names, attach_lora, load_adapter, resolve_target_modules, save_adapter, use_adapter
+from mcm_demo.train.motion import MOTION_REPRESENTATIONS, MotionRepresentation
+from mcm_demo.train.distill import Distiller, DistillConfig
 
 
 @pytest.fixture()
@@ -84,15 +84,15 @@ def test_saved_adapter_reloads_to_identical_outputs(pipe, tmp_path):
     files = sorted(p.name for p in (tmp_path / "adapter").iterdir())
     assert {"adapter_config.json", "adapter_model.safetensors", "motion_head.safetensors",
             "motion_head_target.safetensors", "discriminator.safetensors"} <= set(files)
-    from mcm_demo.models import TeacherConfig, build_unet
-    clean = build_unet(TeacherConfig(unet_channels=(8, 8, 8), unet_heads=2, text_hidden=16, vae_channels=(8, 8, 8, 8)))
+    from mcm_demo.embedded.config import TeacherConfig, build_unet
+    clean = build_unet(TeacherConfig(unet_channels=(8, 8, 8), unet_heads=2, text_hidden=16, vae_channels=(8, 8, 8, 8), latent_channels=8, unet_plain_levels=0, unet_spatial_positions=False, text_embedding_std=None))
     clean.load_state_dict({k.replace(".base_layer", ""): v for k, v in pipe.unet.state_dict().items() if "lora_" not in k})
     load_adapter(clean, str(tmp_path / "adapter"), "mcm")
     assert torch.equal(_unet_out(clean.eval()), expected)
 
 
 def test_training_loop_resumes_and_keeps_snapshots(tiny_pipeline, tmp_path):
-    from mcm_demo.distill.trainer import snapshot_folder, train_distill
+    from mcm_demo.train.distill import snapshot_folder, train_distill
 
     cfg = DistillConfig(rank=4, run_dir=str(tmp_path / "run"), latents=str(tmp_path / "latents.safetensors"),
                         num_clips=2, batch=1, steps=2, save_every=2, snapshot_every=1, adversarial=False,

@@ -4,8 +4,9 @@ import math
 import torch
 
 from mcm_demo.catalog import load_pipeline
-from mcm_demo.distill.lora import attach_lora, save_adapter
-from mcm_demo.evaluation import bench_steps, format_tables, run_sampler_table
+from mcm_demo.adapters import attach_lora, save_adapter
+from mcm_demo.eval.bench import bench_steps
+from mcm_demo.eval.tables import format_tables, run_sampler_table
 
 
 def test_sampler_table_has_every_cell_and_prints_like_table_1(tmp_path):
@@ -46,8 +47,8 @@ def test_student_cells_do_not_depend_on_the_global_rng(tiny_pipeline):
 
     import numpy as np
 
-    from mcm_demo.evaluation import generate_clips
-    from mcm_demo.toyworld.grammar import heldout_scenes
+    from mcm_demo.eval.tables import generate_clips
+    from mcm_demo.embedded.world.grammar import heldout_scenes
 
     pipe = copy.deepcopy(tiny_pipeline)
     attach_lora(pipe.unet, "student", rank=4, init="gaussian")

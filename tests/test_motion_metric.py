@@ -1,8 +1,8 @@
 """The motion fidelity metric on constructed tracklets and on rendered clips."""
 import numpy as np
 
-from mcm_demo.motion import motion_fidelity, motion_fidelity_of_clips, track_points
-from mcm_demo.toyworld import parse_caption, render_clip
+from mcm_demo.metrics.motion_fidelity import motion_fidelity, motion_fidelity_of_clips, track_points
+from mcm_demo.embedded.world import parse_caption, render_clip
 
 
 def _line(start, step, frames=8):

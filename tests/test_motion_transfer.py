@@ -5,12 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from mcm_demo.distill.lora import attach_lora
-from mcm_demo.motion.flow import flow_loss, motion_flow
-from mcm_demo.motion.transfer import (TransferConfig, appearance_invariant_prompt, recoloured_clips,
-                                      recoloured_latents, temporal_attention_targets, transfer, tune_vmc, vmc_loss,
-                                      with_look, encode_clip)
-from mcm_demo.toyworld import parse_caption, render_clip
+from mcm_demo.adapters import attach_lora
+from mcm_demo.transfer.flow import flow_loss, motion_flow
+from mcm_demo.transfer.core import TransferConfig, appearance_invariant_prompt, recoloured_clips, recoloured_latents, temporal_attention_targets, transfer, tune_vmc, vmc_loss, with_look, encode_clip
+from mcm_demo.embedded.world import parse_caption, render_clip
 
 
 def _shifted_features(shift=(1, 0), frames=3, h=8, w=8, dim=16, heads=2):
@@ -70,7 +68,7 @@ def test_vmc_loss_and_tuning_touch_only_the_temporal_lora(pipe, tmp_path, monkey
     assert added and all(f".{name}." in n for n in added) and not changed  # teacher and student untouched
     assert all("temp_attentions" in t or "transformer_in" in t for t in temporal_attention_targets(pipe.unet))
     # the same clip, prompt and settings again: read from the cache, not tuned
-    monkeypatch.setattr("mcm_demo.motion.transfer.vmc_loss", lambda *a: pytest.fail("tuned again"))
+    monkeypatch.setattr("mcm_demo.transfer.core.vmc_loss", lambda *a: pytest.fail("tuned again"))
     assert tune_vmc(fresh, x0, "a square", cfg, cache_dir=str(tmp_path)) == name
     tuned = dict(pipe.unet.named_parameters())
     assert all(torch.equal(p, tuned[n]) for n, p in fresh.unet.named_parameters() if f".{name}." in n)
@@ -98,7 +96,7 @@ def test_vmc_tuning_draws_a_copy_each_step(pipe, monkeypatch):
         seen.append(next(i for i in range(len(copies)) if torch.equal(copies[i:i + 1], x0)))
         return real_loss(p, x0, text, generator)
 
-    monkeypatch.setattr("mcm_demo.motion.transfer.vmc_loss", recording_loss)
+    monkeypatch.setattr("mcm_demo.transfer.core.vmc_loss", recording_loss)
     tune_vmc(pipe, copies, "a square", TransferConfig(method="vmc", tune_steps=8))
     assert len(seen) == 8 and len(set(seen)) > 1
 
@@ -137,13 +135,13 @@ def test_fastvmt_reads_the_flow_below_a_plain_top_level_as_on_the_x4_teacher():
     from diffusers import DDIMScheduler
 
     from mcm_demo import TextToVideoPipeline
-    from mcm_demo.models import (TeacherConfig, build_noise_schedule, build_text_encoder, build_tokenizer,
-                                 build_unet, build_vae)
-    from mcm_demo.motion.flow import spatial_attention
+    from mcm_demo.embedded.config import TeacherConfig, build_noise_schedule, build_unet, build_vae
+    from mcm_demo.embedded.text import build_text_encoder, build_tokenizer
+    from mcm_demo.transfer.flow import spatial_attention
 
     torch.manual_seed(0)
     cfg = TeacherConfig(latent_channels=4, vae_channels=(8, 8, 8), text_hidden=16, text_layers=1,
-                        unet_channels=(8, 8, 16), unet_plain_levels=1, unet_heads=2)
+                        unet_channels=(8, 8, 16), unet_plain_levels=1, unet_heads=2, unet_spatial_positions=False, text_embedding_std=None)
     tokenizer = build_tokenizer()
     pipe = TextToVideoPipeline(build_vae(cfg), build_text_encoder(cfg, tokenizer), tokenizer, build_unet(cfg),
                                DDIMScheduler.from_config(build_noise_schedule().config))
@@ -178,7 +176,7 @@ def test_with_look_recolours_background_and_object_and_keeps_the_layout():
 def test_prompt_look_start_is_the_reference_in_the_prompts_look(pipe, monkeypatch):
     starts = []
     real_noised = transfer.__globals__["_noised"]
-    monkeypatch.setattr("mcm_demo.motion.transfer._noised", lambda x0, *a: starts.append(x0) or real_noised(x0, *a))
+    monkeypatch.setattr("mcm_demo.transfer.core._noised", lambda x0, *a: starts.append(x0) or real_noised(x0, *a))
     cfg = TransferConfig(method="fastvmt", steps=2, inner_iterations=0, start_look="prompt")
     transfer(pipe, "a star on a white background", _reference(), cfg, "student")
     reference = encode_clip(pipe, _reference())

@@ -9,11 +9,12 @@ import torch
 from diffusers import DDIMScheduler, MotionAdapter, UNet2DConditionModel, UNet3DConditionModel
 
 from mcm_demo import catalog
-from mcm_demo.distill.lora import PUBLISHED_TARGET_MODULES, attach_lora, save_adapter
-from mcm_demo.models import TeacherConfig, build_text_encoder, build_tokenizer, build_vae
+from mcm_demo.adapters import PUBLISHED_TARGET_MODULES, attach_lora, save_adapter
+from mcm_demo.embedded.config import TeacherConfig, build_vae
+from mcm_demo.embedded.text import build_text_encoder, build_tokenizer
 from mcm_demo.pipeline import TextToVideoPipeline
 
-TINY = TeacherConfig(vae_channels=(8, 8, 8, 8), text_hidden=16, text_layers=1)
+TINY = TeacherConfig(vae_channels=(8, 8, 8, 8), text_hidden=16, text_layers=1, unet_channels=(32, 64, 64), latent_channels=8, unet_plain_levels=0, unet_spatial_positions=False, text_embedding_std=None)
 
 
 def _text_parts():

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from mcm_demo.models import build_noise_schedule
-from mcm_demo.samplers import (consistency_timesteps, sample_consistency, sample_ddim, sample_dpmpp_2m,
-                               spaced_timesteps)
+from mcm_demo.embedded.config import build_noise_schedule
+from mcm_demo.schedule import consistency_timesteps, spaced_timesteps
+from mcm_demo.samplers import sample_consistency, sample_ddim, sample_dpmpp_2m
 
 ALPHAS = build_noise_schedule().alphas_cumprod.double()
 

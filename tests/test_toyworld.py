@@ -3,9 +3,8 @@ import random
 import numpy as np
 import pytest
 
-from mcm_demo.toyworld import (IMAGE_SET_VARIANTS, STYLES, Scene, all_objects, heldout_scenes, parse_caption,
-                               render_clip, sample_scene, variant_style)
-from mcm_demo.toyworld.render import watermark_mask
+from mcm_demo.embedded.world import IMAGE_SET_VARIANTS, STYLES, Scene, all_objects, heldout_scenes, parse_caption, render_clip, sample_scene, variant_style
+from mcm_demo.embedded.world.render import watermark_mask
 
 
 def test_render_is_deterministic_per_seed():

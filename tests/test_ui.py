@@ -2,7 +2,7 @@
 import gradio as gr
 import pytest
 
-from mcm_demo import service, ui
+from mcm_demo.app import service, ui
 from mcm_demo.video_io import probe
 
 PROMPT = "a red circle moving left on a black background"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mcm_demo.toyworld import parse_caption, render_clip
+from mcm_demo.embedded.world import parse_caption, render_clip
 from mcm_demo.video_io import probe, read_video, write_mp4
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from scipy import linalg
 
-from ..toyworld import Scene, render_clip, variant_style
-from ..toyworld.grammar import heldout_scenes
+from ..embedded.world import Scene, render_clip, variant_style
+from ..embedded.world.grammar import heldout_scenes
 from .evaluator import HEADS, ToyEvaluator, multi_hot
 
 ATTRIBUTES = ("shape", "colour", "motion", "background")

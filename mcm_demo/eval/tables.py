@@ -10,10 +10,10 @@ import time
 import numpy as np
 import torch
 
-from .catalog import WEIGHTS_DIR, load_evaluator, load_pipeline, use_student
-from .metrics.scores import frame_features, frechet_distance, image_set, reference_clips, score_clips
-from .toyworld import IMAGE_SET_VARIANTS
-from .toyworld.grammar import heldout_scenes
+from ..catalog import WEIGHTS_DIR, load_evaluator, load_pipeline, use_student
+from ..metrics.scores import frame_features, frechet_distance, image_set, reference_clips, score_clips
+from ..embedded.world import IMAGE_SET_VARIANTS
+from ..embedded.world.grammar import heldout_scenes
 
 EVAL_SEED = 1234
 
@@ -40,7 +40,7 @@ def pipe_latent_shape(pipe, num_frames: int = 8) -> tuple[int, ...]:
 def select_row(pipe, row: str) -> str:
     """A table row is a teacher sampler ("ddim", "dpm++") or a student adapter: "lcm",
     "mcm-anime" (from weights/) or "name=folder". Returns the sampler to run it with."""
-    from .samplers import SAMPLERS
+    from ..samplers import SAMPLERS
 
     if row in SAMPLERS:
         pipe.set_adapter(None)
@@ -116,58 +116,3 @@ def format_tables(results: dict) -> str:
             vals = [f"{cells[s][key]:.3f}" if s in cells and key in cells[s] else "" for s in steps]
             lines.append(f"| {name} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
-
-
-def bench_steps(steps_list, teacher: str = "embedded", repeats: int = 3, guidance: float = 5.0, log=print) -> dict:
-    """Wall time of one clip per step count, interleaved so drift hits every setting alike."""
-    pipe = load_pipeline(teacher)
-    prompt = "a red circle moving left on a black background"
-    pipe(prompt, num_inference_steps=2, guidance_scale=guidance)  # warm-up
-    times = {s: [] for s in steps_list}
-    for r in range(repeats):
-        for s in steps_list:
-            t0 = time.perf_counter()
-            pipe(prompt, num_inference_steps=s, guidance_scale=guidance, generator=torch.Generator().manual_seed(r))
-            times[s].append(time.perf_counter() - t0)
-    med = {s: float(np.median(v)) for s, v in times.items()}
-    slowest = max(steps_list)
-    for s in steps_list:
-        log(f"{s:3d} steps (DDIM, CFG {guidance}): median {med[s]:.3f}s over {repeats} runs; "
-            f"{slowest}-step time / this = {med[slowest] / med[s]:.1f}x")
-    return med
-
-
-def bench_stream(models, steps_list, teacher: str = "embedded", repeats: int = 3, guidance: float = 5.0,
-                 frames: int = 8, log=print) -> dict:
-    """The app's timings, measured side by side in one run (settings interleaved, medians):
-    time to the first preview and end to end with per-step previews, as a column runs them,
-    and the model time without preview decoding, against the teacher's 50-step DDIM + CFG."""
-    from .service import BASELINE_STEPS, TEACHER_MODEL, Preview, Request, Result, stream
-
-    prompt = "a red circle moving left on a black background"
-
-    def once(model: str, steps: int, seed: int) -> tuple[float, float, float]:
-        t0, first = time.perf_counter(), None
-        for event in stream(Request(prompt, model, steps, seed, frames, guidance, teacher)):
-            if isinstance(event, Preview) and first is None:
-                first = time.perf_counter() - t0
-            if isinstance(event, Result):
-                return first, time.perf_counter() - t0, event.seconds
-        raise RuntimeError("no result")
-
-    cells = [(m, s) for m in models for s in steps_list] + [(TEACHER_MODEL, BASELINE_STEPS)]
-    for model in dict.fromkeys(m for m, _ in cells):  # warm-up: load adapters, first-call costs
-        once(model, 1, 0)
-    runs = {c: [] for c in cells}
-    for r in range(repeats):
-        for cell in cells:
-            runs[cell].append(once(*cell, seed=r))
-    med = {c: tuple(float(np.median([run[i] for run in v])) for i in range(3)) for c, v in runs.items()}
-    base = med[(TEACHER_MODEL, BASELINE_STEPS)]
-    log(f"{teacher} teacher, {frames} frames, medians of {repeats} interleaved runs; previews decoded every step")
-    log("| model | steps | first preview s | end to end s | model time s | speedup vs teacher DDIM-50 + CFG |")
-    log("|---|---|---|---|---|---|")
-    for (model, steps), (first, e2e, model_s) in med.items():
-        log(f"| {model} | {steps} | {first:.3f} | {e2e:.3f} | {model_s:.3f} | "
-            f"{base[2] / model_s:.1f}× (model time), {base[1] / e2e:.1f}× (end to end) |")
-    return {f"{m}@{s}": dict(zip(("first_preview", "end_to_end", "model_time"), v)) for (m, s), v in med.items()}

@@ -14,10 +14,10 @@ import time
 import numpy as np
 
 from ..metrics.scores import score_clips
-from ..toyworld.grammar import BACKGROUNDS, COLOURS, SHAPES, ObjectSpec, Scene, heldout_scenes
-from ..toyworld.render import render_clip
-from .fidelity import motion_fidelity_of_clips
-from .transfer import TransferConfig, transfer
+from ..embedded.world.grammar import BACKGROUNDS, COLOURS, SHAPES, ObjectSpec, Scene, heldout_scenes
+from ..embedded.world.render import render_clip
+from ..metrics.motion_fidelity import motion_fidelity_of_clips
+from ..transfer.core import TransferConfig, transfer
 
 CASE_SEED = 2024
 
@@ -73,3 +73,37 @@ def format_transfer_table(table: dict, count: int) -> str:
                      f"{r['colour']:.3f} | {r['background']:.3f} | {r['seconds_per_clip']:.2f} | "
                      f"{r['guidance_seconds']:.2f} |")
     return "\n".join(lines)
+
+
+TRANSFER_SETTINGS = {  # name → TransferConfig overrides (the must-show rows of the transfer issue)
+    "none": dict(method="none"),
+    "start-only": dict(method="fastvmt", inner_iterations=0),  # the motion-preserving start alone
+    "fastvmt": dict(method="fastvmt"),  # local window + gradient reuse
+    "fastvmt-dense": dict(method="fastvmt", window=None, reuse_every=1),  # dense, a backward every iteration
+    "vmc": dict(method="vmc"),
+}
+
+
+def transfer_table(pipe, names, num_clips: int, student: str, evaluator, json_path: str | None = None,
+                   log=print, **knobs) -> dict:
+    """Motion transfer on held-out references for the named settings (`pipe` runs `student`);
+    logs the table, and the speedup when both fastvmt rows ran."""
+    unknown = [n for n in names if n not in TRANSFER_SETTINGS]
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r}; choose from {', '.join(TRANSFER_SETTINGS)}")
+    settings = {n: TransferConfig(**{**knobs, **TRANSFER_SETTINGS[n]}) for n in names}
+    table = evaluate_transfer(pipe, settings, transfer_cases(num_clips), student, evaluator, log=log)
+    log(format_transfer_table(table, num_clips))
+    if "fastvmt" in table and "fastvmt-dense" in table:
+        fast, dense = table["fastvmt"], table["fastvmt-dense"]
+        log(f"fastvmt (window + gradient reuse) vs dense every-iteration: "
+              f"{dense['guidance_seconds'] / max(fast['guidance_seconds'], 1e-9):.2f}x faster latent guidance, "
+              f"{dense['seconds_per_clip'] / fast['seconds_per_clip']:.2f}x per clip end to end, motion fidelity "
+              f"{fast['motion_fidelity']:.3f} vs {dense['motion_fidelity']:.3f} "
+              f"({(fast['motion_fidelity'] / dense['motion_fidelity'] - 1) * 100:+.1f}%), measured side by side")
+    if json_path:
+        import json
+
+        with open(json_path, "w") as f:
+            json.dump(table, f, indent=1)
+    return table

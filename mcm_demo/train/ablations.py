@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from .catalog import CheckpointMissing
+from ..catalog import CheckpointMissing
 
 ROOT = "runs/ablation"
 STEPS, BATCH = 100, 8
@@ -45,7 +45,7 @@ TABLES = {
 
 
 def row_config(row: str, steps: int = STEPS, batch: int = BATCH, root: str = ROOT, **overrides):
-    from .distill.trainer import DistillConfig
+    from .distill import DistillConfig
 
     if row not in ROWS:
         raise ValueError(f"unknown ablation row {row!r}; choose from {', '.join(ROWS)}")

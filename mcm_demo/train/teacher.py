@@ -19,7 +19,6 @@ one collapsed the words the UNet had not started to use yet. Measured on the shi
 a colour word moves them 15) and the samples of the two prompts were identical to 0.001 per
 pixel, while the frozen random encoder keeps every word 2.5–4 apart, colour, shape and
 motion alike.
-`train_text_encoder=True` restores the joint recipe of the first shipped teacher.
 """
 from __future__ import annotations
 
@@ -34,9 +33,10 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from ..models import (TeacherConfig, build_noise_schedule, build_text_encoder, build_tokenizer, build_unet, encode_prompts,
-                      start_new_attention_as_no_ops, unet_forward)
-from ..toyworld.datasets import SceneStream, object_mask, to_tensor
+from ..embedded.config import TeacherConfig, build_noise_schedule, build_unet
+from ..embedded.text import build_text_encoder, build_tokenizer
+from ..pipeline import encode_prompts, unet_forward
+from ..embedded.world.datasets import SceneStream, object_mask, to_tensor
 from .checkpoint import load_snapshot, load_state, save_state
 
 
@@ -52,7 +52,6 @@ class UNetTrainConfig:
     run_dir: str = "runs/unet"
     save_every: int = 100
     object_weight: float = 4.0
-    train_text_encoder: bool = False
     init_unet: str | None = None  # a run folder whose EMA UNet starts this run (warm start)
     # A shipped teacher folder (pipeline layout) whose tokenizer, frozen text encoder and UNet
     # start this run; its VAE is the caller's. Stands in for `init_unet`.
@@ -70,10 +69,6 @@ class UNetTrainConfig:
     # layout, shape and direction are decided there, and a run's samples got the low-noise
     # detail (background, watermark) right long before any of those.
     high_noise_share: float = 0.0
-    # Extra loss weight on the latent pixels an object's outline crosses (4·m·(1−m) of its
-    # pooled render mask): there, and only there, one shape differs from another; the object
-    # weight above covers the whole object, whose inside the colour word already decides.
-    edge_weight: float = 0.0
 
 
 @torch.no_grad()
@@ -124,23 +119,6 @@ def cache_object_masks(num_clips: int, seed: int, path: str, latent_size: int = 
     log(f"cached {num_clips} object masks")
 
 
-def outline_weight(mask: torch.Tensor, latent_size: int) -> torch.Tensor:
-    """4·m·(1−m) of a render mask (…, H, W) pooled to the latent grid: 1 where the outline
-    halves a latent pixel, 0 inside and outside the object."""
-    m = F.adaptive_avg_pool2d(mask, latent_size)
-    return 4 * m * (1 - m)
-
-
-@torch.no_grad()
-def cache_object_edges(num_clips: int, seed: int, path: str, latent_size: int = 16, log=print):
-    """`outline_weight` of each cached clip's objects."""
-    if os.path.exists(path):
-        return
-    edges = [outline_weight(mask, latent_size) for mask in replayed_object_masks(num_clips, seed)]
-    save_file({"edges": torch.stack(edges).unsqueeze(1).half().contiguous()}, path)
-    log(f"cached {num_clips} object outlines")
-
-
 def load_latents(path: str):
     from safetensors import safe_open
 
@@ -179,54 +157,26 @@ def v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents, captions
     return (weight * err.mean((1, 2, 3, 4))).mean()
 
 
-@torch.no_grad()
-def caption_swap_probe(unet, text_encoder, tokenizer, schedule, latents, captions, gen) -> float:
-    """How much the prediction moves when the caption is swapped (relative); ~0 = caption ignored."""
-    b = min(16, latents.shape[0])
-    x = latents[:b]
-    noise = torch.randn(x.shape, generator=gen).to(x.device)
-    t = torch.full((b,), 800, device=x.device)
-    noisy = schedule.add_noise(x, noise, t)
-    a = unet(noisy, t, encode_prompts(tokenizer, text_encoder, captions[:b])).sample
-    swapped = captions[b:2 * b] if len(captions) >= 2 * b else captions[:b][::-1]
-    c = unet(noisy, t, encode_prompts(tokenizer, text_encoder, swapped)).sample
-    return float((a - c).norm() / a.norm())
+def start_new_attention_as_no_ops(unet, missing: list[str]) -> list[str]:
+    """Zero the output projection of each (temporal) transformer a warm start had no weights for.
 
-
-@torch.no_grad()
-def same_noise_errors(unet, schedule, latents, t: int, texts, gen) -> list[torch.Tensor]:
-    """The squared v-prediction error (B, C, F, H, W) at timestep `t` under each text state,
-    all from one draw of noise: the probes compare captions, so nothing else may differ."""
-    noise = torch.randn(latents.shape, generator=gen).to(latents.device)
-    ts = torch.full((latents.shape[0],), t, device=latents.device)
-    noisy, target = schedule.add_noise(latents, noise, ts), schedule.get_velocity(latents, noise, ts)
-    return [(unet_forward(unet, noisy, ts, text) - target) ** 2 for text in texts]
-
-
-@torch.no_grad()
-def shape_word_probe(unet, text_encoder, tokenizer, schedule, latents, captions, gen, timesteps=(500, 700)) -> str:
-    """The loss on single-object clips with their caption and with the shape word swapped, from
-    the same noise. Equal losses: the UNet does not use the shape word (check_teacher's
-    direction probe does the same for the motion word)."""
-    from ..toyworld.grammar import parse_caption, with_shape_swapped
-
-    rows, swapped = [], []
-    for i, caption in enumerate(captions):
-        scene = parse_caption(caption)
-        if scene is not None and len(scene.objects) == 1:
-            rows.append(i)
-            swapped.append(with_shape_swapped(scene).caption)
-        if len(rows) == 32:
-            break
-    if not rows:
-        return "no single-object clip to probe"
-    x = latents[rows]
-    text = [encode_prompts(tokenizer, text_encoder, c) for c in ([captions[i] for i in rows], swapped)]
-    out = []
-    for t in timesteps:
-        own, other = (float(err.mean()) for err in same_noise_errors(unet, schedule, x, t, text, gen))
-        out.append(f"t={t} {own:.4f} / {other:.4f}")
-    return ", ".join(out)
+    A transformer adds its output to its input, so with `proj_out` at zero the grown UNet
+    computes exactly what the checkpoint did; training then opens the new attention up. This
+    is how a UNet trained with a plain top level gains cross-attention there. Returns the
+    missing keys those transformers account for.
+    """
+    missing_set, covered = set(missing), []
+    for name, module in unet.named_modules():
+        if not hasattr(module, "transformer_blocks") or not hasattr(module, "proj_out"):
+            continue
+        keys = [f"{name}.{k}" for k in module.state_dict()]
+        if not all(k in missing_set for k in keys):
+            continue
+        with torch.no_grad():
+            for p in module.proj_out.parameters():
+                p.zero_()
+        covered += keys
+    return covered
 
 
 def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConfig(), log=print):
@@ -239,11 +189,6 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         masks_path = os.path.join(cfg.run_dir, "object_masks.safetensors")
         cache_object_masks(len(captions), cfg.seed, masks_path, latents.shape[-1], log=log)
         pixel_weight = 1.0 + cfg.object_weight * load_file(masks_path)["masks"].float()
-    if cfg.edge_weight > 0:
-        edges_path = os.path.join(cfg.run_dir, "object_edges.safetensors")
-        cache_object_edges(len(captions), cfg.seed, edges_path, latents.shape[-1], log=log)
-        edges = cfg.edge_weight * load_file(edges_path)["edges"].float()
-        pixel_weight = 1.0 + edges if pixel_weight is None else pixel_weight + edges
     tokenizer = build_tokenizer()
     text_encoder, unet = build_text_encoder(model_cfg, tokenizer), build_unet(model_cfg)
     if cfg.base:
@@ -257,7 +202,7 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         missing = [k for k in missing if k not in new_attention and not k.startswith(unet.ZERO_INITIALISED_PARTS)]
         if missing or unexpected:
             raise ValueError(f"{cfg.init_unet} does not fit this UNet: missing {missing}, unexpected {unexpected}")
-    text_encoder.requires_grad_(cfg.train_text_encoder)
+    text_encoder.requires_grad_(False)
     # On a GPU machine the run moves there whole; the state it saves resumes anywhere.
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     text_encoder, unet, latents = text_encoder.to(device), unet.to(device), latents.to(device)
@@ -266,7 +211,7 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     ema_text, ema_unet = copy.deepcopy(text_encoder), copy.deepcopy(unet)
     for m in (ema_text, ema_unet):
         m.requires_grad_(False)
-    params = list(unet.parameters()) + (list(text_encoder.parameters()) if cfg.train_text_encoder else [])
+    params = list(unet.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
     modules = {"unet": unet, "text_encoder": text_encoder, "ema_unet": ema_unet, "ema_text_encoder": ema_text}
     state = load_state(cfg.run_dir, modules, opt)
@@ -279,7 +224,7 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     gen = torch.Generator().manual_seed(cfg.seed * 1000003 + step)
     pick = random.Random(cfg.seed * 7 + step)
     unet.train()
-    text_encoder.train(cfg.train_text_encoder)
+    text_encoder.eval()
 
     def stills_batch():
         """`image_batch` single frames (B, C, 1, H, W) of random cached clips, with captions and weights."""
@@ -290,12 +235,6 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         w = None if pixel_weight is None else pixel_weight[rows, :, cols].unsqueeze(2)
         return x, ["" if pick.random() < cfg.caption_dropout else captions[i] for i in idx], w
 
-    def log_shape_probe():  # its own generator: the probe leaves the run's noise as it was
-        probe = shape_word_probe(ema_unet, ema_text, tokenizer, schedule, latents, captions,
-                                 torch.Generator().manual_seed(1))
-        log(f"shape-word probe (EMA) at step {step}, loss with caption / shape word swapped: {probe}")
-
-    log_shape_probe()
     t0 = time.time()
     while step < cfg.steps:
         idx = pick.sample(range(len(captions)), cfg.batch)
@@ -324,11 +263,6 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
                     pe.lerp_(p, 1 - decay)
         if step % 25 == 0:
             log(f"unet step {step}/{cfg.steps} loss {loss.item():.4f} {time.time() - t0:.0f}s")
-        if step % 250 == 0:
-            probe = caption_swap_probe(ema_unet, ema_text, tokenizer, schedule, latents[:32], captions[:32], gen)
-            log(f"caption-swap probe (EMA, t=800): prediction moved {probe:.1%}")
-        if step % 500 == 0:
-            log_shape_probe()
         if step % cfg.save_every == 0 or step == cfg.steps:
             save_state(cfg.run_dir, step, modules, opt)
         if cfg.keep_every and step % cfg.keep_every == 0:

@@ -98,7 +98,7 @@ def trajectory(motion: str, radius: float, rng: random.Random, num_frames: int) 
         phase = rng.uniform(0, 2 * math.pi)
         theta = phase - 2 * math.pi * 0.875 * u
         xs, ys = cx + orbit * np.cos(theta), cy + orbit * np.sin(theta)
-    elif motion != "still":
+    else:
         raise ValueError(f"unknown motion {motion!r}")
     return [Pose(float(x), float(y), float(s), float(a)) for x, y, s, a in zip(xs, ys, scales, angles)]
 
@@ -181,8 +181,7 @@ def degrade(frames: np.ndarray, rng: np.random.Generator, watermark: bool = True
     return np.stack(out)
 
 
-def render_clip(scene: Scene, style: str = "lq", seed: int = 0, num_frames: int = NUM_FRAMES,
-                shuffle_frames: bool = False) -> np.ndarray:
+def render_clip(scene: Scene, style: str = "lq", seed: int = 0, num_frames: int = NUM_FRAMES) -> np.ndarray:
     """Render `scene` as uint8 frames (F, 64, 64, 3). Same (scene, style, seed) → same clip."""
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; choose from {STYLES}")
@@ -207,6 +206,4 @@ def render_clip(scene: Scene, style: str = "lq", seed: int = 0, num_frames: int 
     clip = np.clip(np.stack(frames), 0, 255).astype(np.uint8)
     if style == "lq":
         clip = degrade(clip, nprng)
-    if shuffle_frames:
-        clip = clip[nprng.permutation(num_frames)]
     return clip

@@ -10,9 +10,9 @@ import random
 import numpy as np
 
 from . import service
-from .catalog import TEACHERS, VARIANTS, CheckpointMissing, fetch_command, student_names
-from .pipeline import PipelineInputError
-from .video_io import display_upscale, write_mp4
+from ..catalog import TEACHERS, VARIANTS, CheckpointMissing, fetch_command, student_names
+from ..pipeline import PipelineInputError
+from ..video_io import display_upscale, write_mp4
 
 EXAMPLES = [
     "a red circle moving left on a black background",
@@ -21,7 +21,7 @@ EXAMPLES = [
     "a purple cross orbiting on a brown background",
 ]
 MAX_QUEUE = 32
-ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "references")
+ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "assets", "references")
 REFERENCE_EXAMPLES = sorted(os.path.join(ASSETS, f) for f in os.listdir(ASSETS)) if os.path.isdir(ASSETS) else []
 
 
@@ -45,7 +45,7 @@ def filmstrip(frames: np.ndarray, scale: int = 3, max_width: int = 1536) -> np.n
 
 def teacher_status(teacher: str) -> str:
     """What the chosen teacher has on this machine, and the command for what it lacks."""
-    from .catalog import load_pipeline, student_folder
+    from ..catalog import load_pipeline, student_folder
 
     missing = []
     try:
@@ -141,7 +141,7 @@ TRANSFER_PROMPTS = ["a yellow star on a gray background", "a green triangle on a
 
 def reference_preview(path):
     """The uploaded clip as the model will see it (8 frames, centre crop), or a message."""
-    from .video_io import UploadError, load_reference
+    from ..video_io import UploadError, load_reference
 
     if not path:
         return None, ""
@@ -156,8 +156,8 @@ def reference_preview(path):
 def run_transfer(reference, prompt, method, student, steps, strength, inner_iterations, tune_steps, motion_prompt,
                  seed, start_look=service.TransferRequest.start_look, progress=None):
     """Returns (reference mp4, transferred mp4, baseline mp4, status)."""
-    from .motion.transfer import appearance_invariant_prompt
-    from .video_io import UploadError
+    from ..transfer.core import appearance_invariant_prompt
+    from ..video_io import UploadError
 
     def report(i, n, loss):
         if progress is not None:

@@ -1,6 +1,5 @@
 """The synthetic world the embedded default is trained and measured on (DESIGN §3)."""
-from .grammar import (BACKGROUNDS, COLOURS, MOTIONS, SHAPES, ObjectSpec, Scene, all_objects,
-                      heldout_scenes, parse_caption, sample_scene)
+from .grammar import BACKGROUNDS, COLOURS, MOTIONS, SHAPES, ObjectSpec, Scene, all_objects, heldout_scenes, parse_caption, sample_scene
 from .render import NUM_FRAMES, SIZE, STYLES, render_clip
 
 IMAGE_SET_VARIANTS = ("webvid", "laion", "anime", "real", "3d-cartoon")

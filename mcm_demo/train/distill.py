@@ -18,16 +18,20 @@ import dataclasses
 import json
 import os
 import random
+import shutil
 import time
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..models import unet_forward
-from .consistency import DDIMSolver, alpha_sigma, consistency_output, pseudo_huber, to_x0_and_eps
-from .discriminator import (DinoBackbone, FrameDiscriminator, VAEEncoderBackbone, discriminator_loss, generator_loss,
-                            gradient_penalty)
-from .lora import attach_lora, load_adapter_weights, lora_parameters, save_adapter, use_adapter
+from ..pipeline import unet_forward
+from .consistency import DDIMSolver, pseudo_huber
+from ..schedule import alpha_sigma, consistency_output, to_x0_and_eps
+from .discriminator import DinoBackbone, FrameDiscriminator, VAEEncoderBackbone, discriminator_loss, generator_loss, gradient_penalty
+from ..embedded.world import render_clip, variant_style
+from ..embedded.world.grammar import sample_scene
+from .teacher import cache_latents, load_latents
+from ..adapters import attach_lora, load_adapter_weights, lora_parameters, save_adapter, use_adapter
 from .motion import MotionRepresentation
 
 PRESETS = {
@@ -230,9 +234,6 @@ class Distiller:
 
 def toy_image_source(variant: str, seed: int):
     """Random stills of the variant's image set with their captions, rendered on the fly."""
-    from ..toyworld import render_clip, variant_style
-    from ..toyworld.grammar import sample_scene
-
     style = variant_style(variant)
     rng = random.Random(seed)
 
@@ -253,16 +254,13 @@ def snapshot_folder(run_dir: str, step: int) -> str:
     return os.path.join(run_dir, "snapshots", f"step-{step:05d}")
 
 
-def train_distill(cfg: DistillConfig, pipe=None, log=print) -> Distiller:
-    """The seeded, resumable loop; writes the finished adapter folder to `run_dir/adapter`."""
+def train_distill(cfg: DistillConfig, pipe, log=print) -> Distiller:
+    """The seeded, resumable loop on `pipe` (the teacher, fp32 on the CPU: its UNet gets the
+    student's LoRA); writes the finished adapter folder to `run_dir/adapter`."""
     from accelerate import Accelerator
-
-    from ..catalog import load_pipeline
-    from ..teacher.train_unet import cache_latents, load_latents
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     torch.manual_seed(cfg.seed)
-    pipe = pipe or load_pipeline(cfg.teacher, device="cpu", dtype=torch.float32)
     os.makedirs(cfg.run_dir, exist_ok=True)
     cache_latents(pipe.vae, cfg.num_clips, cfg.seed + 1, cfg.latents, log=log)
     latents, captions = load_latents(cfg.latents)
@@ -285,3 +283,11 @@ def train_distill(cfg: DistillConfig, pipe=None, log=print) -> Distiller:
         if cfg.snapshot_every and step % cfg.snapshot_every == 0:
             distiller.save(snapshot_folder(cfg.run_dir, step), step)
     return distiller
+
+
+def export_adapter(run_dir: str, out: str) -> None:
+    """Copy a finished run's adapter folder to `out`, its LoRA weights in fp16 (half the size in
+    git, the same clips: the deltas are small)."""
+    shutil.copytree(os.path.join(run_dir, "adapter"), out, dirs_exist_ok=True)
+    path = os.path.join(out, "adapter_model.safetensors")
+    save_file({k: v.half() for k, v in load_file(path).items()}, path)

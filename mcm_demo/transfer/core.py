@@ -33,11 +33,10 @@ import numpy as np
 import torch
 
 from .. import samplers
-from ..distill.consistency import alpha_sigma, to_x0_and_eps
-from ..distill.lora import (adapter_names, attach_lora, load_adapter, lora_parameters, remove_adapter,
-                            resolve_target_modules, save_adapter, use_adapter)
-from ..models import unet_forward
-from ..toyworld.grammar import BACKGROUNDS, COLOURS
+from ..schedule import alpha_sigma, to_x0_and_eps
+from ..adapters import adapter_names, attach_lora, load_adapter, lora_parameters, remove_adapter, resolve_target_modules, save_adapter, use_adapter
+from ..pipeline import unet_forward
+from ..embedded.world.grammar import BACKGROUNDS, COLOURS
 from .flow import QKCapture, StopForward, flow_loss, motion_flow, spatial_attention
 
 METHODS = ("fastvmt", "vmc", "none")
@@ -47,39 +46,25 @@ MAX_TUNED_ADAPTERS = 8  # a long-running server keeps the newest tuned clips att
 
 @dataclasses.dataclass
 class TransferConfig:
+    """The knobs of both methods; the defaults are the app's (docs/transfer.md: how they were chosen)."""
+
     method: str = "fastvmt"
     steps: int = 4
-    # start timestep as a share of T: lower keeps more of the reference's motion and, with the
-    # reference's own look, more of its colours; chosen with that look (0.75 with 24 inner
-    # iterations: colour 0.81 at motion class 0.44, 0.12 without transfer) and kept with the
-    # prompt's look, where 0.55-0.75 measured alike (docs/transfer.md)
-    strength: float = 0.75
+    strength: float = 0.75  # start timestep as a share of T: lower keeps more of the reference
     seed: int = 0
     # fastvmt
     inner_iterations: int = 24
     guided_steps: int = 2  # how many of the first informative sampling steps are guided
     lr: float = 0.05
-    # Measured with eval-transfer: window 1 + a backward every 4th iteration cut the guidance
-    # time 3.2x against dense + every iteration on the ×8 teacher (motion fidelity 0.543 vs
-    # 0.491; window 2 + every 3rd was 2.5x), and 3.6x on the shipped ×4 at its defaults (0.375 vs 0.367).
-    window: int | None = 1  # None = dense attention (the baseline of the speedup)
-    reuse_every: int = 4  # 1 = a full backward every iteration (the baseline)
+    window: int | None = 1  # attention window radius; None = dense attention (the speedup's baseline)
+    reuse_every: int = 4  # a full backward every this many inner iterations; 1 = every one (baseline)
     # vmc
     tune_steps: int = 60
     tune_lr: float = 1e-3
     tune_rank: int = 4
     invariant_prompt: str | None = None  # None: derived from the prompt
-    # tune on recoloured copies of the reference (RGB channels permuted, or inverted), a random
-    # one each step: the motion is the same in every copy and the colours are not, so the adapter
-    # fits less of the reference's colours into its motion (32 references, 60 steps, the
-    # reference's look: colour 0.91 against 0.81 tuned on the clip alone, motion fidelity 0.33 vs 0.31;
-    # from the prompt's look, the default start, the same either way: docs/transfer.md)
-    tune_recolour: bool = True
-    # the start's look: "prompt" recolours the reference's background and object to those of the
-    # student's one-step sample of the prompt from the same noise (with_look) before noising it,
-    # keeping the reference's layout and motion; "reference" noises the reference as it is. On 32
-    # held-out references fastvmt went from motion fidelity 0.38, colour 0.81, background 0.25
-    # to 0.54, 0.88, 0.78, and vmc from 0.33, 0.91, 0.75 to 0.47, 0.94, 0.75 (docs/transfer.md)
+    # "prompt": the reference recoloured to a one-step sample of the prompt (with_look) before it
+    # is noised; "reference": the reference as it is
     start_look: str = "prompt"
 
 
@@ -274,8 +259,8 @@ def transfer(pipe, prompt: str, reference: np.ndarray, cfg: TransferConfig, stud
     # 2. VMC: tune the temporal-attention LoRA (cached); it runs together with the student.
     active = [student]
     if cfg.method == "vmc":
-        tuning_latents = recoloured_latents(pipe, reference) if cfg.tune_recolour else reference_latents
-        active.append(tune_vmc(pipe, tuning_latents, invariant, cfg, cache_dir, progress))
+        # tuned on recoloured copies (they move alike), so the adapter fits less of the clip's colours
+        active.append(tune_vmc(pipe, recoloured_latents(pipe, reference), invariant, cfg, cache_dir, progress))
         info["invariant_prompt"] = invariant
     timings["tuning_s"] = time.perf_counter() - t0
     use_adapter(pipe.unet, active)

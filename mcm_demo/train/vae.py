@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from ..models import TeacherConfig, build_vae
-from ..toyworld.datasets import SceneStream, to_tensor
-from ..toyworld.render import watermark_mask
+from ..embedded.config import TeacherConfig, build_vae
+from ..embedded.world.datasets import SceneStream, to_tensor
+from ..embedded.world.render import watermark_mask
 from .checkpoint import load_state, save_state
 
 

@@ -19,9 +19,9 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .catalog import TEACHERS, VARIANTS, CheckpointMissing, default_device_dtype, load_pipeline, student_names, use_student
-from .motion.transfer import TransferConfig
-from .pipeline import MAX_PROMPT_CHARS, PipelineInputError
+from ..catalog import TEACHERS, VARIANTS, CheckpointMissing, default_device_dtype, load_pipeline, student_names, use_student
+from ..transfer.core import TransferConfig
+from ..pipeline import MAX_PROMPT_CHARS, PipelineInputError
 
 TEACHER_MODEL = "teacher"
 BASELINE_STEPS = 50  # the speedup is always against the teacher's 50-step DDIM with CFG
@@ -218,8 +218,8 @@ class TransferRequest:
 
 def check_transfer(req: TransferRequest):
     """Validate the knobs (PipelineInputError) and read the clip (UploadError); return both."""
-    from .motion.transfer import METHODS, START_LOOKS
-    from .video_io import load_reference
+    from ..transfer.core import METHODS, START_LOOKS
+    from ..video_io import load_reference
 
     if req.method not in METHODS:
         raise PipelineInputError(f"Unknown method {req.method!r}; choose from {', '.join(METHODS)}.")
@@ -248,8 +248,8 @@ def run_transfer(req: TransferRequest, baseline: bool = True, progress=None) -> 
     """Transfer the clip's motion (and, with `baseline`, the same seed without it) under the
     device lock. Returns the reference frames, the results, their measured seconds and their
     motion fidelity to the reference."""
-    from .motion import motion_fidelity_of_clips
-    from .motion.transfer import transfer
+    from ..metrics.motion_fidelity import motion_fidelity_of_clips
+    from ..transfer.core import transfer
 
     pipe, reference, cfg = check_transfer(req)
     device = str(pipe.unet.device)

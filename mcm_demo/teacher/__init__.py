@@ -1,1 +1,0 @@
-"""Training of the embedded teacher: VAE, then text encoder + UNet3D together."""
