@@ -2,6 +2,7 @@
 
 The top level exports the classes a saved pipeline folder names in its model_index.json.
 """
+
 from .embedded.unet import UNet3DWithFramePositions
 from .pipeline import PipelineInputError, TextToVideoPipeline
 

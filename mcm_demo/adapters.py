@@ -8,6 +8,7 @@ Folders use the published MCM layout (`yhzhai/mcm/<variant>/`): `adapter_config.
 `adapter_model.safetensors` with `base_model.model.`-prefixed keys, as
 `PeftModel.save_pretrained` writes them.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,12 @@ import os
 import warnings
 
 import torch
-from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
+from peft import (
+    LoraConfig,
+    get_peft_model_state_dict,
+    inject_adapter_in_model,
+    set_peft_model_state_dict,
+)
 from peft.tuners.tuners_utils import BaseTunerLayer
 from safetensors.torch import load_file, save_file
 
@@ -23,25 +29,46 @@ from safetensors.torch import load_file, save_file
 # Sequential containers (`temp_convs.0.conv1`), which the paper leaves untouched and peft
 # cannot wrap, so names are resolved to the supported layers outside `temp_convs`.
 PUBLISHED_TARGET_MODULES = (
-    "to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2",
-    "conv1", "conv2", "conv_shortcut", "downsamplers.0.conv", "upsamplers.0.conv", "time_emb_proj")
+    "to_q",
+    "to_k",
+    "to_v",
+    "to_out.0",
+    "proj_in",
+    "proj_out",
+    "ff.net.0.proj",
+    "ff.net.2",
+    "conv1",
+    "conv2",
+    "conv_shortcut",
+    "downsamplers.0.conv",
+    "upsamplers.0.conv",
+    "time_emb_proj",
+)
 _SUPPORTED = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.Conv3d)
 _PREFIX = "base_model.model."
 
 
-def resolve_target_modules(model: torch.nn.Module, short_names=PUBLISHED_TARGET_MODULES) -> list[str]:
+def resolve_target_modules(
+    model: torch.nn.Module, short_names=PUBLISHED_TARGET_MODULES
+) -> list[str]:
     """Full names of the layers a published short-name list means on this model."""
     found = []
     for name, module in model.named_modules():
         parts = name.split(".")
-        if "temp_convs" in parts or "base_layer" in parts or any(p.startswith("lora_") for p in parts):
+        if (
+            "temp_convs" in parts
+            or "base_layer" in parts
+            or any(p.startswith("lora_") for p in parts)
+        ):
             continue  # a layer already wrapped by LoRA is named by its wrapper, not its base_layer
         if not isinstance(module, _SUPPORTED + (BaseTunerLayer,)):
             continue
         if any(name == s or name.endswith("." + s) for s in short_names):
             found.append(name)
     if not found:
-        raise ValueError(f"none of {list(short_names)} names a LoRA-able layer of {type(model).__name__}")
+        raise ValueError(
+            f"none of {list(short_names)} names a LoRA-able layer of {type(model).__name__}"
+        )
     return found
 
 
@@ -53,13 +80,25 @@ def adapter_names(model: torch.nn.Module) -> list[str]:
     return sorted({n for layer in lora_layers(model) for n in layer.lora_A.keys()})
 
 
-def attach_lora(model: torch.nn.Module, name: str, rank: int = 64, alpha: int | None = None,
-                target_modules=PUBLISHED_TARGET_MODULES, init: bool = True) -> LoraConfig:
+def attach_lora(
+    model: torch.nn.Module,
+    name: str,
+    rank: int = 64,
+    alpha: int | None = None,
+    target_modules=PUBLISHED_TARGET_MODULES,
+    init: bool = True,
+) -> LoraConfig:
     """Inject a new LoRA adapter (B = 0: the student starts as the teacher) and make it active."""
     if name in adapter_names(model):
         raise ValueError(f"adapter {name!r} is already attached")
-    config = LoraConfig(r=rank, lora_alpha=alpha or rank, target_modules=resolve_target_modules(model, target_modules),
-                        lora_dropout=0.0, bias="none", init_lora_weights=init)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha or rank,
+        target_modules=resolve_target_modules(model, target_modules),
+        lora_dropout=0.0,
+        bias="none",
+        init_lora_weights=init,
+    )
     with warnings.catch_warnings():  # "multiple adapters in the model": that is the point
         warnings.filterwarnings("ignore", message=".*multiple adapters.*")
         inject_adapter_in_model(config, model, adapter_name=name)
@@ -105,26 +144,51 @@ def remove_adapter(model: torch.nn.Module, name: str) -> None:
 
 
 def lora_parameters(model: torch.nn.Module, name: str) -> list[torch.nn.Parameter]:
-    return [p for n, p in model.named_parameters() if f".{name}." in n and ("lora_A" in n or "lora_B" in n)]
+    return [
+        p
+        for n, p in model.named_parameters()
+        if f".{name}." in n and ("lora_A" in n or "lora_B" in n)
+    ]
 
 
-def save_adapter(model: torch.nn.Module, name: str, folder: str, config: LoraConfig | None = None) -> None:
+def save_adapter(
+    model: torch.nn.Module, name: str, folder: str, config: LoraConfig | None = None
+) -> None:
     """Write `adapter_config.json` + `adapter_model.safetensors` in `PeftModel`'s layout."""
     os.makedirs(folder, exist_ok=True)
     state = get_peft_model_state_dict(model, adapter_name=name)
-    save_file({_PREFIX + k: v.detach().contiguous().cpu() for k, v in state.items()},
-              os.path.join(folder, "adapter_model.safetensors"))
+    save_file(
+        {_PREFIX + k: v.detach().contiguous().cpu() for k, v in state.items()},
+        os.path.join(folder, "adapter_model.safetensors"),
+    )
     layer = next(m for m in lora_layers(model) if name in m.lora_A)
     rank = layer.r[name]
     alpha = round(layer.scaling[name] * rank)
     cfg = config.to_dict() if config is not None else {}
     # the layers that really hold this adapter (another adapter may sit on more of them)
-    holders = [n for n, m in model.named_modules() if isinstance(m, BaseTunerLayer) and name in m.lora_A]
-    cfg.update({"peft_type": "LORA", "r": rank, "lora_alpha": alpha, "bias": "none", "lora_dropout": 0.0,
-                "target_modules": sorted(set(cfg.get("target_modules") or holders))})
+    holders = [
+        n for n, m in model.named_modules() if isinstance(m, BaseTunerLayer) and name in m.lora_A
+    ]
+    cfg.update(
+        {
+            "peft_type": "LORA",
+            "r": rank,
+            "lora_alpha": alpha,
+            "bias": "none",
+            "lora_dropout": 0.0,
+            "target_modules": sorted(set(cfg.get("target_modules") or holders)),
+        }
+    )
     with open(os.path.join(folder, "adapter_config.json"), "w") as f:
-        json.dump({k: (sorted(v) if isinstance(v, set) else v) for k, v in cfg.items()
-                   if isinstance(v, (str, int, float, bool, list, set, type(None)))}, f, indent=2)
+        json.dump(
+            {
+                k: (sorted(v) if isinstance(v, set) else v)
+                for k, v in cfg.items()
+                if isinstance(v, (str, int, float, bool, list, set, type(None)))
+            },
+            f,
+            indent=2,
+        )
 
 
 def load_adapter(model: torch.nn.Module, folder: str, name: str) -> None:
@@ -133,13 +197,21 @@ def load_adapter(model: torch.nn.Module, folder: str, name: str) -> None:
     weights_path = os.path.join(folder, "adapter_model.safetensors")
     for path in (config_path, weights_path):
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path} is missing: an adapter folder holds adapter_config.json "
-                                    "and adapter_model.safetensors")
+            raise FileNotFoundError(
+                f"{path} is missing: an adapter folder holds adapter_config.json "
+                "and adapter_model.safetensors"
+            )
     with open(config_path) as f:
         cfg = json.load(f)
     targets = cfg.get("target_modules") or PUBLISHED_TARGET_MODULES
     targets = [targets] if isinstance(targets, str) else targets
-    attach_lora(model, name, rank=int(cfg["r"]), alpha=int(cfg.get("lora_alpha", cfg["r"])), target_modules=targets)
+    attach_lora(
+        model,
+        name,
+        rank=int(cfg["r"]),
+        alpha=int(cfg.get("lora_alpha", cfg["r"])),
+        target_modules=targets,
+    )
     load_adapter_weights(model, folder, name)
 
 
@@ -150,5 +222,7 @@ def load_adapter_weights(model: torch.nn.Module, folder: str, name: str) -> None
     result = set_peft_model_state_dict(model, state, adapter_name=name)
     missing = [k for k in result.missing_keys if f".{name}." in k and "lora_" in k]
     if result.unexpected_keys or missing:
-        raise ValueError(f"adapter in {folder} does not fit this UNet: "
-                         f"{len(result.unexpected_keys)} unexpected, {len(missing)} missing LoRA weights")
+        raise ValueError(
+            f"adapter in {folder} does not fit this UNet: "
+            f"{len(result.unexpected_keys)} unexpected, {len(missing)} missing LoRA weights"
+        )

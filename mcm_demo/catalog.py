@@ -5,6 +5,7 @@ The only module that knows checkpoint names. The embedded teacher and its studen
 Face hub through `huggingface_hub` (`python -m mcm_demo fetch …`), and are then read from
 its local cache, so a machine that fetched once runs offline.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,7 +29,9 @@ PUBLISHED_ADAPTER_REPO = "yhzhai/mcm"
 class Teacher:
     name: str
     label: str
-    repo: str | None = None  # hub id of the pipeline (ModelScope) or of the SD1.5 base (AnimateDiff)
+    repo: str | None = (
+        None  # hub id of the pipeline (ModelScope) or of the SD1.5 base (AnimateDiff)
+    )
     motion_adapter: str | None = None  # AnimateDiff's motion module, on top of `repo`
     published: tuple[str, ...] = ()  # variants with a published MCM adapter ("<prefix>-<variant>")
     prefix: str = ""
@@ -40,12 +43,24 @@ class Teacher:
 
 
 TEACHERS = {
-    "embedded": Teacher("embedded", "Embedded (synthetic world, CPU)", published=VARIANTS, has_lcm=True),
-    "modelscope": Teacher("modelscope", "ModelScopeT2V 1.7B", repo="ali-vilab/text-to-video-ms-1.7b",
-                          published=VARIANTS, prefix="modelscopet2v"),
-    "animatediff": Teacher("animatediff", "AnimateDiff (epiCRealism)", repo="emilianJR/epiCRealism",
-                           motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
-                           published=("webvid", "laion"), prefix="animatediff"),
+    "embedded": Teacher(
+        "embedded", "Embedded (synthetic world, CPU)", published=VARIANTS, has_lcm=True
+    ),
+    "modelscope": Teacher(
+        "modelscope",
+        "ModelScopeT2V 1.7B",
+        repo="ali-vilab/text-to-video-ms-1.7b",
+        published=VARIANTS,
+        prefix="modelscopet2v",
+    ),
+    "animatediff": Teacher(
+        "animatediff",
+        "AnimateDiff (epiCRealism)",
+        repo="emilianJR/epiCRealism",
+        motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
+        published=("webvid", "laion"),
+        prefix="animatediff",
+    ),
 }
 
 
@@ -84,40 +99,54 @@ def fetch(teacher: str, variants=(), progress=None, log=print) -> None:
     jobs = [(repo, None) for repo in t.repos]
     for v in variants:
         if v not in t.published:
-            raise ValueError(f"{t.label} has no published {v!r} adapter; it has {', '.join(t.published)}")
+            raise ValueError(
+                f"{t.label} has no published {v!r} adapter; it has {', '.join(t.published)}"
+            )
         jobs.append((PUBLISHED_ADAPTER_REPO, [f"{t.prefix}-{v}/*"]))
     for repo, patterns in jobs:
         log(f"fetching {repo}" + (f" ({patterns[0][:-2]})" if patterns else "") + " …")
         try:
             _snapshot(repo, patterns, offline=False, progress=progress)
         except Exception as err:  # offline, hub down, no such repo
-            raise CheckpointMissing(f"could not download {repo}: {type(err).__name__}: {err}. "
-                                    "Check the network (or HF_HUB_OFFLINE) and run the command again.") from None
+            raise CheckpointMissing(
+                f"could not download {repo}: {type(err).__name__}: {err}. "
+                "Check the network (or HF_HUB_OFFLINE) and run the command again."
+            ) from None
 
 
 def _cached(repo: str, what: str, command: str, allow_patterns=None) -> str:
     try:
         return _snapshot(repo, allow_patterns, offline=True)
     except Exception as err:  # not in the cache (offline) or no such repo
-        raise CheckpointMissing(f"{what} ({repo}) is not downloaded; fetch it with `{command}` "
-                                f"(needs internet once). [{type(err).__name__}]") from None
+        raise CheckpointMissing(
+            f"{what} ({repo}) is not downloaded; fetch it with `{command}` "
+            f"(needs internet once). [{type(err).__name__}]"
+        ) from None
 
 
 def student_folder(teacher: str, name: str) -> str:
     """The adapter folder of a student ("lcm", "mcm-anime") of a catalogue teacher."""
     t = TEACHERS[teacher]
     if name not in student_names(teacher):
-        raise CheckpointMissing(f"{t.label} has no student {name!r}; it has {student_names(teacher)}")
+        raise CheckpointMissing(
+            f"{t.label} has no student {name!r}; it has {student_names(teacher)}"
+        )
     if teacher == "embedded":
         folder = WEIGHTS_DIR / name
         if not (folder / "adapter_model.safetensors").exists():
             how = "--method lcm" if name == "lcm" else f"--method mcm --variant {name[4:]}"
-            raise CheckpointMissing(f"the {name} adapter is missing at {folder}; train it with "
-                                    f"`python -m mcm_demo distill {how} --out {folder}` (see weights/README.md)")
+            raise CheckpointMissing(
+                f"the {name} adapter is missing at {folder}; train it with "
+                f"`python -m mcm_demo distill {how} --out {folder}` (see weights/README.md)"
+            )
         return str(folder)
     sub = f"{t.prefix}-{name[4:]}"
-    root = _cached(PUBLISHED_ADAPTER_REPO, f"the published adapter {sub}", fetch_command(teacher, name[4:]),
-                   [f"{sub}/*"])
+    root = _cached(
+        PUBLISHED_ADAPTER_REPO,
+        f"the published adapter {sub}",
+        fetch_command(teacher, name[4:]),
+        [f"{sub}/*"],
+    )
     return os.path.join(root, sub)
 
 
@@ -131,14 +160,18 @@ def default_device_dtype(device: str | None = None, dtype: torch.dtype | None = 
     return device, dtype or (torch.float16 if device.startswith("cuda") else torch.float32)
 
 
-def load_pipeline(teacher: str = "embedded", device: str | None = None, dtype: torch.dtype | None = None):
+def load_pipeline(
+    teacher: str = "embedded", device: str | None = None, dtype: torch.dtype | None = None
+):
     """The cached pipeline of `teacher`, loaded once per (teacher, device, dtype).
 
     `teacher` is a catalogue name, a local pipeline folder or a hub id (owner/name).
     """
     if teacher not in TEACHERS and not (os.path.isdir(teacher) or teacher.count("/") == 1):
-        raise CheckpointMissing(f"unknown teacher {teacher!r}; choose from {sorted(TEACHERS)}, "
-                                "a local pipeline folder or a hub id")
+        raise CheckpointMissing(
+            f"unknown teacher {teacher!r}; choose from {sorted(TEACHERS)}, "
+            "a local pipeline folder or a hub id"
+        )
     device, dtype = default_device_dtype(device, dtype)
     key = (teacher, device, dtype)
     with _cache_lock:
@@ -161,8 +194,10 @@ def _load(teacher: str, dtype: torch.dtype):
 
     if teacher == "embedded":
         if not (EMBEDDED_TEACHER / "model_index.json").exists():
-            raise CheckpointMissing(f"the embedded teacher is missing at {EMBEDDED_TEACHER}; rebuild it with "
-                                    "`python -m mcm_demo train teacher` (see weights/README.md)")
+            raise CheckpointMissing(
+                f"the embedded teacher is missing at {EMBEDDED_TEACHER}; rebuild it with "
+                "`python -m mcm_demo train teacher` (see weights/README.md)"
+            )
         return TextToVideoPipeline.from_pretrained(str(EMBEDDED_TEACHER), dtype=dtype)
     t = TEACHERS.get(teacher)
     if t is None:  # a folder or hub id of a ModelScope-layout pipeline
@@ -177,20 +212,38 @@ def _load(teacher: str, dtype: torch.dtype):
 def assemble_animatediff(base: str, motion_adapter: str, dtype: torch.dtype = torch.float32):
     """An SD1.5 folder + a motion adapter folder → our pipeline around `UNetMotionModel`,
     with the scheduler MCM's AnimateDiff checkpoints were distilled with (DESIGN §4)."""
-    from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel, UNetMotionModel
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        MotionAdapter,
+        UNet2DConditionModel,
+        UNetMotionModel,
+    )
     from transformers import CLIPTextModel, CLIPTokenizer
 
     from .pipeline import TextToVideoPipeline
 
-    unet = UNetMotionModel.from_unet2d(UNet2DConditionModel.from_pretrained(base, subfolder="unet"),
-                                       MotionAdapter.from_pretrained(motion_adapter))
-    scheduler = DDIMScheduler.from_pretrained(base, subfolder="scheduler", beta_schedule="linear",
-                                              beta_start=0.00085, beta_end=0.012, clip_sample=False,
-                                              timestep_spacing="linspace", steps_offset=1)
-    return TextToVideoPipeline(AutoencoderKL.from_pretrained(base, subfolder="vae", torch_dtype=dtype),
-                               CLIPTextModel.from_pretrained(base, subfolder="text_encoder", torch_dtype=dtype),
-                               CLIPTokenizer.from_pretrained(base, subfolder="tokenizer"),
-                               unet.to(dtype), scheduler)
+    unet = UNetMotionModel.from_unet2d(
+        UNet2DConditionModel.from_pretrained(base, subfolder="unet"),
+        MotionAdapter.from_pretrained(motion_adapter),
+    )
+    scheduler = DDIMScheduler.from_pretrained(
+        base,
+        subfolder="scheduler",
+        beta_schedule="linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        clip_sample=False,
+        timestep_spacing="linspace",
+        steps_offset=1,
+    )
+    return TextToVideoPipeline(
+        AutoencoderKL.from_pretrained(base, subfolder="vae", torch_dtype=dtype),
+        CLIPTextModel.from_pretrained(base, subfolder="text_encoder", torch_dtype=dtype),
+        CLIPTokenizer.from_pretrained(base, subfolder="tokenizer"),
+        unet.to(dtype),
+        scheduler,
+    )
 
 
 def _enable_cuda_savings(pipe) -> None:
@@ -222,6 +275,8 @@ def load_evaluator():
     from .metrics import ToyEvaluator
 
     if not (EVALUATOR / "config.json").exists():
-        raise CheckpointMissing(f"the evaluator is missing at {EVALUATOR}; rebuild it with "
-                                "`python -m mcm_demo train evaluator`")
+        raise CheckpointMissing(
+            f"the evaluator is missing at {EVALUATOR}; rebuild it with "
+            "`python -m mcm_demo train evaluator`"
+        )
     return ToyEvaluator.from_pretrained(str(EVALUATOR)).eval()

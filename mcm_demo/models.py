@@ -5,6 +5,7 @@ diffusers resolves that name from `sys.modules` (so `pipeline` imports this modu
 up the component's base class in it (hence `ModelMixin`). The class itself lives in
 `embedded/unet.py`.
 """
+
 from diffusers.models.modeling_utils import ModelMixin
 
 from .embedded.unet import UNet3DWithFramePositions

@@ -4,7 +4,8 @@ teachers: prompt → text embeddings → noise → sampler loop → VAE decode �
 The sampler is a pure function from `samplers.py`; this class only wraps the UNet into a
 denoiser (prediction type, classifier-free guidance) and hands it over.
 """
-from typing import Callable
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -14,7 +15,14 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from . import adapters as adapter_ops
 from . import models as _saved_folders_name_this  # noqa: F401 (see models.py)
 from . import samplers
-from .schedule import TIMESTEP_SCALING, alpha_sigma_at, consistency_output, consistency_timesteps, spaced_timesteps, x0_and_eps
+from .schedule import (
+    TIMESTEP_SCALING,
+    alpha_sigma_at,
+    consistency_output,
+    consistency_timesteps,
+    spaced_timesteps,
+    x0_and_eps,
+)
 
 MAX_PROMPT_CHARS = 2000
 
@@ -33,8 +41,13 @@ def unet_forward(unet, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> 
 
 def encode_prompts(tokenizer, text_encoder, prompts: list[str], return_pooled: bool = False):
     """Per-token states for the UNet; with `return_pooled`, also the pooled vector."""
-    ids = tokenizer(prompts, padding="max_length", truncation=True, max_length=tokenizer.model_max_length,
-                    return_tensors="pt").input_ids
+    ids = tokenizer(
+        prompts,
+        padding="max_length",
+        truncation=True,
+        max_length=tokenizer.model_max_length,
+        return_tensors="pt",
+    ).input_ids
     out = text_encoder(ids.to(text_encoder.device))
     return (out[0], out[1]) if return_pooled else out[0]
 
@@ -42,10 +55,18 @@ def encode_prompts(tokenizer, text_encoder, prompts: list[str], return_pooled: b
 class TextToVideoPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->unet->vae"
 
-    def __init__(self, vae: AutoencoderKL, text_encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                 unet: ModelMixin, scheduler: SchedulerMixin):
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        text_encoder: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        unet: ModelMixin,
+        scheduler: SchedulerMixin,
+    ):
         super().__init__()
-        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+        self.register_modules(
+            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler
+        )
         # pixels per latent pixel: the VAE halves the size at every level but the last
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
 
@@ -73,18 +94,26 @@ class TextToVideoPipeline(DiffusionPipeline):
         """(B, C, F, h, w) latents → float frames (B, F, H, W, 3) in [0, 1]; decoded in chunks."""
         b, c, f, h, w = latents.shape
         flat = latents.transpose(1, 2).reshape(b * f, c, h, w) / self.vae.config.scaling_factor
-        images = torch.cat([self.vae.decode(part.to(self.vae.dtype)).sample.float()
-                            for part in flat.split(chunk)])
+        images = torch.cat(
+            [self.vae.decode(part.to(self.vae.dtype)).sample.float() for part in flat.split(chunk)]
+        )
         images = (images / 2 + 0.5).clamp(0, 1)
         return images.view(b, f, *images.shape[1:]).permute(0, 1, 3, 4, 2).cpu().numpy()
 
-    def denoised_estimate(self, model_output: torch.Tensor, x: torch.Tensor, t: int) -> torch.Tensor:
+    def denoised_estimate(
+        self, model_output: torch.Tensor, x: torch.Tensor, t: int
+    ) -> torch.Tensor:
         """x0 from the UNet's output, whatever it was trained to predict."""
         alpha, sigma = alpha_sigma_at(self.scheduler.alphas_cumprod, t)
         return x0_and_eps(model_output, x, alpha, sigma, self.scheduler.config.prediction_type)[0]
 
-    def denoiser(self, text: torch.Tensor, consistency: bool, guidance_scale: float = 1.0,
-                 timestep_scaling: float = TIMESTEP_SCALING) -> Callable[[torch.Tensor, int], torch.Tensor]:
+    def denoiser(
+        self,
+        text: torch.Tensor,
+        consistency: bool,
+        guidance_scale: float = 1.0,
+        timestep_scaling: float = TIMESTEP_SCALING,
+    ) -> Callable[[torch.Tensor, int], torch.Tensor]:
         """`denoise(x, t) -> x0` for the samplers. With guidance > 1, `text` is [uncond; cond]
         and classifier-free guidance is applied; a consistency student returns its
         boundary-scaled estimate f(x, t) = c_skip x + c_out x̂0 (it has guidance distilled in)."""
@@ -96,8 +125,14 @@ class TextToVideoPipeline(DiffusionPipeline):
             steps = torch.tensor([t] * model_in.shape[0], device=device)
             out = unet_forward(self.unet, model_in.to(dtype), steps, text).float()
             if consistency:
-                return consistency_output(out, x, steps.cpu(), self.scheduler.alphas_cumprod,
-                                          self.scheduler.config.prediction_type, timestep_scaling)
+                return consistency_output(
+                    out,
+                    x,
+                    steps.cpu(),
+                    self.scheduler.alphas_cumprod,
+                    self.scheduler.config.prediction_type,
+                    timestep_scaling,
+                )
             if do_cfg:
                 out_uncond, out_cond = out.chunk(2)
                 out = out_uncond + guidance_scale * (out_cond - out_uncond)
@@ -108,21 +143,29 @@ class TextToVideoPipeline(DiffusionPipeline):
     def check_inputs(self, prompt, num_inference_steps, num_frames, guidance_scale, sampler):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
-            raise PipelineInputError("The prompt is empty: describe the video, e.g. "
-                                     "'a red circle moving left on a black background'.")
+            raise PipelineInputError(
+                "The prompt is empty: describe the video, e.g. "
+                "'a red circle moving left on a black background'."
+            )
         if any(len(p) > MAX_PROMPT_CHARS for p in prompts):
             raise PipelineInputError(f"The prompt is longer than {MAX_PROMPT_CHARS} characters.")
         if not isinstance(num_inference_steps, int) or not 1 <= num_inference_steps <= 1000:
-            raise PipelineInputError(f"Steps must be a whole number from 1 to 1000, got {num_inference_steps!r}.")
+            raise PipelineInputError(
+                f"Steps must be a whole number from 1 to 1000, got {num_inference_steps!r}."
+            )
         if not isinstance(num_frames, int) or not 2 <= num_frames <= 64:
             raise PipelineInputError(f"Frames must be from 2 to 64, got {num_frames!r}.")
         if guidance_scale < 0 or guidance_scale > 50:
             raise PipelineInputError(f"Guidance scale must be from 0 to 50, got {guidance_scale}.")
         if sampler not in samplers.SAMPLERS and sampler != "consistency":
-            raise PipelineInputError(f"Unknown sampler {sampler!r}; choose from "
-                                     f"{sorted(samplers.SAMPLERS) + ['consistency']}.")
+            raise PipelineInputError(
+                f"Unknown sampler {sampler!r}; choose from "
+                f"{sorted(samplers.SAMPLERS) + ['consistency']}."
+            )
         if sampler == "consistency" and num_inference_steps > 50:
-            raise PipelineInputError(f"A consistency student samples in 1 to 50 steps, got {num_inference_steps}.")
+            raise PipelineInputError(
+                f"A consistency student samples in 1 to 50 steps, got {num_inference_steps}."
+            )
         return prompts
 
     # -- the story ----------------------------------------------------------------------
@@ -145,7 +188,9 @@ class TextToVideoPipeline(DiffusionPipeline):
     ):
         # 1. Check inputs; the UI shows these messages as they are.
         num_frames = num_frames or 8
-        prompts = self.check_inputs(prompt, num_inference_steps, num_frames, guidance_scale, sampler)
+        prompts = self.check_inputs(
+            prompt, num_inference_steps, num_frames, guidance_scale, sampler
+        )
         device, dtype = self.unet.device, self.unet.dtype
         # UNet3D's temporal convs carry a hard-coded dropout: sampling must be in eval mode.
         for module in (self.unet, self.text_encoder, self.vae):
@@ -165,28 +210,47 @@ class TextToVideoPipeline(DiffusionPipeline):
         # 3. Timesteps: trailing spacing, so even one step starts from pure noise at T-1; a
         #    consistency student uses its distillation solver's grid (LCM's schedule).
         num_train = self.scheduler.config.num_train_timesteps
-        timesteps = (consistency_timesteps(num_inference_steps, num_train_timesteps=num_train) if consistency
-                     else spaced_timesteps(num_inference_steps, num_train))
+        timesteps = (
+            consistency_timesteps(num_inference_steps, num_train_timesteps=num_train)
+            if consistency
+            else spaced_timesteps(num_inference_steps, num_train)
+        )
 
         # 4. Initial noise, in float32 whatever the UNet's dtype (the sampler math stays exact).
         scale = self.vae_scale_factor
-        height, width = height or self.unet.config.sample_size * scale, width or self.unet.config.sample_size * scale
-        shape = (len(prompts), self.unet.config.in_channels, num_frames, height // scale, width // scale)
+        height, width = (
+            height or self.unet.config.sample_size * scale,
+            width or self.unet.config.sample_size * scale,
+        )
+        shape = (
+            len(prompts),
+            self.unet.config.in_channels,
+            num_frames,
+            height // scale,
+            width // scale,
+        )
         if latents is None:
-            latents = torch.randn(shape, generator=generator, device=generator.device if generator else "cpu")
+            latents = torch.randn(
+                shape, generator=generator, device=generator.device if generator else "cpu"
+            )
         latents = latents.to(device, torch.float32)
 
         # 5. The denoiser the sampler calls: UNet → x0, with guidance (or the student's
         #    boundary-scaled estimate).
-        denoise = self.denoiser(text, consistency, guidance_scale if do_cfg else 1.0, timestep_scaling)
+        denoise = self.denoiser(
+            text, consistency, guidance_scale if do_cfg else 1.0, timestep_scaling
+        )
 
         # 6. Sample.
         alphas_cumprod = self.scheduler.alphas_cumprod.to(torch.float64)
         if consistency:
-            latents = samplers.sample_consistency(denoise, latents, timesteps, alphas_cumprod, generator=generator,
-                                                  callback=callback)
+            latents = samplers.sample_consistency(
+                denoise, latents, timesteps, alphas_cumprod, generator=generator, callback=callback
+            )
         else:
-            latents = samplers.SAMPLERS[sampler](denoise, latents, timesteps, alphas_cumprod, callback=callback)
+            latents = samplers.SAMPLERS[sampler](
+                denoise, latents, timesteps, alphas_cumprod, callback=callback
+            )
 
         # 7. Decode.
         if output_type == "latent":

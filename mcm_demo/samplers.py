@@ -6,9 +6,10 @@ guidance), the starting noise `x`, descending integer `timesteps`, the schedule'
 timestep, the current sample and the *denoised estimate* — what a streaming preview shows.
 Every sampler returns the final clean latent.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -24,14 +25,21 @@ def _report(callback, i, t, x, denoised):
 
 
 @torch.no_grad()
-def sample_ddim(denoise: Denoiser, x: torch.Tensor, timesteps: list[int], alphas_cumprod: torch.Tensor,
-                callback=None) -> torch.Tensor:
+def sample_ddim(
+    denoise: Denoiser,
+    x: torch.Tensor,
+    timesteps: list[int],
+    alphas_cumprod: torch.Tensor,
+    callback=None,
+) -> torch.Tensor:
     """Deterministic DDIM (Song et al., 2021, eq. 12 with η = 0)."""
     for i, t in enumerate(timesteps):
         denoised = denoise(x, t)
         _report(callback, i, t, x, denoised)
         a_t, s_t = alpha_sigma_at(alphas_cumprod, t)
-        a_next, s_next = alpha_sigma_at(alphas_cumprod, timesteps[i + 1] if i + 1 < len(timesteps) else None)
+        a_next, s_next = alpha_sigma_at(
+            alphas_cumprod, timesteps[i + 1] if i + 1 < len(timesteps) else None
+        )
         if s_t == 0:
             x = denoised
             continue
@@ -41,8 +49,13 @@ def sample_ddim(denoise: Denoiser, x: torch.Tensor, timesteps: list[int], alphas
 
 
 @torch.no_grad()
-def sample_dpmpp_2m(denoise: Denoiser, x: torch.Tensor, timesteps: list[int], alphas_cumprod: torch.Tensor,
-                    callback=None) -> torch.Tensor:
+def sample_dpmpp_2m(
+    denoise: Denoiser,
+    x: torch.Tensor,
+    timesteps: list[int],
+    alphas_cumprod: torch.Tensor,
+    callback=None,
+) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al., 2022, Algorithm 2), data prediction, multistep.
 
     Written with ratios instead of log-SNRs so the first step at zero terminal SNR
@@ -53,7 +66,9 @@ def sample_dpmpp_2m(denoise: Denoiser, x: torch.Tensor, timesteps: list[int], al
         denoised = denoise(x, t)
         _report(callback, i, t, x, denoised)
         a_t, s_t = alpha_sigma_at(alphas_cumprod, t)
-        a_next, s_next = alpha_sigma_at(alphas_cumprod, timesteps[i + 1] if i + 1 < len(timesteps) else None)
+        a_next, s_next = alpha_sigma_at(
+            alphas_cumprod, timesteps[i + 1] if i + 1 < len(timesteps) else None
+        )
         if s_next == 0:  # the last step lands on the clean sample
             x = denoised
             break
@@ -69,8 +84,14 @@ def sample_dpmpp_2m(denoise: Denoiser, x: torch.Tensor, timesteps: list[int], al
 
 
 @torch.no_grad()
-def sample_consistency(denoise: Denoiser, x: torch.Tensor, timesteps: list[int], alphas_cumprod: torch.Tensor,
-                       generator: torch.Generator | None = None, callback=None) -> torch.Tensor:
+def sample_consistency(
+    denoise: Denoiser,
+    x: torch.Tensor,
+    timesteps: list[int],
+    alphas_cumprod: torch.Tensor,
+    generator: torch.Generator | None = None,
+    callback=None,
+) -> torch.Tensor:
     """Multistep consistency sampling (Song et al., 2023, Algorithm 1): denoise, re-noise."""
     denoised = x
     for i, t in enumerate(timesteps):

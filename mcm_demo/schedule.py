@@ -4,6 +4,7 @@ the timestep grids, and the consistency model's boundary scalings and output.
 Per-sample functions take a LongTensor `t` (one timestep per clip, −1 = clean) and broadcast
 over a (B, …) tensor; the `*_at` function takes one integer timestep and returns floats.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,7 +49,9 @@ def x0_and_eps(model_output, x, alpha, sigma, prediction_type: str):
     raise ValueError(f"unsupported prediction type {prediction_type!r}")
 
 
-def to_x0_and_eps(model_output, x, t: torch.Tensor, alphas_cumprod: torch.Tensor, prediction_type: str):
+def to_x0_and_eps(
+    model_output, x, t: torch.Tensor, alphas_cumprod: torch.Tensor, prediction_type: str
+):
     """`x0_and_eps` at per-sample timesteps `t`."""
     alpha, sigma = alpha_sigma(alphas_cumprod, t, x)
     return x0_and_eps(model_output, x, alpha, sigma, prediction_type)
@@ -60,8 +63,9 @@ def add_noise(x0, noise, t: torch.Tensor, alphas_cumprod: torch.Tensor) -> torch
     return alpha * x0 + sigma * noise
 
 
-def boundary_scalings(t: torch.Tensor, sigma_data: float = SIGMA_DATA,
-                      timestep_scaling: float = TIMESTEP_SCALING):
+def boundary_scalings(
+    t: torch.Tensor, sigma_data: float = SIGMA_DATA, timestep_scaling: float = TIMESTEP_SCALING
+):
     """c_skip, c_out of LCM's boundary condition f(x, 0) = x."""
     scaled = t.double() * timestep_scaling
     c_skip = sigma_data**2 / (scaled**2 + sigma_data**2)
@@ -69,8 +73,9 @@ def boundary_scalings(t: torch.Tensor, sigma_data: float = SIGMA_DATA,
     return c_skip, c_out
 
 
-def consistency_output(model_output, x, t, alphas_cumprod, prediction_type,
-                       timestep_scaling: float = TIMESTEP_SCALING):
+def consistency_output(
+    model_output, x, t, alphas_cumprod, prediction_type, timestep_scaling: float = TIMESTEP_SCALING
+):
     """f_θ(x_t, t) = c_skip x_t + c_out x̂0: a consistency student's clean estimate."""
     x0, _ = to_x0_and_eps(model_output, x, t, alphas_cumprod, prediction_type)
     c_skip, c_out = boundary_scalings(t, timestep_scaling=timestep_scaling)
@@ -81,7 +86,10 @@ def spaced_timesteps(num_steps: int, num_train_timesteps: int = 1000) -> list[in
     """'Trailing' spacing (Lin et al., 2024): the first step always starts at t = T-1."""
     if not 1 <= num_steps <= num_train_timesteps:
         raise ValueError(f"steps must be in 1..{num_train_timesteps}, got {num_steps}")
-    ts = np.round(np.arange(num_train_timesteps, 0, -num_train_timesteps / num_steps)).astype(int) - 1
+    ts = (
+        np.round(np.arange(num_train_timesteps, 0, -num_train_timesteps / num_steps)).astype(int)
+        - 1
+    )
     return [int(t) for t in ts]
 
 
@@ -90,8 +98,9 @@ def solver_grid(solver_steps: int = SOLVER_STEPS, num_train_timesteps: int = 100
     return np.arange(1, solver_steps + 1) * (num_train_timesteps // solver_steps) - 1
 
 
-def consistency_timesteps(num_steps: int, solver_steps: int = SOLVER_STEPS,
-                          num_train_timesteps: int = 1000) -> list[int]:
+def consistency_timesteps(
+    num_steps: int, solver_steps: int = SOLVER_STEPS, num_train_timesteps: int = 1000
+) -> list[int]:
     """The LCM schedule: `num_steps` evenly skipped points of the solver's grid, descending."""
     if not 1 <= num_steps <= solver_steps:
         raise ValueError(f"consistency steps must be in 1..{solver_steps}, got {num_steps}")

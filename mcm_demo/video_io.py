@@ -2,6 +2,7 @@
 and uploads. diffusers' `export_to_video` is avoided on purpose: it rescales uint8 input
 and falls back to OpenCV's mp4v, which browsers do not play (DESIGN §6).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,7 +30,9 @@ def display_upscale(frames: np.ndarray) -> int:
     return max(1, DISPLAY_SIDE // frames.shape[1])
 
 
-def write_mp4(frames: np.ndarray, path: str, fps: float = 8.0, upscale: int = 1, crf: int = 18) -> str:
+def write_mp4(
+    frames: np.ndarray, path: str, fps: float = 8.0, upscale: int = 1, crf: int = 18
+) -> str:
     """Encode (F, H, W, 3) frames as H.264 High, yuv420p, with the index at the front.
 
     `upscale` enlarges small clips with nearest-neighbour so a 64 px clip is not a blur
@@ -62,9 +65,14 @@ def probe(path: str) -> dict:
     with av.open(path) as container:
         s = container.streams.video[0]
         frames = sum(1 for _ in container.decode(s))
-        return {"codec": s.codec_context.name, "pix_fmt": s.codec_context.pix_fmt,
-                "width": s.codec_context.width, "height": s.codec_context.height,
-                "frames": frames, "fps": float(s.average_rate or 0)}
+        return {
+            "codec": s.codec_context.name,
+            "pix_fmt": s.codec_context.pix_fmt,
+            "width": s.codec_context.width,
+            "height": s.codec_context.height,
+            "frames": frames,
+            "fps": float(s.average_rate or 0),
+        }
 
 
 def read_video(path: str) -> np.ndarray:
@@ -89,7 +97,9 @@ class UploadError(ValueError):
     """An uploaded clip that cannot be used, with a message to show as it is."""
 
 
-def load_reference(path: str, num_frames: int = 8, size: int = 64, limits: UploadLimits = UploadLimits()) -> np.ndarray:
+def load_reference(
+    path: str, num_frames: int = 8, size: int = 64, limits: UploadLimits = UploadLimits()
+) -> np.ndarray:
     """An uploaded clip → uint8 (num_frames, size, size, 3): frames sampled evenly over the
     whole clip, the shorter side resized to `size`, centre-cropped. Anything unusable raises
     UploadError with what is wrong and what is accepted."""
@@ -97,19 +107,26 @@ def load_reference(path: str, num_frames: int = 8, size: int = 64, limits: Uploa
         raise UploadError("No clip was uploaded.")
     ext = os.path.splitext(path)[1].lower()
     if ext not in UPLOAD_FORMATS:
-        raise UploadError(f"'{ext or os.path.basename(path)}' is not supported; upload {', '.join(UPLOAD_FORMATS)}.")
+        raise UploadError(
+            f"'{ext or os.path.basename(path)}' is not supported; upload "
+            f"{', '.join(UPLOAD_FORMATS)}."
+        )
     nbytes = os.path.getsize(path)
     if nbytes == 0:
         raise UploadError("The uploaded file is empty.")
     if nbytes > limits.max_bytes:
-        raise UploadError(f"The clip is {nbytes / 2**20:.0f} MB; the limit is {limits.max_bytes / 2**20:.0f} MB.")
+        raise UploadError(
+            f"The clip is {nbytes / 2**20:.0f} MB; the limit is {limits.max_bytes / 2**20:.0f} MB."
+        )
     try:
         frames = _decode_within_limits(path, limits)
     except UploadError:
         raise
     except Exception as err:  # FFmpeg's errors for truncated, corrupt or mislabelled files
-        raise UploadError(f"The file could not be decoded as a video ({type(err).__name__}); "
-                          "it may be corrupt or not a video.") from None
+        raise UploadError(
+            f"The file could not be decoded as a video ({type(err).__name__}); "
+            "it may be corrupt or not a video."
+        ) from None
     if len(frames) < 2:
         raise UploadError(f"The clip has {len(frames)} frame(s); motion needs at least 2.")
     picks = np.linspace(0, len(frames) - 1, num_frames).round().astype(int)
@@ -123,11 +140,18 @@ def _decode_within_limits(path: str, limits: UploadLimits) -> list[np.ndarray]:
         stream = container.streams.video[0]
         w, h = stream.codec_context.width, stream.codec_context.height
         if max(w, h) > limits.max_side:
-            raise UploadError(f"The clip is {w}×{h}; the largest side allowed is {limits.max_side} px.")
-        seconds = (float(stream.duration * stream.time_base) if stream.duration and stream.time_base
-                   else (container.duration or 0) / 1e6)
+            raise UploadError(
+                f"The clip is {w}×{h}; the largest side allowed is {limits.max_side} px."
+            )
+        seconds = (
+            float(stream.duration * stream.time_base)
+            if stream.duration and stream.time_base
+            else (container.duration or 0) / 1e6
+        )
         if seconds > limits.max_seconds:
-            raise UploadError(f"The clip is {seconds:.0f} s long; the limit is {limits.max_seconds:.0f} s.")
+            raise UploadError(
+                f"The clip is {seconds:.0f} s long; the limit is {limits.max_seconds:.0f} s."
+            )
         frames = []
         for frame in container.decode(stream):
             frames.append(frame.to_ndarray(format="rgb24"))
@@ -139,6 +163,10 @@ def _decode_within_limits(path: str, limits: UploadLimits) -> list[np.ndarray]:
 def _resize_centre_crop(frame: np.ndarray, size: int) -> np.ndarray:
     h, w = frame.shape[:2]
     scale = size / min(h, w)
-    resized = cv2.resize(frame, (max(size, round(w * scale)), max(size, round(h * scale))), interpolation=cv2.INTER_AREA)
+    resized = cv2.resize(
+        frame,
+        (max(size, round(w * scale)), max(size, round(h * scale))),
+        interpolation=cv2.INTER_AREA,
+    )
     top, left = (resized.shape[0] - size) // 2, (resized.shape[1] - size) // 2
-    return resized[top:top + size, left:left + size]
+    return resized[top : top + size, left : left + size]

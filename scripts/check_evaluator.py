@@ -3,15 +3,14 @@ watermark detector, and motion accuracy with the frames shuffled (it must read o
 
     python scripts/check_evaluator.py [weights/evaluator] [--clips 256]
 """
+
 import argparse
-import os
-import sys
 
 import numpy as np
 
+from mcm_demo.embedded.world import STYLES
 from mcm_demo.metrics import ToyEvaluator
 from mcm_demo.metrics.scores import reference_clips, score_clips
-from mcm_demo.embedded.world import STYLES
 
 
 def main():
@@ -24,10 +23,16 @@ def main():
         clips, scenes = reference_clips(args.clips, seed=777, style=style)
         ordered = score_clips(evaluator, clips, scenes)
         rng = np.random.default_rng(0)
-        shuffled = score_clips(evaluator, np.stack([c[rng.permutation(len(c))] for c in clips]), scenes)
-        print(style, {k: round(v, 3) for k, v in ordered.accuracy.items()},
-              f"watermark {ordered.watermark_rate:.3f} | shuffled: motion {shuffled.accuracy['motion']:.3f}",
-              flush=True)
+        shuffled = score_clips(
+            evaluator, np.stack([c[rng.permutation(len(c))] for c in clips]), scenes
+        )
+        print(
+            style,
+            {k: round(v, 3) for k, v in ordered.accuracy.items()},
+            f"watermark {ordered.watermark_rate:.3f} | shuffled: motion "
+            f"{shuffled.accuracy['motion']:.3f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

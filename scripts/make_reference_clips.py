@@ -5,8 +5,8 @@
 Rendered by the synthetic world in its clean `laion` style at 16 frames (the app samples 8),
 enlarged ×4 so they look like ordinary uploads; one is a GIF to show that format works.
 """
+
 import os
-import sys
 
 from PIL import Image
 
@@ -22,7 +22,9 @@ CLIPS = {
 
 
 def main():
-    out = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "references")
+    out = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "references"
+    )
     os.makedirs(out, exist_ok=True)
     for i, (name, caption) in enumerate(CLIPS.items()):
         clip = render_clip(parse_caption(caption), "laion", seed=100 + i, num_frames=16)

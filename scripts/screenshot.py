@@ -9,12 +9,20 @@ the page's defaults and writes <out>-transfer.png.
 Needs Debian's `chromium` and `pip install playwright` (it drives the system Chromium; no
 browser download).
 """
+
 import argparse
 
 from playwright.sync_api import sync_playwright
 
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def main():
@@ -25,7 +33,9 @@ def main():
     p.add_argument("--variant", default="webvid")
     p.add_argument("--out", default="page", help="prefix of the two PNG files")
     p.add_argument("--chromium", default="/usr/bin/chromium")
-    p.add_argument("--transfer", metavar="CLIP", help="screenshot a motion transfer of CLIP instead")
+    p.add_argument(
+        "--transfer", metavar="CLIP", help="screenshot a motion transfer of CLIP instead"
+    )
     args = p.parse_args()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)

@@ -17,10 +17,22 @@ def tiny_pipeline():
     from mcm_demo.embedded.text import build_text_encoder, build_tokenizer
 
     torch.manual_seed(0)
-    cfg = TeacherConfig(vae_channels=(8, 8, 8, 8), text_hidden=16, text_layers=1, unet_channels=(8, 8, 8), unet_heads=2, latent_channels=8, unet_plain_levels=0, unet_spatial_positions=False, text_embedding_std=None)
+    cfg = TeacherConfig(
+        vae_channels=(8, 8, 8, 8),
+        text_hidden=16,
+        text_layers=1,
+        unet_channels=(8, 8, 8),
+        unet_heads=2,
+        latent_channels=8,
+        unet_plain_levels=0,
+        unet_spatial_positions=False,
+        text_embedding_std=None,
+    )
     tokenizer = build_tokenizer()
     scheduler = DDIMScheduler.from_config(build_noise_schedule().config)
-    return TextToVideoPipeline(build_vae(cfg), build_text_encoder(cfg, tokenizer), tokenizer, build_unet(cfg), scheduler)
+    return TextToVideoPipeline(
+        build_vae(cfg), build_text_encoder(cfg, tokenizer), tokenizer, build_unet(cfg), scheduler
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,12 @@
 """The ablation rows (Tables 4–6) vary exactly what their table varies, and print in its shape."""
+
 import dataclasses
 
 import pytest
 
-from mcm_demo.train.ablations import ROWS, TABLES, format_ablation_tables, row_config, row_folder
-from mcm_demo.catalog import CheckpointMissing
 from mcm_demo.app.cli import main
+from mcm_demo.catalog import CheckpointMissing
+from mcm_demo.train.ablations import ROWS, TABLES, format_ablation_tables, row_config, row_folder
 
 VARIED = {4: None, 5: {"motion"}, 6: {"lambda_real"}}
 
@@ -19,8 +20,13 @@ def _differences(a, b):
 def test_rows_of_a_table_differ_only_in_what_it_varies(number):
     configs = [row_config(row) for _, row in TABLES[number][1]]
     for c in configs:
-        assert (c.steps, c.batch, c.seed, c.variant, c.teacher) == (configs[0].steps, configs[0].batch, 0,
-                                                                     "webvid", "embedded")
+        assert (c.steps, c.batch, c.seed, c.variant, c.teacher) == (
+            configs[0].steps,
+            configs[0].batch,
+            0,
+            "webvid",
+            "embedded",
+        )
     if VARIED[number]:
         for c in configs[1:]:
             assert _differences(configs[0], c) <= VARIED[number]
@@ -49,7 +55,11 @@ def test_untrained_row_names_the_command(tmp_path, capsys):
 
 def test_tables_print_in_the_papers_shape():
     cell = {"fvd": 321.4, "alignment": 0.5, "acc_motion": 0.875, "watermark_rate": 0.25}
-    results = {"num_clips": 4, "budget": "150 steps × batch 8", "rows": {"lcm": {1: cell, 2: cell, 4: cell, 8: cell}}}
+    results = {
+        "num_clips": 4,
+        "budget": "150 steps × batch 8",
+        "rows": {"lcm": {1: cell, 2: cell, 4: cell, 8: cell}},
+    }
     text = format_ablation_tables(results)
     assert "Table 4" in text and "Table 5" in text and "Table 6" in text
     assert "| LCM | 321 | 321 | 321 | 321 | 0.500 | 0.500 | 0.500 | 0.500 | 0.88 |" in text
@@ -62,7 +72,9 @@ def test_show_merges_rows_evaluated_in_separate_runs(tmp_path, capsys):
 
     cell = {"fvd": 100.0, "alignment": 0.5, "watermark_rate": 0.1}
     for name, row in (("a.json", "lcm"), ("b.json", "mixed-0")):
-        (tmp_path / name).write_text(json.dumps({"num_clips": 4, "budget": "x", "rows": {row: {"4": cell}}}))
+        (tmp_path / name).write_text(
+            json.dumps({"num_clips": 4, "budget": "x", "rows": {row: {"4": cell}}})
+        )
     assert main(["ablation", "show", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
     assert "| LCM | — | — | 100 |" in out and "| λ_real 0 | — | — | 100 |" in out

@@ -1,4 +1,5 @@
 """The app launched for real and driven over HTTP with gradio_client, and in headless Chromium."""
+
 import os
 import socket
 
@@ -33,8 +34,20 @@ def app_url(student_weights):
 
 
 def compare_args(**overrides):
-    args = dict(prompt=PROMPT, teacher="embedded", variant="webvid", steps=2, seed=0, randomize=False, frames=8,
-                fps=8, left="lcm", right="mcm-webvid", teacher_steps=3, guidance=5.0)
+    args = dict(
+        prompt=PROMPT,
+        teacher="embedded",
+        variant="webvid",
+        steps=2,
+        seed=0,
+        randomize=False,
+        frames=8,
+        fps=8,
+        left="lcm",
+        right="mcm-webvid",
+        teacher_steps=3,
+        guidance=5.0,
+    )
     args.update(overrides)
     return args
 
@@ -61,13 +74,18 @@ def test_ten_concurrent_requests_all_answered_and_the_server_stays_up(app_url):
     from gradio_client import Client
 
     client = Client(app_url, verbose=False)
-    jobs = [client.submit(**compare_args(steps=1, seed=i, teacher_steps=1), api_name="/compare") for i in range(10)]
+    jobs = [
+        client.submit(**compare_args(steps=1, seed=i, teacher_steps=1), api_name="/compare")
+        for i in range(10)
+    ]
     results = [job.result(timeout=600) for job in jobs]
     paths = [video_path(r[5]) for r in results]
     assert all(p and os.path.exists(p) for p in paths) and len(set(paths)) == 10
     bad = client.submit(**compare_args(prompt=""), api_name="/compare").result(timeout=60)
     assert "prompt is empty" in bad[3]
-    assert video_path(client.submit(**compare_args(steps=1), api_name="/compare").result(timeout=120)[5])
+    assert video_path(
+        client.submit(**compare_args(steps=1), api_name="/compare").result(timeout=120)[5]
+    )
 
 
 def test_client_uploads_a_clip_for_motion_transfer(app_url, tmp_path):
@@ -75,29 +93,79 @@ def test_client_uploads_a_clip_for_motion_transfer(app_url, tmp_path):
 
     client = Client(app_url, verbose=False)
     reference = os.path.join(ui.ASSETS, "growing-cyan-cross.gif")
-    ref, new, base, status = client.predict(handle_file(reference), "a red star on a black background", "fastvmt",
-                                            "mcm-webvid", 2, 0.75, 3, 5, "", 0, "prompt", api_name="/transfer")
-    assert all(probe(video_path(v))["codec"] == "h264" for v in (ref, new, base)) and "motion fidelity" in status
+    ref, new, base, status = client.predict(
+        handle_file(reference),
+        "a red star on a black background",
+        "fastvmt",
+        "mcm-webvid",
+        2,
+        0.75,
+        3,
+        5,
+        "",
+        0,
+        "prompt",
+        api_name="/transfer",
+    )
+    assert (
+        all(probe(video_path(v))["codec"] == "h264" for v in (ref, new, base))
+        and "motion fidelity" in status
+    )
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(os.urandom(4096))
-    *_, status = client.predict(handle_file(corrupt), "a red star", "fastvmt", "mcm-webvid", 2, 0.75, 3, 5, "", 0,
-                                "prompt", api_name="/transfer")
+    *_, status = client.predict(
+        handle_file(corrupt),
+        "a red star",
+        "fastvmt",
+        "mcm-webvid",
+        2,
+        0.75,
+        3,
+        5,
+        "",
+        0,
+        "prompt",
+        api_name="/transfer",
+    )
     assert status.startswith("⚠️") and "could not be decoded" in status
-    with pytest.raises(Exception, match="Invalid file type"):  # Gradio refuses other extensions itself
-        client.predict(handle_file(__file__), "a red star", "fastvmt", "mcm-webvid", 2, 0.75, 3, 5, "", 0, "prompt",
-                       api_name="/transfer")
+    with pytest.raises(
+        Exception, match="Invalid file type"
+    ):  # Gradio refuses other extensions itself
+        client.predict(
+            handle_file(__file__),
+            "a red star",
+            "fastvmt",
+            "mcm-webvid",
+            2,
+            0.75,
+            3,
+            5,
+            "",
+            0,
+            "prompt",
+            api_name="/transfer",
+        )
 
 
 CHROMIUM = os.environ.get("MCM_DEMO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def test_browser_types_a_prompt_clicks_generate_and_sees_both_videos(app_url, tmp_path):
     if not os.path.exists(CHROMIUM):
         if os.environ.get("MCM_DEMO_REQUIRE_BROWSER"):
             pytest.fail(f"no Chromium at {CHROMIUM}")
-        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install chromium` (Debian) runs this test")
+        pytest.skip(
+            f"no Chromium at {CHROMIUM}: `apt-get install chromium` (Debian) runs this test"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -7,15 +7,23 @@ from mcm_demo.video_io import probe
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "mcm_demo", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mcm_demo", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--prompt", ""], "prompt is empty"),
-    (["--steps", "0"], "--steps must be 1 or more"),
-    (["--seed", "-1"], "Seed must be 0 or more"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--prompt", ""], "prompt is empty"),
+        (["--steps", "0"], "--steps must be 1 or more"),
+        (["--seed", "-1"], "Seed must be 0 or more"),
+    ],
+)
 def test_bad_generate_input_is_a_clear_error(args, message, tmp_path):
     result = run_cli("generate", *args, "--out", str(tmp_path / "x.mp4"))
     assert result.returncode == 2
@@ -24,8 +32,17 @@ def test_bad_generate_input_is_a_clear_error(args, message, tmp_path):
 
 def test_generate_writes_a_browser_playable_mp4(tmp_path):
     out = tmp_path / "clip.mp4"
-    result = run_cli("generate", "--prompt", "a red circle moving left on a black background",
-                     "--steps", "2", "--seed", "3", "--out", str(out))
+    result = run_cli(
+        "generate",
+        "--prompt",
+        "a red circle moving left on a black background",
+        "--steps",
+        "2",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     info = probe(str(out))
     assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["frames"] == 8
@@ -49,25 +66,61 @@ def test_every_eval_transfer_setting_is_a_valid_config():
 
 
 def test_the_teacher_training_command_lines_map_onto_the_library(monkeypatch):
-    """The rebuild commands of the shipped checkpoints parse and reach `train_component` as written."""
+    """The rebuild commands of the shipped checkpoints parse and reach `train_component` as
+    written."""
     from mcm_demo.app import cli
     from mcm_demo.train import checkpoint, components
 
     calls = []
     monkeypatch.setattr(components, "train_component", lambda what, **kw: calls.append((what, kw)))
-    monkeypatch.setattr(checkpoint, "save_snapshot", lambda run_dir, out: calls.append((run_dir, out)) or {"step": 1})
-    assert cli.main("train teacher --base weights/teacher --run-dir runs/shape --steps 40000 --batch 8 "
-                    "--image-batch 128 --keep-every 500 --out runs/shape/export".split()) == 0
+    monkeypatch.setattr(
+        checkpoint,
+        "save_snapshot",
+        lambda run_dir, out: calls.append((run_dir, out)) or {"step": 1},
+    )
+    assert (
+        cli.main(
+            "train teacher --base weights/teacher --run-dir runs/shape --steps 40000 --batch 8 "
+            "--image-batch 128 --keep-every 500 --out runs/shape/export".split()
+        )
+        == 0
+    )
     what, kw = calls[-1]
-    assert what == "teacher" and kw["base"] == "weights/teacher" and kw["steps"] == 40000 and kw["batch"] == 8
+    assert (
+        what == "teacher"
+        and kw["base"] == "weights/teacher"
+        and kw["steps"] == 40000
+        and kw["batch"] == 8
+    )
     assert kw["image_batch"] == 128 and kw["keep_every"] == 500 and kw["out"] == "runs/shape/export"
     assert kw["size"] == "x4" and kw["spatial_positions"] is None
     assert cli.main("train snapshot --run-dir runs/shape --out weights/teacher-run".split()) == 0
     assert calls[-1] == ("runs/shape/unet", "weights/teacher-run")
-    assert cli.main("train evaluator --base weights/evaluator --lr 5e-4 --run-dir runs/ev2 --steps 600".split()) == 0
+    assert (
+        cli.main(
+            "train evaluator --base weights/evaluator --lr 5e-4 "
+            "--run-dir runs/ev2 --steps 600".split()
+        )
+        == 0
+    )
     what, kw = calls[-1]
-    assert what == "evaluator" and kw["lr"] == 5e-4 and kw["base"] == "weights/evaluator" and kw["steps"] == 600
-    assert cli.main("train teacher --resume-from weights/teacher-run --init-unet runs/x --high-noise-share 0.5 "
-                    "--no-spatial-positions --plain-levels 0 --text-embedding-std clip --lr 3e-4".split()) == 0
+    assert (
+        what == "evaluator"
+        and kw["lr"] == 5e-4
+        and kw["base"] == "weights/evaluator"
+        and kw["steps"] == 600
+    )
+    assert (
+        cli.main(
+            "train teacher --resume-from weights/teacher-run --init-unet runs/x "
+            "--high-noise-share 0.5 "
+            "--no-spatial-positions --plain-levels 0 --text-embedding-std clip --lr 3e-4".split()
+        )
+        == 0
+    )
     _, kw = calls[-1]
-    assert kw["resume_from"] == "weights/teacher-run" and kw["spatial_positions"] is False and kw["plain_levels"] == 0
+    assert (
+        kw["resume_from"] == "weights/teacher-run"
+        and kw["spatial_positions"] is False
+        and kw["plain_levels"] == 0
+    )

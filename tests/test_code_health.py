@@ -1,4 +1,6 @@
-"""The house rules that CI checks: the import layers (pyproject's import-linter contracts) and ruff."""
+"""The house rules that CI checks: the import layers (pyproject's import-linter contracts) and
+ruff."""
+
 import os
 import shutil
 import subprocess
@@ -10,7 +12,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _tool(name):
-    path = shutil.which(name, path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    path = shutil.which(
+        name, path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    )
     if path is None:
         pytest.fail(f"{name} is not installed: pip install -r requirements.txt")
     return path

@@ -1,4 +1,5 @@
 """Distillation on tiny random models: what changes, what reloads, what switches."""
+
 import copy
 import dataclasses
 import json
@@ -9,12 +10,20 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from mcm_demo.adapters import (
+    PUBLISHED_TARGET_MODULES,
+    adapter_names,
+    attach_lora,
+    load_adapter,
+    resolve_target_modules,
+    save_adapter,
+    use_adapter,
+)
 from mcm_demo.pipeline import PipelineInputError
-from mcm_demo.train.consistency import DDIMSolver
 from mcm_demo.schedule import boundary_scalings, consistency_output
-from mcm_demo.adapters import PUBLISHED_TARGET_MODULES, adapter_names, attach_lora, load_adapter, resolve_target_modules, save_adapter, use_adapter
+from mcm_demo.train.consistency import DDIMSolver
+from mcm_demo.train.distill import DistillConfig, Distiller
 from mcm_demo.train.motion import MOTION_REPRESENTATIONS, MotionRepresentation
-from mcm_demo.train.distill import Distiller, DistillConfig
 
 
 @pytest.fixture()
@@ -23,7 +32,9 @@ def pipe(tiny_pipeline):
 
 
 def _images(count, generator):
-    return torch.rand(count, 3, 64, 64, generator=generator) * 2 - 1, ["a red circle moving left"] * count
+    return torch.rand(count, 3, 64, 64, generator=generator) * 2 - 1, [
+        "a red circle moving left"
+    ] * count
 
 
 def _unet_out(unet, seed=0):
@@ -38,8 +49,16 @@ def test_boundary_condition_and_solver_grid(pipe):
     c_skip, c_out = boundary_scalings(torch.tensor([0, 999]))
     assert c_skip[0] == 1 and c_out[0] == 0 and c_skip[1] < 1e-6
     x = torch.randn(2, 8, 4, 8, 8)
-    assert torch.equal(consistency_output(torch.randn_like(x), x, torch.tensor([0, 0]),
-                                          pipe.scheduler.alphas_cumprod, "v_prediction").float(), x)
+    assert torch.equal(
+        consistency_output(
+            torch.randn_like(x),
+            x,
+            torch.tensor([0, 0]),
+            pipe.scheduler.alphas_cumprod,
+            "v_prediction",
+        ).float(),
+        x,
+    )
     solver = DDIMSolver(pipe.scheduler.alphas_cumprod)
     assert solver.timesteps[0] == 19 and solver.timesteps[-1] == 999 and len(solver.timesteps) == 50
 
@@ -53,23 +72,52 @@ def test_motion_representations_shapes(kind):
         assert torch.equal(m(z), z)
 
 
-@pytest.mark.parametrize("motion,adversarial,lambda_real", [("learnable", True, 0.5), ("raw", False, 1.0)])
+@pytest.mark.parametrize(
+    "motion,adversarial,lambda_real", [("learnable", True, 0.5), ("raw", False, 1.0)]
+)
 def test_one_step_changes_only_trainable_parts(pipe, motion, adversarial, lambda_real, tmp_path):
-    cfg = DistillConfig(motion=motion, adversarial=adversarial, lambda_real=lambda_real, rank=4, lr=1e-2,
-                        run_dir=str(tmp_path))
-    base = {k: v.clone() for m in (pipe.unet, pipe.vae, pipe.text_encoder) for k, v in m.state_dict().items()}
+    cfg = DistillConfig(
+        motion=motion,
+        adversarial=adversarial,
+        lambda_real=lambda_real,
+        rank=4,
+        lr=1e-2,
+        run_dir=str(tmp_path),
+    )
+    base = {
+        k: v.clone()
+        for m in (pipe.unet, pipe.vae, pipe.text_encoder)
+        for k, v in m.state_dict().items()
+    }
     distiller = Distiller(pipe, cfg, image_source=_images)
-    frozen_before = {k: v.clone() for k, v in distiller.discriminator.backbone.state_dict().items()} if adversarial else {}
-    trainable_before = {n: p.detach().clone() for n, p in pipe.unet.named_parameters() if "lora_" in n}
-    losses = distiller.step(torch.randn(2, 8, 8, 8, 8), ["a red circle moving left", "a blue star spinning"],
-                            torch.Generator().manual_seed(0))
+    frozen_before = (
+        {k: v.clone() for k, v in distiller.discriminator.backbone.state_dict().items()}
+        if adversarial
+        else {}
+    )
+    trainable_before = {
+        n: p.detach().clone() for n, p in pipe.unet.named_parameters() if "lora_" in n
+    }
+    losses = distiller.step(
+        torch.randn(2, 8, 8, 8, 8),
+        ["a red circle moving left", "a blue star spinning"],
+        torch.Generator().manual_seed(0),
+    )
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values()), losses
     assert ("adv_g" in losses) == adversarial
-    after = {k: v for m in (pipe.unet, pipe.vae, pipe.text_encoder) for k, v in m.state_dict().items()}
+    after = {
+        k: v for m in (pipe.unet, pipe.vae, pipe.text_encoder) for k, v in m.state_dict().items()
+    }
     for key, value in after.items():
         if "lora_" not in key:  # the teacher's own weights never move
-            assert torch.equal(value, base[key.replace(".base_layer", "")] if key not in base else base[key]), key
-    changed = [n for n, p in pipe.unet.named_parameters() if "lora_B" in n and not torch.equal(p, trainable_before[n])]
+            assert torch.equal(
+                value, base[key.replace(".base_layer", "")] if key not in base else base[key]
+            ), key
+    changed = [
+        n
+        for n, p in pipe.unet.named_parameters()
+        if "lora_B" in n and not torch.equal(p, trainable_before[n])
+    ]
     assert changed, "the LoRA did not learn"
     for k, v in frozen_before.items():
         assert torch.equal(v, distiller.discriminator.backbone.state_dict()[k])
@@ -78,15 +126,42 @@ def test_one_step_changes_only_trainable_parts(pipe, motion, adversarial, lambda
 def test_saved_adapter_reloads_to_identical_outputs(pipe, tmp_path):
     cfg = DistillConfig(rank=4, run_dir=str(tmp_path))
     distiller = Distiller(pipe, cfg, image_source=_images)
-    distiller.step(torch.randn(2, 8, 8, 8, 8), ["a red circle moving left"] * 2, torch.Generator().manual_seed(1))
+    distiller.step(
+        torch.randn(2, 8, 8, 8, 8),
+        ["a red circle moving left"] * 2,
+        torch.Generator().manual_seed(1),
+    )
     distiller.save(str(tmp_path / "adapter"))
     expected = _unet_out(pipe.unet)
     files = sorted(p.name for p in (tmp_path / "adapter").iterdir())
-    assert {"adapter_config.json", "adapter_model.safetensors", "motion_head.safetensors",
-            "motion_head_target.safetensors", "discriminator.safetensors"} <= set(files)
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "motion_head.safetensors",
+        "motion_head_target.safetensors",
+        "discriminator.safetensors",
+    } <= set(files)
     from mcm_demo.embedded.config import TeacherConfig, build_unet
-    clean = build_unet(TeacherConfig(unet_channels=(8, 8, 8), unet_heads=2, text_hidden=16, vae_channels=(8, 8, 8, 8), latent_channels=8, unet_plain_levels=0, unet_spatial_positions=False, text_embedding_std=None))
-    clean.load_state_dict({k.replace(".base_layer", ""): v for k, v in pipe.unet.state_dict().items() if "lora_" not in k})
+
+    clean = build_unet(
+        TeacherConfig(
+            unet_channels=(8, 8, 8),
+            unet_heads=2,
+            text_hidden=16,
+            vae_channels=(8, 8, 8, 8),
+            latent_channels=8,
+            unet_plain_levels=0,
+            unet_spatial_positions=False,
+            text_embedding_std=None,
+        )
+    )
+    clean.load_state_dict(
+        {
+            k.replace(".base_layer", ""): v
+            for k, v in pipe.unet.state_dict().items()
+            if "lora_" not in k
+        }
+    )
     load_adapter(clean, str(tmp_path / "adapter"), "mcm")
     assert torch.equal(_unet_out(clean.eval()), expected)
 
@@ -94,9 +169,19 @@ def test_saved_adapter_reloads_to_identical_outputs(pipe, tmp_path):
 def test_training_loop_resumes_and_keeps_snapshots(tiny_pipeline, tmp_path):
     from mcm_demo.train.distill import snapshot_folder, train_distill
 
-    cfg = DistillConfig(rank=4, run_dir=str(tmp_path / "run"), latents=str(tmp_path / "latents.safetensors"),
-                        num_clips=2, batch=1, steps=2, save_every=2, snapshot_every=1, adversarial=False,
-                        motion="raw", lambda_real=1.0)
+    cfg = DistillConfig(
+        rank=4,
+        run_dir=str(tmp_path / "run"),
+        latents=str(tmp_path / "latents.safetensors"),
+        num_clips=2,
+        batch=1,
+        steps=2,
+        save_every=2,
+        snapshot_every=1,
+        adversarial=False,
+        motion="raw",
+        lambda_real=1.0,
+    )
     train_distill(cfg, pipe=copy.deepcopy(tiny_pipeline), log=lambda *a: None)
     run, snapshot = Path(cfg.run_dir), lambda step: Path(snapshot_folder(cfg.run_dir, step))
     for step in (1, 2):
@@ -105,7 +190,9 @@ def test_training_loop_resumes_and_keeps_snapshots(tiny_pipeline, tmp_path):
     assert (snapshot(2) / "adapter_model.safetensors").read_bytes() == last
     assert (snapshot(1) / "adapter_model.safetensors").read_bytes() != last
     # asking for more steps resumes from the saved state instead of starting over
-    train_distill(dataclasses.replace(cfg, steps=3), pipe=copy.deepcopy(tiny_pipeline), log=lambda *a: None)
+    train_distill(
+        dataclasses.replace(cfg, steps=3), pipe=copy.deepcopy(tiny_pipeline), log=lambda *a: None
+    )
     assert json.loads((run / "state.json").read_text())["step"] == 3
     assert snapshot(3).exists()
 
@@ -139,7 +226,9 @@ def test_published_peft_layout_loads(pipe, tmp_path):
     save_adapter(reference, "x", str(tmp_path / "w"))
     cfg = json.loads((tmp_path / "w" / "adapter_config.json").read_text())
     cfg["target_modules"] = list(PUBLISHED_TARGET_MODULES)  # as in yhzhai/mcm's adapter_config.json
-    cfg.update(task_type=None, base_model_name_or_path="ali-vilab/text-to-video-ms-1.7b", revision=None)
+    cfg.update(
+        task_type=None, base_model_name_or_path="ali-vilab/text-to-video-ms-1.7b", revision=None
+    )
     (tmp_path / "w" / "adapter_config.json").write_text(json.dumps(cfg))
     load_adapter(unet, str(tmp_path / "w"), "modelscopet2v-webvid")
     assert adapter_names(unet) == ["modelscopet2v-webvid"]
@@ -148,8 +237,13 @@ def test_published_peft_layout_loads(pipe, tmp_path):
 
 
 def test_adapter_that_does_not_fit_is_refused(pipe, tmp_path):
-    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 4, "lora_alpha": 4, "target_modules": ["to_q"]}))
-    save_file({"base_model.model.nowhere.lora_A.weight": torch.zeros(4, 4)}, str(tmp_path / "adapter_model.safetensors"))
+    (tmp_path / "adapter_config.json").write_text(
+        json.dumps({"r": 4, "lora_alpha": 4, "target_modules": ["to_q"]})
+    )
+    save_file(
+        {"base_model.model.nowhere.lora_A.weight": torch.zeros(4, 4)},
+        str(tmp_path / "adapter_model.safetensors"),
+    )
     with pytest.raises(ValueError, match="does not fit"):
         load_adapter(pipe.unet, str(tmp_path), "bad")
     with pytest.raises(FileNotFoundError):
@@ -164,11 +258,23 @@ def test_pipeline_runs_named_students_with_the_consistency_sampler(pipe, tmp_pat
     seen = []
     for name in ["lcm", "again"]:
         pipe.set_adapter(name)
-        seen.append(pipe("a red circle moving left", num_inference_steps=4, sampler="consistency",
-                         generator=torch.Generator().manual_seed(0), callback=lambda d: None))
+        seen.append(
+            pipe(
+                "a red circle moving left",
+                num_inference_steps=4,
+                sampler="consistency",
+                generator=torch.Generator().manual_seed(0),
+                callback=lambda d: None,
+            )
+        )
     assert np.array_equal(seen[0], seen[1]) and seen[0].shape == (1, 8, 64, 64, 3)
     steps = []
-    pipe("a red circle", num_inference_steps=2, sampler="consistency", callback=lambda d: steps.append(d["t"]))
+    pipe(
+        "a red circle",
+        num_inference_steps=2,
+        sampler="consistency",
+        callback=lambda d: steps.append(d["t"]),
+    )
     assert steps == [999, 499]
     with pytest.raises(PipelineInputError):
         pipe("a red circle", num_inference_steps=51, sampler="consistency")

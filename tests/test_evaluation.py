@@ -1,10 +1,11 @@
 """The eval and bench commands end to end on the shipped weights, at toy sizes."""
+
 import math
 
 import torch
 
-from mcm_demo.catalog import load_pipeline
 from mcm_demo.adapters import attach_lora, save_adapter
+from mcm_demo.catalog import load_pipeline
 from mcm_demo.eval.bench import bench_steps
 from mcm_demo.eval.tables import format_tables, run_sampler_table
 
@@ -12,7 +13,9 @@ from mcm_demo.eval.tables import format_tables, run_sampler_table
 def test_sampler_table_has_every_cell_and_prints_like_table_1(tmp_path):
     import copy
 
-    unet = copy.deepcopy(load_pipeline().unet)  # a random student of the shipped teacher, saved like ours
+    unet = copy.deepcopy(
+        load_pipeline().unet
+    )  # a random student of the shipped teacher, saved like ours
     torch.manual_seed(0)
     attach_lora(unet, "s", rank=2, init=False)
     save_adapter(unet, "s", str(tmp_path / "student"))
@@ -23,12 +26,22 @@ def test_sampler_table_has_every_cell_and_prints_like_table_1(tmp_path):
             cell = results["rows"][row][steps]
             assert math.isfinite(cell["fvd"]) and 0 <= cell["alignment"] <= 1
             assert math.isfinite(cell["fid_webvid"]) and math.isfinite(cell["fid_anime"])
-    assert 50 in results["rows"]["ddim"] and 50 not in results["rows"]["mcm-anime"]  # students are few-step
+    assert (
+        50 in results["rows"]["ddim"] and 50 not in results["rows"]["mcm-anime"]
+    )  # students are few-step
     assert "mcm-anime" in load_pipeline().adapters and not load_pipeline().unet.training
     text = format_tables(results)
-    assert "| ddim |" in text and "| mcm-anime |" in text and "FVD-like" in text and "anime image set" in text
-    assert "background acc" in text  # the evaluator reads it; a student that loses the background shows
-    # eval --seed: other prompts and noise, so a snapshot picked on the tables' prompts can be confirmed
+    assert (
+        "| ddim |" in text
+        and "| mcm-anime |" in text
+        and "FVD-like" in text
+        and "anime image set" in text
+    )
+    assert (
+        "background acc" in text
+    )  # the evaluator reads it; a student that loses the background shows
+    # eval --seed: other prompts and noise, so a snapshot picked on the tables' prompts can be
+    # confirmed
     other = run_sampler_table(["ddim"], [1], num_clips=4, batch=4, seed=7, log=lambda *_: None)
     assert other["seed"] == 7 and results["seed"] != 7
     assert other["rows"]["ddim"][1]["fvd"] != results["rows"]["ddim"][1]["fvd"]
@@ -47,8 +60,8 @@ def test_student_cells_do_not_depend_on_the_global_rng(tiny_pipeline):
 
     import numpy as np
 
-    from mcm_demo.eval.tables import generate_clips
     from mcm_demo.embedded.world.grammar import heldout_scenes
+    from mcm_demo.eval.tables import generate_clips
 
     pipe = copy.deepcopy(tiny_pipeline)
     attach_lora(pipe.unet, "student", rank=4, init="gaussian")

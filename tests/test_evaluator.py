@@ -1,4 +1,5 @@
 """The shipped evaluator reads what real clips show, and reads motion from frame order."""
+
 import numpy as np
 import pytest
 
@@ -46,9 +47,11 @@ def test_motion_needs_frame_order(evaluator, heldout, heldout_scores):
 def test_frechet_distance_separates_sets(evaluator, heldout, heldout_scores):
     clips, scenes = heldout
     other, other_scenes = reference_clips(128, seed=999)
-    same = frechet_distance(heldout_scores.video_features,
-                            score_clips(evaluator, other, other_scenes).video_features)
+    same = frechet_distance(
+        heldout_scores.video_features, score_clips(evaluator, other, other_scenes).video_features
+    )
     blurred = (clips.astype(np.float32) * 0.5 + 64).astype(np.uint8)  # washed-out clips
-    far = frechet_distance(heldout_scores.video_features,
-                           score_clips(evaluator, blurred, scenes).video_features)
+    far = frechet_distance(
+        heldout_scores.video_features, score_clips(evaluator, blurred, scenes).video_features
+    )
     assert 0 <= same < far

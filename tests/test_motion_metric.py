@@ -1,8 +1,9 @@
 """The motion fidelity metric on constructed tracklets and on rendered clips."""
+
 import numpy as np
 
-from mcm_demo.metrics.motion_fidelity import motion_fidelity, motion_fidelity_of_clips, track_points
 from mcm_demo.embedded.world import parse_caption, render_clip
+from mcm_demo.metrics.motion_fidelity import motion_fidelity, motion_fidelity_of_clips, track_points
 
 
 def _line(start, step, frames=8):
@@ -27,7 +28,7 @@ def test_static_points_are_guarded():
 def test_lucas_kanade_tracks_a_translated_square():
     frames = np.zeros((8, 64, 64, 3), np.uint8)
     for i in range(8):
-        frames[i, 20:36, 8 + 3 * i:24 + 3 * i] = 255
+        frames[i, 20:36, 8 + 3 * i : 24 + 3 * i] = 255
     tracks = track_points(frames)
     assert len(tracks) >= 2
     steps = np.diff(tracks, axis=1).reshape(-1, 2).mean(0)
@@ -36,6 +37,10 @@ def test_lucas_kanade_tracks_a_translated_square():
 
 def test_rendered_clips_same_motion_beats_opposite():
     left = render_clip(parse_caption("a red square moving left on a black background"), "laion", 1)
-    left_other = render_clip(parse_caption("a green star moving left on a white background"), "laion", 2)
-    right = render_clip(parse_caption("a green star moving right on a white background"), "laion", 2)
+    left_other = render_clip(
+        parse_caption("a green star moving left on a white background"), "laion", 2
+    )
+    right = render_clip(
+        parse_caption("a green star moving right on a white background"), "laion", 2
+    )
     assert motion_fidelity_of_clips(left, left_other) > motion_fidelity_of_clips(left, right) + 0.5

@@ -9,7 +9,9 @@ PROMPT = "a red circle moving left on a black background"
 
 @pytest.mark.parametrize("sampler", ["ddim", "dpm++"])
 def test_tiny_pipeline_makes_frames(tiny_pipeline, sampler):
-    frames = tiny_pipeline(PROMPT, num_inference_steps=3, sampler=sampler, generator=torch.Generator().manual_seed(0))
+    frames = tiny_pipeline(
+        PROMPT, num_inference_steps=3, sampler=sampler, generator=torch.Generator().manual_seed(0)
+    )
     assert frames.shape == (1, 8, 64, 64, 3) and frames.dtype == np.float32
     assert frames.min() >= 0 and frames.max() <= 1
 
@@ -41,7 +43,9 @@ def test_save_and_reload_gives_identical_output(tiny_pipeline, tmp_path):
     assert list(tmp_path.glob("*/*.bin")) == []  # safetensors only
     kw = dict(num_inference_steps=2, generator=None)
     latents = torch.randn(1, 8, 8, 8, 8)
-    assert np.array_equal(tiny_pipeline(PROMPT, latents=latents, **kw), reloaded(PROMPT, latents=latents, **kw))
+    assert np.array_equal(
+        tiny_pipeline(PROMPT, latents=latents, **kw), reloaded(PROMPT, latents=latents, **kw)
+    )
 
 
 def test_frame_count_other_than_training_works(tiny_pipeline):
@@ -50,21 +54,31 @@ def test_frame_count_other_than_training_works(tiny_pipeline):
 
 def test_guidance_changes_output_and_text_reaches_the_unet(tiny_pipeline):
     latents = torch.randn(1, 8, 8, 8, 8)
-    a = tiny_pipeline(PROMPT, num_inference_steps=2, latents=latents, guidance_scale=1.0, output_type="latent")
-    b = tiny_pipeline("a blue star spinning on a white background", num_inference_steps=2, latents=latents,
-                      guidance_scale=1.0, output_type="latent")
+    a = tiny_pipeline(
+        PROMPT, num_inference_steps=2, latents=latents, guidance_scale=1.0, output_type="latent"
+    )
+    b = tiny_pipeline(
+        "a blue star spinning on a white background",
+        num_inference_steps=2,
+        latents=latents,
+        guidance_scale=1.0,
+        output_type="latent",
+    )
     assert not torch.allclose(a, b)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(prompt=""), "empty"),
-    (dict(prompt="   "), "empty"),
-    (dict(prompt="x" * 10_000), "longer"),
-    (dict(prompt=PROMPT, num_inference_steps=0), "Steps"),
-    (dict(prompt=PROMPT, num_inference_steps=1001), "Steps"),
-    (dict(prompt=PROMPT, sampler="euler"), "sampler"),
-    (dict(prompt=PROMPT, num_frames=1), "Frames"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(prompt=""), "empty"),
+        (dict(prompt="   "), "empty"),
+        (dict(prompt="x" * 10_000), "longer"),
+        (dict(prompt=PROMPT, num_inference_steps=0), "Steps"),
+        (dict(prompt=PROMPT, num_inference_steps=1001), "Steps"),
+        (dict(prompt=PROMPT, sampler="euler"), "sampler"),
+        (dict(prompt=PROMPT, num_frames=1), "Frames"),
+    ],
+)
 def test_bad_input_gets_a_clear_message(tiny_pipeline, kwargs, message):
     with pytest.raises(PipelineInputError, match=message):
         tiny_pipeline(**kwargs)
@@ -73,4 +87,6 @@ def test_bad_input_gets_a_clear_message(tiny_pipeline, kwargs, message):
 def test_unknown_words_do_not_break_the_tokenizer(tiny_pipeline):
     ids = tiny_pipeline.tokenizer(["a zebra dancing", "A RED Circle."]).input_ids
     unk = tiny_pipeline.tokenizer.unk_token_id
-    assert unk in ids[0] and ids[1][1:4] == tiny_pipeline.tokenizer(["a red circle"]).input_ids[0][1:4]
+    assert (
+        unk in ids[0] and ids[1][1:4] == tiny_pipeline.tokenizer(["a red circle"]).input_ids[0][1:4]
+    )

@@ -2,17 +2,19 @@ import pytest
 import torch
 
 from mcm_demo.embedded.config import build_noise_schedule
-from mcm_demo.schedule import consistency_timesteps, spaced_timesteps
 from mcm_demo.samplers import sample_consistency, sample_ddim, sample_dpmpp_2m
+from mcm_demo.schedule import consistency_timesteps, spaced_timesteps
 
 ALPHAS = build_noise_schedule().alphas_cumprod.double()
 
 
 def gaussian_denoiser(scale: float):
     """The exact E[x0 | x_t] when the data is N(0, scale²): samplers must reproduce that spread."""
+
     def denoise(x, t):
         a = float(ALPHAS[t])
-        return (a ** 0.5) * scale ** 2 / (a * scale ** 2 + (1 - a)) * x
+        return (a**0.5) * scale**2 / (a * scale**2 + (1 - a)) * x
+
     return denoise
 
 
@@ -60,5 +62,7 @@ def test_timestep_grids():
 def test_consistency_sampler_renoises_between_steps():
     calls = []
     den = lambda x, t: (calls.append(t), torch.zeros_like(x))[1]
-    out = sample_consistency(den, torch.randn(5), consistency_timesteps(2), ALPHAS, torch.Generator().manual_seed(0))
+    out = sample_consistency(
+        den, torch.randn(5), consistency_timesteps(2), ALPHAS, torch.Generator().manual_seed(0)
+    )
     assert calls == [999, 499] and torch.equal(out, torch.zeros(5))

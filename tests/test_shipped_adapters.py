@@ -1,4 +1,5 @@
 """The adapters shipped in weights/ load onto the shipped teacher and sample in few steps."""
+
 import json
 
 import numpy as np
@@ -8,7 +9,11 @@ import torch
 from mcm_demo import catalog
 from mcm_demo.pipeline import TextToVideoPipeline
 
-SHIPPED = [n for n in catalog.student_names("embedded") if (catalog.WEIGHTS_DIR / n / "adapter_model.safetensors").exists()]
+SHIPPED = [
+    n
+    for n in catalog.student_names("embedded")
+    if (catalog.WEIGHTS_DIR / n / "adapter_model.safetensors").exists()
+]
 
 
 def test_the_baseline_and_at_least_one_mcm_student_are_shipped():
@@ -29,8 +34,12 @@ def test_shipped_adapter_loads_switches_and_samples(teacher, name):
         assert config["variant"] == name[4:] and (folder / "motion_head.safetensors").exists()
     teacher.load_adapter(str(folder), name)
     teacher.set_adapter(name)
-    run = lambda: teacher("a red circle moving left on a black background", num_inference_steps=2,  # noqa: E731
-                          sampler="consistency", generator=torch.Generator().manual_seed(0))
+    run = lambda: teacher(
+        "a red circle moving left on a black background",
+        num_inference_steps=2,  # noqa: E731
+        sampler="consistency",
+        generator=torch.Generator().manual_seed(0),
+    )
     frames = run()
     assert frames.shape == (1, 8, 64, 64, 3) and np.isfinite(frames).all()
     teacher.set_adapter(None)

@@ -3,7 +3,17 @@ import random
 import numpy as np
 import pytest
 
-from mcm_demo.embedded.world import IMAGE_SET_VARIANTS, STYLES, Scene, all_objects, heldout_scenes, parse_caption, render_clip, sample_scene, variant_style
+from mcm_demo.embedded.world import (
+    IMAGE_SET_VARIANTS,
+    STYLES,
+    Scene,
+    all_objects,
+    heldout_scenes,
+    parse_caption,
+    render_clip,
+    sample_scene,
+    variant_style,
+)
 from mcm_demo.embedded.world.render import watermark_mask
 
 
@@ -19,7 +29,9 @@ def test_render_is_deterministic_per_seed():
 def test_styles_share_the_scene_layout():
     """The same scene and seed put objects at the same place in every style."""
     scene = Scene("black", (sample_scene(random.Random(0)).objects[0],))
-    masks = [(np.abs(render_clip(scene, s, 1).astype(int) - 15).max(-1) > 60) for s in ("laion", "anime")]
+    masks = [
+        (np.abs(render_clip(scene, s, 1).astype(int) - 15).max(-1) > 60) for s in ("laion", "anime")
+    ]
     overlap = (masks[0] & masks[1]).sum() / masks[1].sum()  # anime's ink outline is not counted
     assert overlap > 0.9
 
@@ -58,6 +70,12 @@ def test_captions_parse_back():
 
 
 def test_variants_map_to_styles():
-    assert [variant_style(v) for v in IMAGE_SET_VARIANTS] == ["lq", "laion", "anime", "real", "3d-cartoon"]
+    assert [variant_style(v) for v in IMAGE_SET_VARIANTS] == [
+        "lq",
+        "laion",
+        "anime",
+        "real",
+        "3d-cartoon",
+    ]
     with pytest.raises(ValueError):
         variant_style("oil-painting")

@@ -1,4 +1,5 @@
 """The page's handlers called directly: two streamed columns, playable mp4s, clear messages."""
+
 import gradio as gr
 import pytest
 
@@ -9,8 +10,20 @@ PROMPT = "a red circle moving left on a black background"
 
 
 def run_compare(**overrides):
-    args = dict(prompt=PROMPT, teacher="embedded", variant="webvid", steps=2, seed=0, randomize=False, frames=8,
-                fps=8, left="lcm", right="mcm-webvid", teacher_steps=3, guidance=5.0)
+    args = dict(
+        prompt=PROMPT,
+        teacher="embedded",
+        variant="webvid",
+        steps=2,
+        seed=0,
+        randomize=False,
+        frames=8,
+        fps=8,
+        left="lcm",
+        right="mcm-webvid",
+        teacher_steps=3,
+        guidance=5.0,
+    )
     args.update(overrides)
     return list(ui.compare(**args))
 
@@ -36,24 +49,29 @@ def test_compare_streams_both_columns_then_videos_and_speedups(with_students):
 
 
 def test_teacher_column_and_randomized_seed(with_students):
-    updates = run_compare(left="teacher", right="lcm", randomize=True, seed=0, teacher_steps=2, frames=4)
+    updates = run_compare(
+        left="teacher", right="lcm", randomize=True, seed=0, teacher_steps=2, frames=4
+    )
     assert isinstance(updates[0][0], int) and updates[0][0] >= 0  # the seed used is shown
     assert any(sent(u[1]) and "Teacher (DDIM-2" in u[3] for u in updates)
     assert probe([u[2] for u in updates if sent(u[2])][0])["frames"] == 4
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(prompt=""), "prompt is empty"),
-    (dict(prompt="x" * 10_000), "limit is"),
-    (dict(steps=0), "1 to 8 steps"),
-    (dict(steps=1000), "1 to 8 steps"),
-    (dict(left="teacher", teacher_steps=0), "1 to 1000 DDIM steps"),
-    (dict(seed=-1), "Seed must be"),
-    (dict(seed=1.5), "whole number"),
-    (dict(right="mcm-watercolour"), "Unknown style variant"),
-    (dict(teacher="sora"), "Unknown teacher"),
-    (dict(frames=500), "Frames must be"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(prompt=""), "prompt is empty"),
+        (dict(prompt="x" * 10_000), "limit is"),
+        (dict(steps=0), "1 to 8 steps"),
+        (dict(steps=1000), "1 to 8 steps"),
+        (dict(left="teacher", teacher_steps=0), "1 to 1000 DDIM steps"),
+        (dict(seed=-1), "Seed must be"),
+        (dict(seed=1.5), "whole number"),
+        (dict(right="mcm-watercolour"), "Unknown style variant"),
+        (dict(teacher="sora"), "Unknown teacher"),
+        (dict(frames=500), "Frames must be"),
+    ],
+)
 def test_bad_input_is_a_clear_message_and_the_next_request_works(with_students, overrides, message):
     updates = run_compare(**overrides)
     texts = " ".join(str(v) for u in updates for v in u if isinstance(v, str))
@@ -69,7 +87,10 @@ def test_unknown_variant_from_the_api(with_students):
 def test_missing_student_names_the_command_and_the_other_column_still_runs(with_students):
     updates = run_compare(right="mcm-anime")
     right_status = updates[-1][6]
-    assert "mcm-anime adapter is missing" in right_status and "python -m mcm_demo distill" in right_status
+    assert (
+        "mcm-anime adapter is missing" in right_status
+        and "python -m mcm_demo distill" in right_status
+    )
     assert sent(updates[-1][2])  # the LCM column made its video
 
 
@@ -88,8 +109,18 @@ def test_service_rejects_before_any_work():
 def test_page_builds_with_the_controls():
     demo = ui.build_demo()
     labels = {getattr(b, "label", None) for b in demo.blocks.values()}
-    assert {"Prompt", "Teacher", "Style variant (MCM)", "Steps", "Seed", "Randomize seed", "Frames",
-            "Frames per second", "Left column", "Right column"} <= labels
+    assert {
+        "Prompt",
+        "Teacher",
+        "Style variant (MCM)",
+        "Steps",
+        "Seed",
+        "Randomize seed",
+        "Frames",
+        "Frames per second",
+        "Left column",
+        "Right column",
+    } <= labels
     assert isinstance(demo, gr.Blocks)
 
 
@@ -97,31 +128,66 @@ REFERENCE = str(ui.ASSETS + "/right-red-square.mp4")
 
 
 def test_transfer_tab_returns_reference_result_and_baseline(with_students):
-    ref, new, base, status = ui.run_transfer(REFERENCE, "a yellow star on a gray background", "fastvmt", "mcm-webvid",
-                                             2, 0.75, 3, 5, "", 0, "prompt")
+    ref, new, base, status = ui.run_transfer(
+        REFERENCE,
+        "a yellow star on a gray background",
+        "fastvmt",
+        "mcm-webvid",
+        2,
+        0.75,
+        3,
+        5,
+        "",
+        0,
+        "prompt",
+    )
     for path in (ref, new, base):
         assert probe(path)["codec"] == "h264"
     assert "motion fidelity" in status and "measured" in status
-    ref, new, base, status = ui.run_transfer(REFERENCE, "a yellow star on a gray background", "vmc", "mcm-webvid",
-                                             2, 0.75, 3, 3, "", 0, "reference")
+    ref, new, base, status = ui.run_transfer(
+        REFERENCE,
+        "a yellow star on a gray background",
+        "vmc",
+        "mcm-webvid",
+        2,
+        0.75,
+        3,
+        3,
+        "",
+        0,
+        "reference",
+    )
     assert new and "Derived motion prompt: 'a star'" in status
 
 
-@pytest.mark.parametrize("make, overrides, message", [
-    (lambda p: p.write_bytes(b"\x00" * 64), {}, "could not be decoded"),
-    (lambda p: None, dict(reference=None), "No clip"),
-    (lambda p: None, dict(method="dense"), "Unknown method"),
-    (lambda p: None, dict(steps=0), "1 to 8 steps"),
-    (lambda p: None, dict(student="teacher"), "few-step student"),
-    (lambda p: None, dict(prompt=""), "prompt is empty"),
-    (lambda p: None, dict(strength=3), "Strength"),
-    (lambda p: None, dict(start_look="noise"), "Unknown start"),
-])
+@pytest.mark.parametrize(
+    "make, overrides, message",
+    [
+        (lambda p: p.write_bytes(b"\x00" * 64), {}, "could not be decoded"),
+        (lambda p: None, dict(reference=None), "No clip"),
+        (lambda p: None, dict(method="dense"), "Unknown method"),
+        (lambda p: None, dict(steps=0), "1 to 8 steps"),
+        (lambda p: None, dict(student="teacher"), "few-step student"),
+        (lambda p: None, dict(prompt=""), "prompt is empty"),
+        (lambda p: None, dict(strength=3), "Strength"),
+        (lambda p: None, dict(start_look="noise"), "Unknown start"),
+    ],
+)
 def test_transfer_bad_input_is_a_clear_message(with_students, tmp_path, make, overrides, message):
     bad = tmp_path / "bad.mp4"
     make(bad)
-    args = dict(reference=str(bad) if bad.exists() else REFERENCE, prompt="a star", method="fastvmt",
-                student="mcm-webvid", steps=2, strength=0.75, inner_iterations=2, tune_steps=2, motion_prompt="", seed=0)
+    args = dict(
+        reference=str(bad) if bad.exists() else REFERENCE,
+        prompt="a star",
+        method="fastvmt",
+        student="mcm-webvid",
+        steps=2,
+        strength=0.75,
+        inner_iterations=2,
+        tune_steps=2,
+        motion_prompt="",
+        seed=0,
+    )
     args.update(overrides)
     *videos, status = ui.run_transfer(**args)
     assert videos == [None, None, None] and status.startswith("⚠️") and message in status

@@ -36,17 +36,23 @@ from mcm_demo.video_io import UploadError, UploadLimits, load_reference  # noqa:
 
 
 def _write(frames, path, container_format, codec, pix_fmt, fps=10):
-    if container_format == "gif":  # as browsers and phones make them (PyAV's GIF muxer wants a palette)
+    if (
+        container_format == "gif"
+    ):  # as browsers and phones make them (PyAV's GIF muxer wants a palette)
         from PIL import Image
 
         images = [Image.fromarray(f) for f in frames]
-        images[0].save(str(path), save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
+        images[0].save(
+            str(path), save_all=True, append_images=images[1:], duration=1000 // fps, loop=0
+        )
         return str(path)
     with av.open(str(path), "w", format=container_format) as out:
         stream = out.add_stream(codec, rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
         for f in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format=pix_fmt)):
+            for packet in stream.encode(
+                av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format=pix_fmt)
+            ):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
@@ -56,14 +62,19 @@ def _write(frames, path, container_format, codec, pix_fmt, fps=10):
 def _moving_square(num_frames=20, h=96, w=128):
     frames = np.zeros((num_frames, h, w, 3), np.uint8)
     for i in range(num_frames):
-        frames[i, 40:56, 10 + 4 * i:26 + 4 * i] = (250, 60, 60)
+        frames[i, 40:56, 10 + 4 * i : 26 + 4 * i] = (250, 60, 60)
     return frames
 
 
-@pytest.mark.parametrize("name, fmt, codec, pix_fmt", [
-    ("a.mp4", "mp4", "libx264", "yuv420p"), ("a.webm", "webm", "libvpx-vp9", "yuv420p"),
-    ("a.mov", "mov", "libx264", "yuv420p"), ("a.gif", "gif", "gif", "pal8"),
-])
+@pytest.mark.parametrize(
+    "name, fmt, codec, pix_fmt",
+    [
+        ("a.mp4", "mp4", "libx264", "yuv420p"),
+        ("a.webm", "webm", "libvpx-vp9", "yuv420p"),
+        ("a.mov", "mov", "libx264", "yuv420p"),
+        ("a.gif", "gif", "gif", "pal8"),
+    ],
+)
 def test_each_container_decodes_to_sampled_cropped_frames(tmp_path, name, fmt, codec, pix_fmt):
     path = _write(_moving_square(), tmp_path / name, fmt, codec, pix_fmt)
     clip = load_reference(path, num_frames=8, size=64)
@@ -73,17 +84,51 @@ def test_each_container_decodes_to_sampled_cropped_frames(tmp_path, name, fmt, c
     assert xs[1] - xs[0] > 20  # the square moves right across the sampled frames
 
 
-@pytest.mark.parametrize("make, limits, message", [
-    (lambda p: p.write_bytes(b""), UploadLimits(), "empty"),
-    (lambda p: p.write_bytes(np.random.default_rng(0).bytes(5000)), UploadLimits(), "could not be decoded"),
-    (lambda p: p.write_bytes(open(_write(_moving_square(), p.parent / "ok.mp4", "mp4", "libx264", "yuv420p"),
-                                  "rb").read()[:1500]), UploadLimits(), "could not be decoded|no video stream"),
-    (lambda p: _write(_moving_square(), p, "mp4", "libx264", "yuv420p"), UploadLimits(max_seconds=1), "s long"),
-    (lambda p: _write(_moving_square(), p, "mp4", "libx264", "yuv420p"), UploadLimits(max_frames=10), "more than 10"),
-    (lambda p: _write(_moving_square(), p, "mp4", "libx264", "yuv420p"), UploadLimits(max_side=100), "largest side"),
-    (lambda p: _write(_moving_square(), p, "mp4", "libx264", "yuv420p"), UploadLimits(max_bytes=100), "limit is"),
-    (lambda p: _write(_moving_square(1), p, "mp4", "libx264", "yuv420p"), UploadLimits(), "at least 2"),
-])
+@pytest.mark.parametrize(
+    "make, limits, message",
+    [
+        (lambda p: p.write_bytes(b""), UploadLimits(), "empty"),
+        (
+            lambda p: p.write_bytes(np.random.default_rng(0).bytes(5000)),
+            UploadLimits(),
+            "could not be decoded",
+        ),
+        (
+            lambda p: p.write_bytes(
+                open(
+                    _write(_moving_square(), p.parent / "ok.mp4", "mp4", "libx264", "yuv420p"), "rb"
+                ).read()[:1500]
+            ),
+            UploadLimits(),
+            "could not be decoded|no video stream",
+        ),
+        (
+            lambda p: _write(_moving_square(), p, "mp4", "libx264", "yuv420p"),
+            UploadLimits(max_seconds=1),
+            "s long",
+        ),
+        (
+            lambda p: _write(_moving_square(), p, "mp4", "libx264", "yuv420p"),
+            UploadLimits(max_frames=10),
+            "more than 10",
+        ),
+        (
+            lambda p: _write(_moving_square(), p, "mp4", "libx264", "yuv420p"),
+            UploadLimits(max_side=100),
+            "largest side",
+        ),
+        (
+            lambda p: _write(_moving_square(), p, "mp4", "libx264", "yuv420p"),
+            UploadLimits(max_bytes=100),
+            "limit is",
+        ),
+        (
+            lambda p: _write(_moving_square(1), p, "mp4", "libx264", "yuv420p"),
+            UploadLimits(),
+            "at least 2",
+        ),
+    ],
+)
 def test_unusable_uploads_get_a_clear_message(tmp_path, make, limits, message):
     path = tmp_path / "clip.mp4"
     make(path)

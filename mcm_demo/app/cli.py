@@ -3,6 +3,7 @@
 Each subcommand's flags are declared here and map one-to-one onto a library call in
 `commands.py`; defaults that belong to the library are read from it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,19 @@ import sys
 from ..eval.tables import EVAL_SEED
 from ..pipeline import PipelineInputError
 from ..transfer.core import START_LOOKS, TransferConfig
-from .commands import (DEFAULT_PROMPT, cmd_ablation, cmd_bench, cmd_compare, cmd_distill, cmd_eval,
-                       cmd_eval_transfer, cmd_fetch, cmd_generate, cmd_train, cmd_transfer)
+from .commands import (
+    DEFAULT_PROMPT,
+    cmd_ablation,
+    cmd_bench,
+    cmd_compare,
+    cmd_distill,
+    cmd_eval,
+    cmd_eval_transfer,
+    cmd_fetch,
+    cmd_generate,
+    cmd_train,
+    cmd_transfer,
+)
 
 
 def _add_generate(sub) -> None:
@@ -20,32 +32,52 @@ def _add_generate(sub) -> None:
     p.add_argument("--prompt", default=DEFAULT_PROMPT)
     p.add_argument("--teacher", default="embedded")
     p.add_argument("--sampler", default="ddim", choices=["ddim", "dpm++"])
-    p.add_argument("--adapter", help="sample a distilled student instead: lcm, mcm-<variant> or name=folder")
+    p.add_argument(
+        "--adapter", help="sample a distilled student instead: lcm, mcm-<variant> or name=folder"
+    )
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--fps", type=float, default=8.0)
-    p.add_argument("--upscale", type=int, default=4, help="nearest-neighbour enlargement of the mp4")
+    p.add_argument(
+        "--upscale", type=int, default=4, help="nearest-neighbour enlargement of the mp4"
+    )
     p.add_argument("--out", default="clip.mp4")
     p.set_defaults(func=cmd_generate)
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("eval", help="Table 1 of the paper on the synthetic world (held-out prompts)")
-    p.add_argument("--samplers", nargs="+", default=["ddim", "dpm++"],
-                   help="rows: ddim, dpm++ (the teacher), or students: lcm, mcm-<variant> (weights/) or name=folder")
+    p = sub.add_parser(
+        "eval", help="Table 1 of the paper on the synthetic world (held-out prompts)"
+    )
+    p.add_argument(
+        "--samplers",
+        nargs="+",
+        default=["ddim", "dpm++"],
+        help="rows: ddim, dpm++ (the teacher), or students: lcm, mcm-<variant> (weights/) or "
+        "name=folder",
+    )
     p.add_argument("--steps", nargs="+", type=int, default=[1, 2, 4, 8, 25, 50])
     p.add_argument("--num-clips", type=int, default=256)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--teacher", default="embedded")
     p.add_argument("--json", help="also write the numbers here")
-    p.add_argument("--seed", type=int, default=EVAL_SEED,
-                   help="draws the held-out prompts and the noise (default %(default)s, the tables' seed); pick a "
-                        "snapshot on one seed, confirm it on another")
-    p.add_argument("--fid-variants", nargs="+", default=["webvid"],
-                   help="image sets for the FID-like columns (an mcm-<variant> row adds its own)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=EVAL_SEED,
+        help="draws the held-out prompts and the noise (default %(default)s, the tables' seed); "
+        "pick a "
+        "snapshot on one seed, confirm it on another",
+    )
+    p.add_argument(
+        "--fid-variants",
+        nargs="+",
+        default=["webvid"],
+        help="image sets for the FID-like columns (an mcm-<variant> row adds its own)",
+    )
     p.set_defaults(func=cmd_eval)
 
 
@@ -55,23 +87,37 @@ def _add_bench(sub) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--teacher", default="embedded")
-    p.add_argument("--models", nargs="+", help="bench the app's columns instead: lcm, mcm-<variant>, teacher; "
-                                              "prints first-preview and end-to-end times and the speedup vs DDIM-50")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        help="bench the app's columns instead: lcm, mcm-<variant>, teacher; "
+        "prints first-preview and end-to-end times and the speedup vs DDIM-50",
+    )
     p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--transfer", action="store_true", help="bench motion transfer instead: end-to-end seconds per "
-                                                          "clip of fastvmt, its dense baseline and vmc")
-    p.add_argument("--references", type=int, default=3, help="bench --transfer: held-out reference clips")
+    p.add_argument(
+        "--transfer",
+        action="store_true",
+        help="bench motion transfer instead: end-to-end seconds per "
+        "clip of fastvmt, its dense baseline and vmc",
+    )
+    p.add_argument(
+        "--references", type=int, default=3, help="bench --transfer: held-out reference clips"
+    )
     p.set_defaults(func=cmd_bench)
 
 
 def _add_compare(sub) -> None:
-    p = sub.add_parser("compare", help="the app's side-by-side: two models, one prompt and seed → two mp4s")
+    p = sub.add_parser(
+        "compare", help="the app's side-by-side: two models, one prompt and seed → two mp4s"
+    )
     p.add_argument("--prompt", default=DEFAULT_PROMPT)
     p.add_argument("--teacher", default="embedded")
     p.add_argument("--left", default="lcm", help="teacher, lcm or mcm-<variant>")
     p.add_argument("--right", default="mcm-webvid")
     p.add_argument("--steps", type=int, default=4, help="student steps (1-8)")
-    p.add_argument("--teacher-steps", type=int, default=25, help="DDIM steps when a column is the teacher")
+    p.add_argument(
+        "--teacher-steps", type=int, default=25, help="DDIM steps when a column is the teacher"
+    )
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frames", type=int, default=8)
@@ -81,137 +127,275 @@ def _add_compare(sub) -> None:
 
 
 def _add_transfer(sub) -> None:
-    p = sub.add_parser("transfer", help="motion transfer: a reference clip's motion with the prompt's look")
+    p = sub.add_parser(
+        "transfer", help="motion transfer: a reference clip's motion with the prompt's look"
+    )
     p.add_argument("--reference", required=True, help="mp4, webm, mov or gif")
     p.add_argument("--prompt", default="a yellow star on a gray background")
     p.add_argument("--method", choices=["fastvmt", "vmc", "none"], default="fastvmt")
     p.add_argument("--student", default="mcm-webvid", help="lcm or mcm-<variant>")
     p.add_argument("--steps", type=int, default=TransferConfig.steps)
-    p.add_argument("--strength", type=float, default=TransferConfig.strength,
-                   help="start timestep / T (1 = pure noise; default %(default)s)")
-    p.add_argument("--inner-iterations", type=int, default=TransferConfig.inner_iterations,
-                   help="fastvmt: latent updates at each guided step (default %(default)s)")
-    p.add_argument("--tune-steps", type=int, default=TransferConfig.tune_steps,
-                   help="vmc: LoRA tuning steps on the clip (default %(default)s)")
-    p.add_argument("--motion-prompt", help="vmc: appearance-invariant prompt (default: derived from --prompt)")
+    p.add_argument(
+        "--strength",
+        type=float,
+        default=TransferConfig.strength,
+        help="start timestep / T (1 = pure noise; default %(default)s)",
+    )
+    p.add_argument(
+        "--inner-iterations",
+        type=int,
+        default=TransferConfig.inner_iterations,
+        help="fastvmt: latent updates at each guided step (default %(default)s)",
+    )
+    p.add_argument(
+        "--tune-steps",
+        type=int,
+        default=TransferConfig.tune_steps,
+        help="vmc: LoRA tuning steps on the clip (default %(default)s)",
+    )
+    p.add_argument(
+        "--motion-prompt", help="vmc: appearance-invariant prompt (default: derived from --prompt)"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--start-look", choices=START_LOOKS, default=TransferConfig.start_look,
-                   help="start from the reference as it is, or recoloured to a one-step sample of the prompt "
-                        "(default %(default)s)")
-    p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
-                   help="also write the same seed without transfer (<out>-baseline.mp4)")
+    p.add_argument(
+        "--start-look",
+        choices=START_LOOKS,
+        default=TransferConfig.start_look,
+        help="start from the reference as it is, or recoloured to a one-step sample of the prompt "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also write the same seed without transfer (<out>-baseline.mp4)",
+    )
     p.add_argument("--out", default="transfer.mp4")
     p.set_defaults(func=cmd_transfer)
 
 
 def _add_eval_transfer(sub) -> None:
-    p = sub.add_parser("eval-transfer", help="motion transfer on held-out synthetic references (fidelity, "
-                                              "motion agreement, prompt accuracy, time per clip)")
-    p.add_argument("--settings", nargs="+", default=["none", "start-only", "fastvmt", "fastvmt-dense", "vmc"])
+    p = sub.add_parser(
+        "eval-transfer",
+        help="motion transfer on held-out synthetic references (fidelity, "
+        "motion agreement, prompt accuracy, time per clip)",
+    )
+    p.add_argument(
+        "--settings", nargs="+", default=["none", "start-only", "fastvmt", "fastvmt-dense", "vmc"]
+    )
     p.add_argument("--num-clips", type=int, default=32)
     p.add_argument("--student", default="mcm-webvid")
     p.add_argument("--teacher", default="embedded")
     p.add_argument("--steps", type=int, default=TransferConfig.steps)
     p.add_argument("--strength", type=float, default=TransferConfig.strength)
     p.add_argument("--inner-iterations", type=int, default=TransferConfig.inner_iterations)
-    p.add_argument("--guided-steps", type=int, default=TransferConfig.guided_steps,
-                    help="sampling steps the fastvmt guidance runs in (default %(default)s)")
+    p.add_argument(
+        "--guided-steps",
+        type=int,
+        default=TransferConfig.guided_steps,
+        help="sampling steps the fastvmt guidance runs in (default %(default)s)",
+    )
     p.add_argument("--tune-steps", type=int, default=TransferConfig.tune_steps)
-    p.add_argument("--start-look", choices=START_LOOKS, default=TransferConfig.start_look,
-                    help="the start of settings that do not set it (default %(default)s)")
+    p.add_argument(
+        "--start-look",
+        choices=START_LOOKS,
+        default=TransferConfig.start_look,
+        help="the start of settings that do not set it (default %(default)s)",
+    )
     p.add_argument("--json")
     p.set_defaults(func=cmd_eval_transfer)
 
 
 def _add_fetch(sub) -> None:
-    p = sub.add_parser("fetch", help="download a real teacher and its published MCM adapters (huggingface_hub)")
+    p = sub.add_parser(
+        "fetch", help="download a real teacher and its published MCM adapters (huggingface_hub)"
+    )
     p.add_argument("teacher", choices=["modelscope", "animatediff"])
-    p.add_argument("--variant", nargs="*", default=[], help="published adapters to fetch (webvid, laion, …)")
+    p.add_argument(
+        "--variant", nargs="*", default=[], help="published adapters to fetch (webvid, laion, …)"
+    )
     p.add_argument("--all", action="store_true", help="every published adapter of this teacher")
     p.set_defaults(func=cmd_fetch)
 
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="rebuild a shipped checkpoint (seeded, resumable)")
-    p.add_argument("what", choices=["teacher", "evaluator", "vae", "vae-decoder", "snapshot"],
-                   help="teacher = vae → text encoder + UNet → decoder fine-tune → weights/teacher; "
-                        "snapshot = the teacher run's resumable fp16 state in --run-dir, written to --out")
+    p.add_argument(
+        "what",
+        choices=["teacher", "evaluator", "vae", "vae-decoder", "snapshot"],
+        help="teacher = vae → text encoder + UNet → decoder fine-tune → weights/teacher; "
+        "snapshot = the teacher run's resumable fp16 state in --run-dir, written to --out",
+    )
     p.add_argument("--steps", type=int, help="override the default number of steps")
     p.add_argument("--out", help="where to write the checkpoint (default: weights/...)")
     p.add_argument("--run-dir", default="runs", help="resumable training state lives here")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--object-weight", type=float,
-                   help="teacher UNet: extra loss weight on the latent pixels around objects (default 4; 0 = plain MSE)")
-    p.add_argument("--init-unet", help="teacher: start the UNet from this run folder's EMA weights (warm start)")
-    p.add_argument("--high-noise-share", type=float, default=0.0,
-                   help="teacher UNet: share of each batch trained at the noisiest 40%% of timesteps (default 0)")
-    p.add_argument("--spatial-positions", action=argparse.BooleanOptionalAction,
-                   help="teacher UNet: a learned embedding of each latent pixel's place (default: the size's, on)")
-    p.add_argument("--plain-levels", type=int,
-                   help="teacher UNet: top levels without cross-attention (default: the size's; x4 has 1). "
-                        "With --init-unet from a plainer UNet, the new attention starts as a no-op")
-    p.add_argument("--lr", type=float, help="teacher UNet / evaluator: learning rate (default 1e-3)")
-    p.add_argument("--text-embedding-std", metavar="{clip,STD}",
-                   help="teacher: std of the frozen text encoder's embeddings (default: the size's; x4 0.5). "
-                        "'clip' keeps CLIP's init, as runs/x4's first stage had (scripts/rebuild_teacher.sh)")
-    p.add_argument("--base", help="teacher: take the VAE, tokenizer, frozen text encoder and starting UNet from "
-                                  "this teacher folder (e.g. weights/teacher) instead of training a VAE; "
-                                  "evaluator: start from this evaluator folder (e.g. weights/evaluator)")
-    p.add_argument("--image-batch", type=int, default=0,
-                   help="teacher UNet: stills per step (single frames, temporal layers skipped) beside the clips")
+    p.add_argument(
+        "--object-weight",
+        type=float,
+        help="teacher UNet: extra loss weight on the latent pixels around objects (default 4; 0 "
+        "= plain MSE)",
+    )
+    p.add_argument(
+        "--init-unet",
+        help="teacher: start the UNet from this run folder's EMA weights (warm start)",
+    )
+    p.add_argument(
+        "--high-noise-share",
+        type=float,
+        default=0.0,
+        help="teacher UNet: share of each batch trained at the noisiest 40%% of timesteps "
+        "(default 0)",
+    )
+    p.add_argument(
+        "--spatial-positions",
+        action=argparse.BooleanOptionalAction,
+        help="teacher UNet: a learned embedding of each latent pixel's place (default: the "
+        "size's, on)",
+    )
+    p.add_argument(
+        "--plain-levels",
+        type=int,
+        help="teacher UNet: top levels without cross-attention (default: the size's; x4 has 1). "
+        "With --init-unet from a plainer UNet, the new attention starts as a no-op",
+    )
+    p.add_argument(
+        "--lr", type=float, help="teacher UNet / evaluator: learning rate (default 1e-3)"
+    )
+    p.add_argument(
+        "--text-embedding-std",
+        metavar="{clip,STD}",
+        help="teacher: std of the frozen text encoder's embeddings (default: the size's; x4 0.5). "
+        "'clip' keeps CLIP's init, as runs/x4's first stage had (scripts/rebuild_teacher.sh)",
+    )
+    p.add_argument(
+        "--base",
+        help="teacher: take the VAE, tokenizer, frozen text encoder and starting UNet from "
+        "this teacher folder (e.g. weights/teacher) instead of training a VAE; "
+        "evaluator: start from this evaluator folder (e.g. weights/evaluator)",
+    )
+    p.add_argument(
+        "--image-batch",
+        type=int,
+        default=0,
+        help="teacher UNet: stills per step (single frames, temporal layers skipped) beside the "
+        "clips",
+    )
     p.add_argument("--batch", type=int, help="teacher UNet: clips per step (default 32)")
-    p.add_argument("--num-clips", type=int, help="teacher UNet: clips in the latent cache (default 8000)")
-    p.add_argument("--keep-every", type=int, default=0,
-                   help="teacher UNet: also keep the EMA UNet every N steps (run-dir/unet/ema<step>)")
-    p.add_argument("--resume-from", help="teacher UNet: a snapshot folder (train snapshot) to continue from when "
-                                         "--run-dir holds no state yet")
-    p.add_argument("--size", choices=["x4"], default="x4",
-                   help="teacher/vae: VAE downsampling and the UNet that goes with it (embedded.TEACHER_SIZES)")
+    p.add_argument(
+        "--num-clips", type=int, help="teacher UNet: clips in the latent cache (default 8000)"
+    )
+    p.add_argument(
+        "--keep-every",
+        type=int,
+        default=0,
+        help="teacher UNet: also keep the EMA UNet every N steps (run-dir/unet/ema<step>)",
+    )
+    p.add_argument(
+        "--resume-from",
+        help="teacher UNet: a snapshot folder (train snapshot) to continue from when "
+        "--run-dir holds no state yet",
+    )
+    p.add_argument(
+        "--size",
+        choices=["x4"],
+        default="x4",
+        help="teacher/vae: VAE downsampling and the UNet that goes with it (TEACHER_SIZES)",
+    )
     p.set_defaults(func=cmd_train)
 
 
 def _add_distill(sub) -> None:
-    p = sub.add_parser("distill", help="distill the teacher into an LCM or MCM LoRA student (seeded, resumable)")
+    p = sub.add_parser(
+        "distill", help="distill the teacher into an LCM or MCM LoRA student (seeded, resumable)"
+    )
     p.add_argument("--method", choices=["lcm", "mcm"], default="mcm")
-    p.add_argument("--variant", default="webvid", choices=["webvid", "laion", "anime", "real", "3d-cartoon"],
-                   help="image set the discriminator calls real")
+    p.add_argument(
+        "--variant",
+        default="webvid",
+        choices=["webvid", "laion", "anime", "real", "3d-cartoon"],
+        help="image set the discriminator calls real",
+    )
     p.add_argument("--name", help="adapter name (default lcm or mcm-<variant>)")
     p.add_argument("--teacher", default="embedded", help="catalogue name, local folder or hub id")
-    p.add_argument("--motion", choices=["raw", "difference", "correlation", "low-frequency", "high-frequency",
-                                        "learnable"], help="motion representation (ablation, Table 5)")
-    p.add_argument("--adversarial", action=argparse.BooleanOptionalAction, default=None,
-                   help="frame adversarial loss on/off (ablation, Table 4)")
-    p.add_argument("--lambda-real", type=float, help="share of real trajectories (ablation, Table 6)")
+    p.add_argument(
+        "--motion",
+        choices=[
+            "raw",
+            "difference",
+            "correlation",
+            "low-frequency",
+            "high-frequency",
+            "learnable",
+        ],
+        help="motion representation (ablation, Table 5)",
+    )
+    p.add_argument(
+        "--adversarial",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="frame adversarial loss on/off (ablation, Table 4)",
+    )
+    p.add_argument(
+        "--lambda-real", type=float, help="share of real trajectories (ablation, Table 6)"
+    )
     p.add_argument("--adv-loss", choices=["hinge", "wgan"])
     p.add_argument("--adv-weight", type=float)
-    p.add_argument("--disc-lr", type=float, help="discriminator heads' learning rate (default 1e-3 on the vae "
-                   "backbone, 1e-4 on DINOv2)")
-    p.add_argument("--backbone", help="discriminator backbone: vae (synthetic world) or a DINOv2 path / hub id")
+    p.add_argument(
+        "--disc-lr",
+        type=float,
+        help="discriminator heads' learning rate (default 1e-3 on the vae "
+        "backbone, 1e-4 on DINOv2)",
+    )
+    p.add_argument(
+        "--backbone", help="discriminator backbone: vae (synthetic world) or a DINOv2 path / hub id"
+    )
     p.add_argument("--steps", type=int)
     p.add_argument("--batch", type=int)
     p.add_argument("--rank", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--num-clips", type=int, help="video-set clips to cache as latents")
-    p.add_argument("--latents", help="latent cache (made on first use; the teacher run's runs/unet/latents.safetensors "
-                                     "holds the same video set)")
+    p.add_argument(
+        "--latents",
+        help="latent cache (made on first use; the teacher run's runs/unet/latents.safetensors "
+        "holds the same video set)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", help="resumable state (default runs/distill/<name>)")
-    p.add_argument("--snapshot-every", type=int, help="also keep the adapter every N steps in "
-                                                      "<run-dir>/snapshots/step-NNNNN, to pick the best by eval")
+    p.add_argument(
+        "--snapshot-every",
+        type=int,
+        help="also keep the adapter every N steps in "
+        "<run-dir>/snapshots/step-NNNNN, to pick the best by eval",
+    )
     p.add_argument("--out", help="copy the finished adapter folder here, e.g. weights/mcm-anime")
     p.set_defaults(func=cmd_distill)
 
 
 def _add_ablation(sub) -> None:
-    p = sub.add_parser("ablation", help="the paper's Tables 4–6: train every ablation row at one budget, then "
-                                        "evaluate them")
+    p = sub.add_parser(
+        "ablation",
+        help="the paper's Tables 4–6: train every ablation row at one budget, then evaluate them",
+    )
     p.add_argument("action", choices=["train", "eval", "show"])
-    p.add_argument("rows", nargs="*", help="rows to train or evaluate (default: all; see mcm_demo/train/ablations.py); "
-                                         "for show, the --json files of eval runs")
-    p.add_argument("--steps", type=int, default=100, help="distillation steps, the same for every row")
-    p.add_argument("--batch", type=int, default=8, help="distillation batch, the same for every row")
-    p.add_argument("--root", default="runs/ablation", help="one resumable run folder per row lives here")
-    p.add_argument("--latents", help="video-set latent cache shared by the rows (see distill --latents)")
+    p.add_argument(
+        "rows",
+        nargs="*",
+        help="rows to train or evaluate (default: all; see mcm_demo/train/ablations.py); "
+        "for show, the --json files of eval runs",
+    )
+    p.add_argument(
+        "--steps", type=int, default=100, help="distillation steps, the same for every row"
+    )
+    p.add_argument(
+        "--batch", type=int, default=8, help="distillation batch, the same for every row"
+    )
+    p.add_argument(
+        "--root", default="runs/ablation", help="one resumable run folder per row lives here"
+    )
+    p.add_argument(
+        "--latents", help="video-set latent cache shared by the rows (see distill --latents)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-clips", type=int, default=256)
     p.add_argument("--batch-eval", type=int, default=32)

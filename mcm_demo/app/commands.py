@@ -1,8 +1,7 @@
 """The subcommands of `python -m mcm_demo`: each turns parsed flags into library calls."""
+
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 
 from ..pipeline import PipelineInputError
@@ -23,7 +22,9 @@ def cmd_generate(args) -> int:
     from ..video_io import write_mp4
 
     if not args.prompt or not args.prompt.strip():
-        raise PipelineInputError("The prompt is empty: pass --prompt 'a red circle moving left on a black background'.")
+        raise PipelineInputError(
+            "The prompt is empty: pass --prompt 'a red circle moving left on a black background'."
+        )
     if args.steps < 1:
         raise PipelineInputError(f"--steps must be 1 or more, got {args.steps}.")
     pipe = load_pipeline(args.teacher)
@@ -34,25 +35,44 @@ def cmd_generate(args) -> int:
         try:
             sampler = select_row(pipe, args.adapter)
         except FileNotFoundError as err:
-            raise PipelineInputError(f"adapter {args.adapter!r} not found ({err}); train it with "
-                                     "`python -m mcm_demo distill` (see weights/README.md)") from None
+            raise PipelineInputError(
+                f"adapter {args.adapter!r} not found ({err}); train it with "
+                "`python -m mcm_demo distill` (see weights/README.md)"
+            ) from None
     else:
         pipe.set_adapter(None)
     t0 = time.perf_counter()
-    frames = pipe(args.prompt, num_inference_steps=args.steps, guidance_scale=args.guidance,
-                  sampler=sampler, num_frames=args.frames, generator=_generator(args.seed))[0]
+    frames = pipe(
+        args.prompt,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        sampler=sampler,
+        num_frames=args.frames,
+        generator=_generator(args.seed),
+    )[0]
     seconds = time.perf_counter() - t0
     write_mp4(frames, args.out, fps=args.fps, upscale=args.upscale)
-    print(f"wrote {args.out} ({len(frames)} frames, {args.adapter or args.sampler} {args.steps} steps, {seconds:.2f}s)")
+    print(
+        f"wrote {args.out} ({len(frames)} frames, {args.adapter or args.sampler} {args.steps} "
+        f"steps, {seconds:.2f}s)"
+    )
     return 0
 
 
 def cmd_eval(args) -> int:
     from ..eval.tables import format_tables, run_sampler_table
 
-    results = run_sampler_table(args.samplers, args.steps, num_clips=args.num_clips, batch=args.batch,
-                                guidance=args.guidance, teacher=args.teacher, fid_variants=args.fid_variants,
-                                seed=args.seed, log=print)
+    results = run_sampler_table(
+        args.samplers,
+        args.steps,
+        num_clips=args.num_clips,
+        batch=args.batch,
+        guidance=args.guidance,
+        teacher=args.teacher,
+        fid_variants=args.fid_variants,
+        seed=args.seed,
+        log=print,
+    )
     print(format_tables(results))
     if args.json:
         import json
@@ -66,15 +86,26 @@ def cmd_bench(args) -> int:
     from ..eval.bench import bench_steps
     from .bench import bench_stream
 
-    if args.transfer:  # the app's defaults, a few held-out references, settings interleaved per clip
+    if (
+        args.transfer
+    ):  # the app's defaults, a few held-out references, settings interleaved per clip
         args.student = "mcm-webvid"
         _transfer_table(args, ["fastvmt", "fastvmt-dense", "vmc"], args.references)
         return 0
     if args.models:
-        bench_stream(args.models, args.steps, args.teacher, repeats=args.repeats, guidance=args.guidance,
-                     frames=args.frames, log=print)
+        bench_stream(
+            args.models,
+            args.steps,
+            args.teacher,
+            repeats=args.repeats,
+            guidance=args.guidance,
+            frames=args.frames,
+            log=print,
+        )
     else:
-        bench_steps(args.steps, args.teacher, repeats=args.repeats, guidance=args.guidance, log=print)
+        bench_steps(
+            args.steps, args.teacher, repeats=args.repeats, guidance=args.guidance, log=print
+        )
     return 0
 
 
@@ -82,28 +113,54 @@ def cmd_compare(args) -> int:
     """The page's compare mode: two models, one prompt and seed, their mp4s and speedups."""
     import os
 
-    from . import service
     from ..video_io import display_upscale, write_mp4
+    from . import service
 
-    requests = [(side, service.check_request(service.Request(
-        args.prompt, model, args.teacher_steps if model == service.TEACHER_MODEL else args.steps, args.seed,
-        args.frames, args.guidance, args.teacher))) for side, model in (("left", args.left), ("right", args.right))]
+    requests = [
+        (
+            side,
+            service.check_request(
+                service.Request(
+                    args.prompt,
+                    model,
+                    args.teacher_steps if model == service.TEACHER_MODEL else args.steps,
+                    args.seed,
+                    args.frames,
+                    args.guidance,
+                    args.teacher,
+                )
+            ),
+        )
+        for side, model in (("left", args.left), ("right", args.right))
+    ]
     os.makedirs(args.out_dir, exist_ok=True)
     seconds = {}
     for side, req in requests:
         model, steps = req.model, req.steps
         for event in service.stream(req):
             if isinstance(event, service.Preview):
-                print(f"{side} {model}: step {event.step}/{event.total} preview at {event.seconds:.2f}s")
+                print(
+                    f"{side} {model}: step {event.step}/{event.total} preview at "
+                    f"{event.seconds:.2f}s"
+                )
             else:
-                path = write_mp4(event.frames, os.path.join(args.out_dir, f"{side}-{model}.mp4"), fps=args.fps,
-                                 upscale=display_upscale(event.frames))
+                path = write_mp4(
+                    event.frames,
+                    os.path.join(args.out_dir, f"{side}-{model}.mp4"),
+                    fps=args.fps,
+                    upscale=display_upscale(event.frames),
+                )
                 seconds[model] = event.seconds
-                print(f"{side} {model}: {steps} steps in {event.seconds:.2f}s (measured, without preview "
-                      f"decoding {event.preview_seconds:.2f}s) → {path}")
+                print(
+                    f"{side} {model}: {steps} steps in {event.seconds:.2f}s (measured, without "
+                    "preview "
+                    f"decoding {event.preview_seconds:.2f}s) → {path}"
+                )
     base = service.teacher_baseline_seconds(args.teacher, args.frames, args.guidance)
-    print(f"teacher DDIM-{service.BASELINE_STEPS} + CFG: {base:.2f}s (measured); speedup: " +
-          ", ".join(f"{m} {base / s:.1f}x" for m, s in seconds.items()))
+    print(
+        f"teacher DDIM-{service.BASELINE_STEPS} + CFG: {base:.2f}s (measured); speedup: "
+        + ", ".join(f"{m} {base / s:.1f}x" for m, s in seconds.items())
+    )
     return 0
 
 
@@ -111,12 +168,22 @@ def cmd_transfer(args) -> int:
     """The page's motion-transfer tab: the reference's motion, the prompt's look."""
     import os
 
-    from . import service
     from ..video_io import UploadError, display_upscale, write_mp4
+    from . import service
 
-    req = service.TransferRequest(args.reference, args.prompt, args.method, args.student, args.steps, args.strength,
-                                  args.inner_iterations, args.tune_steps, args.motion_prompt or "", args.seed,
-                                  start_look=args.start_look)
+    req = service.TransferRequest(
+        args.reference,
+        args.prompt,
+        args.method,
+        args.student,
+        args.steps,
+        args.strength,
+        args.inner_iterations,
+        args.tune_steps,
+        args.motion_prompt or "",
+        args.seed,
+        start_look=args.start_look,
+    )
 
     def progress(i, n, loss):
         if i == n or i % 10 == 0:
@@ -128,12 +195,20 @@ def cmd_transfer(args) -> int:
         raise PipelineInputError(str(err)) from None
     stem = os.path.splitext(args.out)[0]
     write_mp4(out["transferred"], args.out, fps=8, upscale=display_upscale(out["transferred"]))
-    print(f"{args.method}: {out['transferred_seconds']:.2f}s (measured) → {args.out}; motion fidelity to the "
-          f"reference {out['transferred_fidelity']:.3f}")
+    print(
+        f"{args.method}: {out['transferred_seconds']:.2f}s (measured) → {args.out}; motion "
+        "fidelity to the "
+        f"reference {out['transferred_fidelity']:.3f}"
+    )
     if args.baseline:
-        write_mp4(out["baseline"], f"{stem}-baseline.mp4", fps=8, upscale=display_upscale(out["baseline"]))
-        print(f"same seed without transfer: {out['baseline_seconds']:.2f}s → {stem}-baseline.mp4; motion fidelity "
-              f"{out['baseline_fidelity']:.3f}")
+        write_mp4(
+            out["baseline"], f"{stem}-baseline.mp4", fps=8, upscale=display_upscale(out["baseline"])
+        )
+        print(
+            f"same seed without transfer: {out['baseline_seconds']:.2f}s → {stem}-baseline.mp4; "
+            "motion fidelity "
+            f"{out['baseline_fidelity']:.3f}"
+        )
     return 0
 
 
@@ -150,9 +225,18 @@ def _transfer_table(args, names, num_clips, **knobs) -> None:
 
 
 def cmd_eval_transfer(args) -> int:
-    _transfer_table(args, args.settings, args.num_clips, json_path=args.json, steps=args.steps,
-                    strength=args.strength, inner_iterations=args.inner_iterations, tune_steps=args.tune_steps,
-                    guided_steps=args.guided_steps, start_look=args.start_look)
+    _transfer_table(
+        args,
+        args.settings,
+        args.num_clips,
+        json_path=args.json,
+        steps=args.steps,
+        strength=args.strength,
+        inner_iterations=args.inner_iterations,
+        tune_steps=args.tune_steps,
+        guided_steps=args.guided_steps,
+        start_look=args.start_look,
+    )
     return 0
 
 
@@ -174,14 +258,34 @@ def cmd_train(args) -> int:
         print(f"wrote the step-{state['step']} snapshot of {args.run_dir} to {args.out}")
         return 0
     from ..catalog import WEIGHTS_DIR as weights
-    default_out = {"teacher": weights / "teacher", "evaluator": weights / "evaluator",
-                   "vae": f"{args.run_dir}/vae/export", "vae-decoder": f"{args.run_dir}/vae-decoder/export"}
-    train_component(args.what, out=str(args.out or default_out[args.what]), steps=args.steps, run_dir=args.run_dir,
-                    seed=args.seed, object_weight=args.object_weight, init_unet=args.init_unet, size=args.size,
-                    high_noise_share=args.high_noise_share, spatial_positions=args.spatial_positions,
-                    plain_levels=args.plain_levels, text_embedding_std=args.text_embedding_std, lr=args.lr,
-                    base=args.base, image_batch=args.image_batch, batch=args.batch, num_clips=args.num_clips,
-                    keep_every=args.keep_every, resume_from=args.resume_from)
+
+    default_out = {
+        "teacher": weights / "teacher",
+        "evaluator": weights / "evaluator",
+        "vae": f"{args.run_dir}/vae/export",
+        "vae-decoder": f"{args.run_dir}/vae-decoder/export",
+    }
+    train_component(
+        args.what,
+        out=str(args.out or default_out[args.what]),
+        steps=args.steps,
+        run_dir=args.run_dir,
+        seed=args.seed,
+        object_weight=args.object_weight,
+        init_unet=args.init_unet,
+        size=args.size,
+        high_noise_share=args.high_noise_share,
+        spatial_positions=args.spatial_positions,
+        plain_levels=args.plain_levels,
+        text_embedding_std=args.text_embedding_std,
+        lr=args.lr,
+        base=args.base,
+        image_batch=args.image_batch,
+        batch=args.batch,
+        num_clips=args.num_clips,
+        keep_every=args.keep_every,
+        resume_from=args.resume_from,
+    )
     return 0
 
 
@@ -200,13 +304,35 @@ def cmd_distill(args) -> int:
     from ..train.distill import DistillConfig, export_adapter, train_distill
 
     name = args.name or ("lcm" if args.method == "lcm" else f"mcm-{args.variant}")
-    overrides = {k: v for k, v in dict(
-        motion=args.motion, adversarial=args.adversarial, lambda_real=args.lambda_real, adv_loss=args.adv_loss,
-        adv_weight=args.adv_weight, disc_lr=args.disc_lr, steps=args.steps, batch=args.batch, rank=args.rank,
-        lr=args.lr, backbone=args.backbone, num_clips=args.num_clips, latents=args.latents,
-        snapshot_every=args.snapshot_every).items() if v is not None}
-    cfg = DistillConfig.preset(args.method, teacher=args.teacher, variant=args.variant, adapter_name=name,
-                               seed=args.seed, run_dir=args.run_dir or f"runs/distill/{name}", **overrides)
+    overrides = {
+        k: v
+        for k, v in dict(
+            motion=args.motion,
+            adversarial=args.adversarial,
+            lambda_real=args.lambda_real,
+            adv_loss=args.adv_loss,
+            adv_weight=args.adv_weight,
+            disc_lr=args.disc_lr,
+            steps=args.steps,
+            batch=args.batch,
+            rank=args.rank,
+            lr=args.lr,
+            backbone=args.backbone,
+            num_clips=args.num_clips,
+            latents=args.latents,
+            snapshot_every=args.snapshot_every,
+        ).items()
+        if v is not None
+    }
+    cfg = DistillConfig.preset(
+        args.method,
+        teacher=args.teacher,
+        variant=args.variant,
+        adapter_name=name,
+        seed=args.seed,
+        run_dir=args.run_dir or f"runs/distill/{name}",
+        **overrides,
+    )
     print("distilling with", {k: v for k, v in dataclasses.asdict(cfg).items()})
     train_distill(cfg, _teacher_for_training(cfg.teacher))
     if args.out:
@@ -226,12 +352,16 @@ def cmd_ablation(args) -> int:
             cfg = row_config(row, args.steps, args.batch, args.root, seed=args.seed, **overrides)
             train_distill(cfg, _teacher_for_training(cfg.teacher))
         return 0
-    if args.action == "show":  # the tables from saved `eval --json` files (rows may be split across runs)
+    if (
+        args.action == "show"
+    ):  # the tables from saved `eval --json` files (rows may be split across runs)
         import json
 
         if not args.rows:
-            raise PipelineInputError("ablation show prints the tables from `ablation eval --json` files: "
-                                     "pass one or more, e.g. `ablation show runs/ablation/eval.json`")
+            raise PipelineInputError(
+                "ablation show prints the tables from `ablation eval --json` files: "
+                "pass one or more, e.g. `ablation show runs/ablation/eval.json`"
+            )
         results = {"rows": {}}
         for path in args.rows:
             try:
@@ -239,7 +369,9 @@ def cmd_ablation(args) -> int:
                     part = json.load(f)
                 rows = part["rows"]
             except (OSError, ValueError, KeyError, TypeError) as err:
-                raise PipelineInputError(f"{path} is not an `ablation eval --json` file ({err!r})") from None
+                raise PipelineInputError(
+                    f"{path} is not an `ablation eval --json` file ({err!r})"
+                ) from None
             results = {**part, "rows": {**results["rows"], **rows}}
         print(format_ablation_tables(results))
         return 0
@@ -247,8 +379,16 @@ def cmd_ablation(args) -> int:
 
     rows = args.rows or list(ROWS)
     samplers = [f"{row}={row_folder(row, args.root)}" for row in rows]
-    results = run_sampler_table(samplers, [1, 2, 4, 8], num_clips=args.num_clips, batch=args.batch_eval,
-                                guidance=args.guidance, teacher=args.teacher, fid_variants=[], log=print)
+    results = run_sampler_table(
+        samplers,
+        [1, 2, 4, 8],
+        num_clips=args.num_clips,
+        batch=args.batch_eval,
+        guidance=args.guidance,
+        teacher=args.teacher,
+        fid_variants=[],
+        log=print,
+    )
     results["budget"] = f"{args.steps} steps × batch {args.batch} of distillation"
     print(format_ablation_tables(results))
     if args.json:
@@ -257,5 +397,3 @@ def cmd_ablation(args) -> int:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     return 0
-
-

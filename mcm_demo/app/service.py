@@ -5,6 +5,7 @@ knobs; `stream()` checks it, runs it on the device under that device's lock and 
 `Preview` per sampling step (the decoded denoised estimate) and then one `Result`. Nothing
 here imports gradio: the page only maps these events to its components.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,14 +15,22 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
-from ..catalog import TEACHERS, VARIANTS, CheckpointMissing, default_device_dtype, load_pipeline, student_names, use_student
-from ..transfer.core import TransferConfig
+from ..catalog import (
+    TEACHERS,
+    VARIANTS,
+    CheckpointMissing,
+    default_device_dtype,
+    load_pipeline,
+    student_names,
+    use_student,
+)
 from ..pipeline import MAX_PROMPT_CHARS, PipelineInputError
+from ..transfer.core import TransferConfig
 
 TEACHER_MODEL = "teacher"
 BASELINE_STEPS = 50  # the speedup is always against the teacher's 50-step DDIM with CFG
@@ -64,31 +73,45 @@ def model_choices(teacher: str = "embedded") -> list[str]:
 def check_request(req: Request) -> Request:
     """Raise PipelineInputError with a message a user can act on; return the request cleaned."""
     if req.teacher not in TEACHERS:
-        raise PipelineInputError(f"Unknown teacher {req.teacher!r}; choose from {sorted(TEACHERS)}.")
+        raise PipelineInputError(
+            f"Unknown teacher {req.teacher!r}; choose from {sorted(TEACHERS)}."
+        )
     if not isinstance(req.prompt, str) or not req.prompt.strip():
-        raise PipelineInputError("The prompt is empty: describe the video, e.g. "
-                                 "'a red circle moving left on a black background'.")
+        raise PipelineInputError(
+            "The prompt is empty: describe the video, e.g. "
+            "'a red circle moving left on a black background'."
+        )
     if len(req.prompt) > MAX_PROMPT_CHARS:
-        raise PipelineInputError(f"The prompt has {len(req.prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}.")
+        raise PipelineInputError(
+            f"The prompt has {len(req.prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}."
+        )
     if req.model.startswith("mcm-") and req.model[4:] not in VARIANTS:
-        raise PipelineInputError(f"Unknown style variant {req.model[4:]!r}; choose from {', '.join(VARIANTS)}.")
+        raise PipelineInputError(
+            f"Unknown style variant {req.model[4:]!r}; choose from {', '.join(VARIANTS)}."
+        )
     if req.model not in model_choices(req.teacher):
-        raise PipelineInputError(f"{TEACHERS[req.teacher].label} offers {', '.join(model_choices(req.teacher))}; "
-                                 f"not {req.model!r}.")
+        raise PipelineInputError(
+            f"{TEACHERS[req.teacher].label} offers {', '.join(model_choices(req.teacher))}; "
+            f"not {req.model!r}."
+        )
     steps = _whole(req.steps, "Steps")
     if req.model == TEACHER_MODEL and not 1 <= steps <= 1000:
         raise PipelineInputError(f"The teacher samples in 1 to 1000 DDIM steps, got {steps}.")
     if req.model != TEACHER_MODEL and not 1 <= steps <= 8:
         raise PipelineInputError(f"LCM and MCM students sample in 1 to 8 steps, got {steps}.")
     seed = _whole(req.seed, "Seed")
-    if not 0 <= seed < 2 ** 63:
-        raise PipelineInputError(f"Seed must be from 0 to 2^63−1, got {seed} (tick 'randomize seed' for a random one).")
+    if not 0 <= seed < 2**63:
+        raise PipelineInputError(
+            f"Seed must be from 0 to 2^63−1, got {seed} (tick 'randomize seed' for a random one)."
+        )
     frames = _whole(req.frames, "Frames")
     if not 2 <= frames <= 32:
         raise PipelineInputError(f"Frames must be from 2 to 32, got {frames}.")
     if not 0 <= float(req.guidance) <= 50:
         raise PipelineInputError(f"Guidance scale must be from 0 to 50, got {req.guidance}.")
-    return dataclasses.replace(req, steps=steps, seed=seed, frames=frames, guidance=float(req.guidance))
+    return dataclasses.replace(
+        req, steps=steps, seed=seed, frames=frames, guidance=float(req.guidance)
+    )
 
 
 def _whole(value, what: str) -> int:
@@ -111,7 +134,9 @@ def device_lock(device: str) -> threading.Lock:
         return _device_locks.setdefault(device, threading.Lock())
 
 
-def stream(req: Request, device: str | None = None, previews: bool = True) -> Iterator[Preview | Result]:
+def stream(
+    req: Request, device: str | None = None, previews: bool = True
+) -> Iterator[Preview | Result]:
     """Check, then generate on a worker thread; yield its per-step previews, then the result.
     Bad input raises PipelineInputError and a missing checkpoint CheckpointMissing, both
     before any work; a failure during sampling raises RuntimeError with the cause."""
@@ -132,11 +157,19 @@ def stream(req: Request, device: str | None = None, previews: bool = True) -> It
     def work():
         try:
             with device_lock(device):
-                sampler = use_student(pipe, req.teacher, None if req.model == TEACHER_MODEL else req.model)
+                sampler = use_student(
+                    pipe, req.teacher, None if req.model == TEACHER_MODEL else req.model
+                )
                 clock["start"] = time.perf_counter()
-                frames = pipe(req.prompt, num_inference_steps=req.steps, guidance_scale=req.guidance,
-                              sampler=sampler, num_frames=req.frames, callback=on_step if previews else None,
-                              generator=torch.Generator().manual_seed(req.seed))[0]
+                frames = pipe(
+                    req.prompt,
+                    num_inference_steps=req.steps,
+                    guidance_scale=req.guidance,
+                    sampler=sampler,
+                    num_frames=req.frames,
+                    callback=on_step if previews else None,
+                    generator=torch.Generator().manual_seed(req.seed),
+                )[0]
                 seconds = time.perf_counter() - clock["start"] - clock["previews"]
                 events.put(Result(frames, seconds, None, clock["previews"], sampler))
         except BaseException as err:  # handed to the caller; the server keeps serving others
@@ -170,13 +203,22 @@ def generate(req: Request, device: str | None = None) -> Result:
 _baseline: dict[tuple, float] = {}
 
 
-def teacher_baseline_seconds(teacher: str, frames: int, guidance: float = 5.0, device: str | None = None) -> float:
+def teacher_baseline_seconds(
+    teacher: str, frames: int, guidance: float = 5.0, device: str | None = None
+) -> float:
     """Wall time of the teacher's 50-step DDIM with CFG, measured once per setting here."""
     device, _ = default_device_dtype(device)
     key = (teacher, frames, guidance, device)
     if key not in _baseline:
-        req = Request("a red circle moving left on a black background", TEACHER_MODEL, BASELINE_STEPS, 0, frames,
-                      guidance, teacher)
+        req = Request(
+            "a red circle moving left on a black background",
+            TEACHER_MODEL,
+            BASELINE_STEPS,
+            0,
+            frames,
+            guidance,
+            teacher,
+        )
         _baseline[key] = generate(req, device).seconds
     return _baseline[key]
 
@@ -213,7 +255,9 @@ class TransferRequest:
     invariant_prompt: str = ""  # "" = derived from the prompt
     seed: int = 0
     teacher: str = "embedded"
-    start_look: str = TransferConfig.start_look  # "reference" or "prompt" (the reference recoloured)
+    start_look: str = (
+        TransferConfig.start_look
+    )  # "reference" or "prompt" (the reference recoloured)
 
 
 def check_transfer(req: TransferRequest):
@@ -222,25 +266,44 @@ def check_transfer(req: TransferRequest):
     from ..video_io import load_reference
 
     if req.method not in METHODS:
-        raise PipelineInputError(f"Unknown method {req.method!r}; choose from {', '.join(METHODS)}.")
+        raise PipelineInputError(
+            f"Unknown method {req.method!r}; choose from {', '.join(METHODS)}."
+        )
     if req.start_look not in START_LOOKS:
-        raise PipelineInputError(f"Unknown start {req.start_look!r}; choose from {', '.join(START_LOOKS)}.")
-    checked = check_request(Request(req.prompt, req.student, req.steps, req.seed, 8, 1.0, req.teacher))
+        raise PipelineInputError(
+            f"Unknown start {req.start_look!r}; choose from {', '.join(START_LOOKS)}."
+        )
+    checked = check_request(
+        Request(req.prompt, req.student, req.steps, req.seed, 8, 1.0, req.teacher)
+    )
     if req.student == TEACHER_MODEL:
-        raise PipelineInputError("Motion transfer samples with a few-step student: choose LCM or an MCM variant.")
+        raise PipelineInputError(
+            "Motion transfer samples with a few-step student: choose LCM or an MCM variant."
+        )
     if not 0.05 <= float(req.strength) <= 1.0:
         raise PipelineInputError(f"Strength must be from 0.05 to 1, got {req.strength}.")
     if not 1 <= _whole(req.inner_iterations, "Inner iterations") <= 200:
-        raise PipelineInputError(f"Inner iterations must be from 1 to 200, got {req.inner_iterations}.")
+        raise PipelineInputError(
+            f"Inner iterations must be from 1 to 200, got {req.inner_iterations}."
+        )
     if not 1 <= _whole(req.tune_steps, "Tuning steps") <= 1000:
         raise PipelineInputError(f"Tuning steps must be from 1 to 1000, got {req.tune_steps}.")
     if len(req.invariant_prompt or "") > MAX_PROMPT_CHARS:
         raise PipelineInputError(f"The motion prompt is longer than {MAX_PROMPT_CHARS} characters.")
     pipe = load_pipeline(req.teacher)
-    reference = load_reference(req.reference, num_frames=8, size=pipe.unet.config.sample_size * pipe.vae_scale_factor)
-    cfg = TransferConfig(method=req.method, steps=checked.steps, strength=float(req.strength), seed=checked.seed,
-                         inner_iterations=int(req.inner_iterations), tune_steps=int(req.tune_steps),
-                         invariant_prompt=req.invariant_prompt.strip() or None, start_look=req.start_look)
+    reference = load_reference(
+        req.reference, num_frames=8, size=pipe.unet.config.sample_size * pipe.vae_scale_factor
+    )
+    cfg = TransferConfig(
+        method=req.method,
+        steps=checked.steps,
+        strength=float(req.strength),
+        seed=checked.seed,
+        inner_iterations=int(req.inner_iterations),
+        tune_steps=int(req.tune_steps),
+        invariant_prompt=req.invariant_prompt.strip() or None,
+        start_look=req.start_look,
+    )
     return pipe, reference, cfg
 
 
@@ -257,13 +320,21 @@ def run_transfer(req: TransferRequest, baseline: bool = True, progress=None) -> 
     with device_lock(device):
         use_student(pipe, req.teacher, req.student)
         t0 = time.perf_counter()
-        out["transferred"], out["info"] = transfer(pipe, req.prompt, reference, cfg, req.student,
-                                                   cache_dir=VMC_CACHE_DIR, progress=progress)
+        out["transferred"], out["info"] = transfer(
+            pipe,
+            req.prompt,
+            reference,
+            cfg,
+            req.student,
+            cache_dir=VMC_CACHE_DIR,
+            progress=progress,
+        )
         out["transferred_seconds"] = time.perf_counter() - t0
         if baseline:
             t0 = time.perf_counter()
-            out["baseline"], _ = transfer(pipe, req.prompt, reference, dataclasses.replace(cfg, method="none"),
-                                          req.student)
+            out["baseline"], _ = transfer(
+                pipe, req.prompt, reference, dataclasses.replace(cfg, method="none"), req.student
+            )
             out["baseline_seconds"] = time.perf_counter() - t0
     # motion fidelity to the reference (CPU tracking: outside the device lock)
     for k in ("transferred", "baseline") if baseline else ("transferred",):

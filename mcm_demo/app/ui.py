@@ -2,6 +2,7 @@
 
 Only UI code lives here; the work is `service.stream` (no gradio below this module).
 """
+
 from __future__ import annotations
 
 import os
@@ -9,10 +10,10 @@ import random
 
 import numpy as np
 
-from . import service
 from ..catalog import TEACHERS, VARIANTS, CheckpointMissing, fetch_command, student_names
 from ..pipeline import PipelineInputError
 from ..video_io import display_upscale, write_mp4
+from . import service
 
 EXAMPLES = [
     "a red circle moving left on a black background",
@@ -21,8 +22,14 @@ EXAMPLES = [
     "a purple cross orbiting on a brown background",
 ]
 MAX_QUEUE = 32
-ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "assets", "references")
-REFERENCE_EXAMPLES = sorted(os.path.join(ASSETS, f) for f in os.listdir(ASSETS)) if os.path.isdir(ASSETS) else []
+ASSETS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "assets",
+    "references",
+)
+REFERENCE_EXAMPLES = (
+    sorted(os.path.join(ASSETS, f) for f in os.listdir(ASSETS)) if os.path.isdir(ASSETS) else []
+)
 
 
 def model_label(model: str, teacher_steps: int | None = None) -> str:
@@ -60,14 +67,26 @@ def teacher_status(teacher: str) -> str:
             missing.append(name)
     if not missing:
         return f"{TEACHERS[teacher].label}: teacher and all students available."
-    how = (f"`{fetch_command(teacher, '<variant>')}`" if teacher != "embedded"
-           else "`python -m mcm_demo distill …` (weights/README.md)")
+    how = (
+        f"`{fetch_command(teacher, '<variant>')}`"
+        if teacher != "embedded"
+        else "`python -m mcm_demo distill …` (weights/README.md)"
+    )
     return f"{TEACHERS[teacher].label}: missing {', '.join(missing)}; get them with {how}."
 
 
-def _column_request(prompt, model, steps, teacher_steps, seed, frames, guidance, teacher) -> service.Request:
-    return service.Request(prompt, model, teacher_steps if model == service.TEACHER_MODEL else steps, seed, frames,
-                           guidance, teacher)
+def _column_request(
+    prompt, model, steps, teacher_steps, seed, frames, guidance, teacher
+) -> service.Request:
+    return service.Request(
+        prompt,
+        model,
+        teacher_steps if model == service.TEACHER_MODEL else steps,
+        seed,
+        frames,
+        guidance,
+        teacher,
+    )
 
 
 def run_column(req: service.Request, fps: float):
@@ -77,30 +96,59 @@ def run_column(req: service.Request, fps: float):
     try:
         for event in service.stream(req):
             if isinstance(event, service.Preview):
-                yield (filmstrip(event.frames), None,
-                       f"**{label}** · step {event.step}/{event.total} (denoised estimate)", None)
+                yield (
+                    filmstrip(event.frames),
+                    None,
+                    f"**{label}** · step {event.step}/{event.total} (denoised estimate)",
+                    None,
+                )
             else:
-                path = write_mp4(event.frames, service.new_output_path(), fps=float(fps),
-                                 upscale=display_upscale(event.frames))
-                first = (f"; first preview {event.first_preview_seconds:.2f} s after the start"
-                         if event.first_preview_seconds is not None else "")
-                yield (filmstrip(event.frames), path,
-                       f"**{label}** · {req.steps} step{'s' * (req.steps > 1)} in **{event.seconds:.2f} s** "
-                       f"(measured, without the {event.preview_seconds:.2f} s of preview decoding{first})",
-                       event.seconds)
+                path = write_mp4(
+                    event.frames,
+                    service.new_output_path(),
+                    fps=float(fps),
+                    upscale=display_upscale(event.frames),
+                )
+                first = (
+                    f"; first preview {event.first_preview_seconds:.2f} s after the start"
+                    if event.first_preview_seconds is not None
+                    else ""
+                )
+                yield (
+                    filmstrip(event.frames),
+                    path,
+                    f"**{label}** · {req.steps} step{'s' * (req.steps > 1)} in "
+                    f"**{event.seconds:.2f} s** "
+                    f"(measured, without the {event.preview_seconds:.2f} s of preview "
+                    f"decoding{first})",
+                    event.seconds,
+                )
                 return
     except (PipelineInputError, CheckpointMissing, RuntimeError) as err:
         yield None, None, f"⚠️ {err}", None
 
 
-def compare(prompt, teacher, variant, steps, seed, randomize, frames, fps, left, right, teacher_steps, guidance):
+def compare(
+    prompt,
+    teacher,
+    variant,
+    steps,
+    seed,
+    randomize,
+    frames,
+    fps,
+    left,
+    right,
+    teacher_steps,
+    guidance,
+):
     """The page's one handler: stream the left column, then the right, then the speedups.
 
     Yields (seed, left preview, left video, left status, right preview, right video,
     right status, summary).
     """
     if randomize:
-        seed = random.randrange(2 ** 31)
+        seed = random.randrange(2**31)
     # Every yield carries the whole state (Gradio sends only what changed), so the last one is
     # the complete answer for API clients too.
     outputs = [seed, None, None, "", None, None, "", "Generating…"]
@@ -114,15 +162,19 @@ def compare(prompt, teacher, variant, steps, seed, randomize, frames, fps, left,
     for side, model in ((0, left), (1, right)):
         req = _column_request(prompt, model, steps, teacher_steps, seed, frames, guidance, teacher)
         for preview, video, status, seconds in run_column(req, fps):
-            outputs[1 + 3 * side: 4 + 3 * side] = [preview, video, status]
+            outputs[1 + 3 * side : 4 + 3 * side] = [preview, video, status]
             yield tuple(outputs)
             if seconds is not None:
-                timings[model_label(model, req.steps if model == service.TEACHER_MODEL else None)] = seconds
+                timings[
+                    model_label(model, req.steps if model == service.TEACHER_MODEL else None)
+                ] = seconds
     if not timings:
         outputs[7] = "Nothing was generated: see the messages above."
         yield tuple(outputs)
         return
-    outputs[7] = f"Measuring the teacher's {service.BASELINE_STEPS}-step DDIM + CFG once on this machine…"
+    outputs[7] = (
+        f"Measuring the teacher's {service.BASELINE_STEPS}-step DDIM + CFG once on this machine…"
+    )
     yield tuple(outputs)
     try:
         base = service.teacher_baseline_seconds(teacher, int(frames), float(guidance))
@@ -130,13 +182,18 @@ def compare(prompt, teacher, variant, steps, seed, randomize, frames, fps, left,
         outputs[7] = f"⚠️ no speedup: {err}"
     else:
         ratios = ", ".join(f"{name} **{base / s:.1f}×**" for name, s in timings.items())
-        outputs[7] = (f"Speedup over the teacher's {service.BASELINE_STEPS}-step DDIM + CFG "
-                      f"({base:.2f} s, measured on this machine): {ratios}")
+        outputs[7] = (
+            f"Speedup over the teacher's {service.BASELINE_STEPS}-step DDIM + CFG "
+            f"({base:.2f} s, measured on this machine): {ratios}"
+        )
     yield tuple(outputs)
 
 
-TRANSFER_PROMPTS = ["a yellow star on a gray background", "a green triangle on a white background",
-                    "a purple cross on a brown background"]
+TRANSFER_PROMPTS = [
+    "a yellow star on a gray background",
+    "a green triangle on a white background",
+    "a purple cross on a brown background",
+]
 
 
 def reference_preview(path):
@@ -149,12 +206,26 @@ def reference_preview(path):
         clip = load_reference(path, num_frames=8, size=64)
     except UploadError as err:
         return None, f"⚠️ {err}"
-    return (write_mp4(clip, service.new_output_path(), fps=8, upscale=display_upscale(clip)),
-            "Reference read: 8 frames, 64×64 centre crop.")
+    return (
+        write_mp4(clip, service.new_output_path(), fps=8, upscale=display_upscale(clip)),
+        "Reference read: 8 frames, 64×64 centre crop.",
+    )
 
 
-def run_transfer(reference, prompt, method, student, steps, strength, inner_iterations, tune_steps, motion_prompt,
-                 seed, start_look=service.TransferRequest.start_look, progress=None):
+def run_transfer(
+    reference,
+    prompt,
+    method,
+    student,
+    steps,
+    strength,
+    inner_iterations,
+    tune_steps,
+    motion_prompt,
+    seed,
+    start_look=service.TransferRequest.start_look,
+    progress=None,
+):
     """Returns (reference mp4, transferred mp4, baseline mp4, status)."""
     from ..transfer.core import appearance_invariant_prompt
     from ..video_io import UploadError
@@ -163,19 +234,40 @@ def run_transfer(reference, prompt, method, student, steps, strength, inner_iter
         if progress is not None:
             progress(i / n, desc=f"VMC tuning {i}/{n} (motion loss {loss:.3f})")
 
-    req = service.TransferRequest(reference, prompt, method, student, steps, strength, inner_iterations, tune_steps,
-                                  motion_prompt or "", seed, start_look=start_look)
+    req = service.TransferRequest(
+        reference,
+        prompt,
+        method,
+        student,
+        steps,
+        strength,
+        inner_iterations,
+        tune_steps,
+        motion_prompt or "",
+        seed,
+        start_look=start_look,
+    )
     try:
         out = service.run_transfer(req, progress=report)
     except (PipelineInputError, CheckpointMissing, UploadError, ValueError, RuntimeError) as err:
         return None, None, None, f"⚠️ {err}"
-    paths = [write_mp4(out[k], service.new_output_path(), fps=8, upscale=display_upscale(out[k]))
-             for k in ("reference", "transferred", "baseline")]
+    paths = [
+        write_mp4(out[k], service.new_output_path(), fps=8, upscale=display_upscale(out[k]))
+        for k in ("reference", "transferred", "baseline")
+    ]
     mf = {k: out[f"{k}_fidelity"] for k in ("transferred", "baseline")}
-    tuned = f" (motion prompt: '{out['info']['invariant_prompt']}')" if "invariant_prompt" in out["info"] else ""
-    status = (f"**{method}**{tuned}: {out['transferred_seconds']:.2f} s, motion fidelity to the reference "
-              f"**{mf['transferred']:.2f}** · same seed without transfer: {out['baseline_seconds']:.2f} s, "
-              f"motion fidelity {mf['baseline']:.2f} (measured)")
+    tuned = (
+        f" (motion prompt: '{out['info']['invariant_prompt']}')"
+        if "invariant_prompt" in out["info"]
+        else ""
+    )
+    status = (
+        f"**{method}**{tuned}: {out['transferred_seconds']:.2f} s, motion fidelity to the "
+        "reference "
+        f"**{mf['transferred']:.2f}** · same seed without transfer: "
+        f"{out['baseline_seconds']:.2f} s, "
+        f"motion fidelity {mf['baseline']:.2f} (measured)"
+    )
     if method == "vmc" and not motion_prompt:
         status += f". Derived motion prompt: '{appearance_invariant_prompt(prompt)}'."
     return *paths, status
@@ -194,10 +286,12 @@ def build_demo():
     import gradio as gr
 
     with gr.Blocks(title="mcm-demo: Motion Consistency Models", delete_cache=(1800, 3600)) as demo:
-        gr.Markdown("# mcm-demo — LCM vs MCM, few-step text-to-video\n"
-                    "Two few-step students of the same teacher side by side: the LCM baseline and a "
-                    "Motion Consistency Model whose frame quality comes from a style's image set. "
-                    "Every step's denoised estimate streams in, then the mp4 plays.")
+        gr.Markdown(
+            "# mcm-demo — LCM vs MCM, few-step text-to-video\n"
+            "Two few-step students of the same teacher side by side: the LCM baseline and a "
+            "Motion Consistency Model whose frame quality comes from a style's image set. "
+            "Every step's denoised estimate streams in, then the mp4 plays."
+        )
         with gr.Tabs():
             with gr.Tab("Compare"):
                 with gr.Row():
@@ -205,9 +299,14 @@ def build_demo():
                         prompt = gr.Textbox(label="Prompt", value=EXAMPLES[0], max_lines=3)
                         gr.Examples(EXAMPLES, inputs=prompt)
                     with gr.Column(scale=1):
-                        teacher = gr.Dropdown([(t.label, name) for name, t in TEACHERS.items()], value="embedded",
-                                              label="Teacher")
-                        variant = gr.Radio(list(VARIANTS), value="webvid", label="Style variant (MCM)")
+                        teacher = gr.Dropdown(
+                            [(t.label, name) for name, t in TEACHERS.items()],
+                            value="embedded",
+                            label="Teacher",
+                        )
+                        variant = gr.Radio(
+                            list(VARIANTS), value="webvid", label="Style variant (MCM)"
+                        )
                         steps = gr.Radio([1, 2, 4, 8], value=4, label="Steps")
                 with gr.Row():
                     seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
@@ -216,11 +315,20 @@ def build_demo():
                     fps = gr.Slider(2, 24, value=8, step=1, label="Frames per second")
                 with gr.Accordion("Advanced", open=False):
                     with gr.Row():
-                        left_model = gr.Dropdown(model_dropdown_choices("embedded"), value="lcm", label="Left column")
-                        right_model = gr.Dropdown(model_dropdown_choices("embedded"), value="mcm-webvid",
-                                                  label="Right column")
-                        teacher_steps = gr.Slider(1, 100, value=25, step=1, label="Teacher steps (DDIM-N)")
-                        guidance = gr.Slider(1.0, 12.0, value=5.0, step=0.5, label="Teacher guidance (CFG)")
+                        left_model = gr.Dropdown(
+                            model_dropdown_choices("embedded"), value="lcm", label="Left column"
+                        )
+                        right_model = gr.Dropdown(
+                            model_dropdown_choices("embedded"),
+                            value="mcm-webvid",
+                            label="Right column",
+                        )
+                        teacher_steps = gr.Slider(
+                            1, 100, value=25, step=1, label="Teacher steps (DDIM-N)"
+                        )
+                        guidance = gr.Slider(
+                            1.0, 12.0, value=5.0, step=0.5, label="Teacher guidance (CFG)"
+                        )
                     availability = gr.Markdown(teacher_status("embedded"))
                 button = gr.Button("Generate", variant="primary")
                 with gr.Row(equal_height=True):
@@ -228,74 +336,199 @@ def build_demo():
                     for side in ("left", "right"):
                         with gr.Column():
                             status = gr.Markdown(elem_id=f"{side}-status")
-                            preview = gr.Image(label="Denoised estimate, per step", type="numpy",
-                                               elem_id=f"{side}-preview")
-                            video = gr.Video(label="Result", autoplay=True, loop=True, height=280,
-                                             elem_id=f"{side}-video")
+                            preview = gr.Image(
+                                label="Denoised estimate, per step",
+                                type="numpy",
+                                elem_id=f"{side}-preview",
+                            )
+                            video = gr.Video(
+                                label="Result",
+                                autoplay=True,
+                                loop=True,
+                                height=280,
+                                elem_id=f"{side}-video",
+                            )
                             columns += [preview, video, status]
                 summary = gr.Markdown(elem_id="summary")
 
-                def on_variant(name, v):  # the right column follows the style, where the teacher has it
-                    return gr.update(value=f"mcm-{v}") if f"mcm-{v}" in student_names(name) else gr.update()
+                def on_variant(
+                    name, v
+                ):  # the right column follows the style, where the teacher has it
+                    return (
+                        gr.update(value=f"mcm-{v}")
+                        if f"mcm-{v}" in student_names(name)
+                        else gr.update()
+                    )
 
                 def on_teacher(name, v):
                     choices, students = model_dropdown_choices(name), student_names(name)
                     left = "lcm" if "lcm" in students else service.TEACHER_MODEL
                     fallback = students[0] if students else service.TEACHER_MODEL
                     right = f"mcm-{v}" if f"mcm-{v}" in students else fallback
-                    return (gr.update(choices=choices, value=left), gr.update(choices=choices, value=right),
-                            teacher_status(name))
+                    return (
+                        gr.update(choices=choices, value=left),
+                        gr.update(choices=choices, value=right),
+                        teacher_status(name),
+                    )
 
                 variant.change(on_variant, [teacher, variant], right_model, queue=False)
-                teacher.change(on_teacher, [teacher, variant], [left_model, right_model, availability])
-                button.click(_gpu(compare), [prompt, teacher, variant, steps, seed, randomize, frames, fps, left_model,
-                                             right_model, teacher_steps, guidance], [seed, *columns, summary],
-                             api_name="compare", concurrency_limit=1, concurrency_id="device")
+                teacher.change(
+                    on_teacher, [teacher, variant], [left_model, right_model, availability]
+                )
+                button.click(
+                    _gpu(compare),
+                    [
+                        prompt,
+                        teacher,
+                        variant,
+                        steps,
+                        seed,
+                        randomize,
+                        frames,
+                        fps,
+                        left_model,
+                        right_model,
+                        teacher_steps,
+                        guidance,
+                    ],
+                    [seed, *columns, summary],
+                    api_name="compare",
+                    concurrency_limit=1,
+                    concurrency_id="device",
+                )
 
             with gr.Tab("Motion transfer"):
-                gr.Markdown("Upload a short clip (mp4, webm, mov or gif): the new video takes the prompt's look "
-                            "and the clip's motion, sampled by a few-step student. **fastvmt** guides the first "
-                            "step with the clip's attention motion flow (training-free); **vmc** first tunes a "
-                            "small temporal-attention LoRA on the clip (cached per clip).")
+                gr.Markdown(
+                    "Upload a short clip (mp4, webm, mov or gif): the new video takes the "
+                    "prompt's look "
+                    "and the clip's motion, sampled by a few-step student. **fastvmt** guides "
+                    "the first "
+                    "step with the clip's attention motion flow (training-free); **vmc** first "
+                    "tunes a "
+                    "small temporal-attention LoRA on the clip (cached per clip)."
+                )
                 with gr.Row():
                     with gr.Column():
-                        upload = gr.File(label="Reference clip", file_types=[".mp4", ".webm", ".mov", ".gif"],
-                                         type="filepath")
-                        ref_preview = gr.Video(label="What the model sees", height=200, autoplay=True, loop=True)
+                        upload = gr.File(
+                            label="Reference clip",
+                            file_types=[".mp4", ".webm", ".mov", ".gif"],
+                            type="filepath",
+                        )
+                        ref_preview = gr.Video(
+                            label="What the model sees", height=200, autoplay=True, loop=True
+                        )
                         ref_status = gr.Markdown()
                         gr.Examples(REFERENCE_EXAMPLES, inputs=upload)
                     with gr.Column():
-                        t_prompt = gr.Textbox(label="Prompt (the look)", value=TRANSFER_PROMPTS[0], max_lines=2)
+                        t_prompt = gr.Textbox(
+                            label="Prompt (the look)", value=TRANSFER_PROMPTS[0], max_lines=2
+                        )
                         method = gr.Radio(["fastvmt", "vmc"], value="fastvmt", label="Method")
-                        t_student = gr.Dropdown([(model_label(m), m) for m in student_names("embedded")],
-                                                value="mcm-webvid", label="Student")
+                        t_student = gr.Dropdown(
+                            [(model_label(m), m) for m in student_names("embedded")],
+                            value="mcm-webvid",
+                            label="Student",
+                        )
                         defaults = service.TransferRequest  # the library's defaults, as the CLI's
                         t_steps = gr.Radio([2, 4, 8], value=defaults.steps, label="Steps")
-                        strength = gr.Slider(0.3, 1.0, value=defaults.strength, step=0.05, label="Strength (1 = pure noise start)")
+                        strength = gr.Slider(
+                            0.3,
+                            1.0,
+                            value=defaults.strength,
+                            step=0.05,
+                            label="Strength (1 = pure noise start)",
+                        )
                         with gr.Accordion("Method knobs", open=False):
-                            inner = gr.Slider(1, 48, value=defaults.inner_iterations, step=1, label="Inner iterations (fastvmt)")
-                            tune = gr.Slider(5, 400, value=defaults.tune_steps, step=5, label="Tuning steps (vmc)")
-                            motion_prompt = gr.Textbox(label="Motion prompt for tuning (vmc; empty = derived)")
+                            inner = gr.Slider(
+                                1,
+                                48,
+                                value=defaults.inner_iterations,
+                                step=1,
+                                label="Inner iterations (fastvmt)",
+                            )
+                            tune = gr.Slider(
+                                5,
+                                400,
+                                value=defaults.tune_steps,
+                                step=5,
+                                label="Tuning steps (vmc)",
+                            )
+                            motion_prompt = gr.Textbox(
+                                label="Motion prompt for tuning (vmc; empty = derived)"
+                            )
                             t_seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
-                            start_look = gr.Radio([("the reference, recoloured to the prompt's look", "prompt"),
-                                                   ("the reference as it is", "reference")],
-                                                  value=defaults.start_look, label="Start from")
+                            start_look = gr.Radio(
+                                [
+                                    ("the reference, recoloured to the prompt's look", "prompt"),
+                                    ("the reference as it is", "reference"),
+                                ],
+                                value=defaults.start_look,
+                                label="Start from",
+                            )
                         t_button = gr.Button("Transfer motion", variant="primary")
                 t_status = gr.Markdown(elem_id="transfer-status")
                 with gr.Row():
                     out_ref = gr.Video(label="Reference", autoplay=True, loop=True, height=240)
-                    out_new = gr.Video(label="Transferred", autoplay=True, loop=True, height=240, elem_id="transferred")
-                    out_base = gr.Video(label="Same seed, no transfer", autoplay=True, loop=True, height=240)
+                    out_new = gr.Video(
+                        label="Transferred",
+                        autoplay=True,
+                        loop=True,
+                        height=240,
+                        elem_id="transferred",
+                    )
+                    out_base = gr.Video(
+                        label="Same seed, no transfer", autoplay=True, loop=True, height=240
+                    )
                 upload.change(reference_preview, upload, [ref_preview, ref_status])
 
-                def transfer_handler(reference, prompt_text, method_name, student, steps_n, strength_v, inner_n,
-                                     tune_n, motion_text, seed_v, look, progress=gr.Progress()):
-                    return run_transfer(reference, prompt_text, method_name, student, steps_n, strength_v, inner_n,
-                                        tune_n, motion_text, seed_v, look, progress)
+                def transfer_handler(
+                    reference,
+                    prompt_text,
+                    method_name,
+                    student,
+                    steps_n,
+                    strength_v,
+                    inner_n,
+                    tune_n,
+                    motion_text,
+                    seed_v,
+                    look,
+                    progress=gr.Progress(),
+                ):
+                    return run_transfer(
+                        reference,
+                        prompt_text,
+                        method_name,
+                        student,
+                        steps_n,
+                        strength_v,
+                        inner_n,
+                        tune_n,
+                        motion_text,
+                        seed_v,
+                        look,
+                        progress,
+                    )
 
-                t_button.click(_gpu(transfer_handler), [upload, t_prompt, method, t_student, t_steps, strength, inner,
-                                                        tune, motion_prompt, t_seed, start_look],
-                               [out_ref, out_new, out_base, t_status], api_name="transfer",
-                               concurrency_limit=1, concurrency_id="device")
+                t_button.click(
+                    _gpu(transfer_handler),
+                    [
+                        upload,
+                        t_prompt,
+                        method,
+                        t_student,
+                        t_steps,
+                        strength,
+                        inner,
+                        tune,
+                        motion_prompt,
+                        t_seed,
+                        start_look,
+                    ],
+                    [out_ref, out_new, out_base, t_status],
+                    api_name="transfer",
+                    concurrency_limit=1,
+                    concurrency_id="device",
+                )
         demo.queue(max_size=MAX_QUEUE)
     return demo

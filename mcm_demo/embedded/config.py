@@ -3,6 +3,7 @@
 The architecture is ModelScopeT2V's (CLIP-style text encoder, KL-VAE, UNet3DConditionModel) at
 a size that trains on a CPU.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,12 +22,15 @@ class TeacherConfig:
     level goes without cross-attention at 16 channels; no temporal-conv dropout; a learned
     embedding of place beside the frame positions.
     """
+
     latent_channels: int = 4
     vae_channels: tuple[int, ...] = (16, 32, 64)  # three levels: 64 px → 16×16 latents
     text_hidden: int = 64
     text_layers: int = 2
     unet_channels: tuple[int, ...] = (16, 32, 64, 64)
-    unet_plain_levels: int = 1  # top UNet levels without cross-attention (the costly full-size ones)
+    unet_plain_levels: int = (
+        1  # top UNet levels without cross-attention (the costly full-size ones)
+    )
     unet_heads: int = 4
     unet_temporal_dropout: float = 0.0
     unet_spatial_positions: bool = True
@@ -45,23 +49,37 @@ TEACHER_SIZES = {"x4": TeacherConfig()}
 def build_vae(cfg: TeacherConfig) -> AutoencoderKL:
     n = len(cfg.vae_channels)
     return AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=cfg.latent_channels,
-        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
-        block_out_channels=cfg.vae_channels, layers_per_block=1, norm_num_groups=8, sample_size=64)
+        in_channels=3,
+        out_channels=3,
+        latent_channels=cfg.latent_channels,
+        down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=cfg.vae_channels,
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=64,
+    )
 
 
 def build_unet(cfg: TeacherConfig) -> UNet3DWithFramePositions:
     n, plain = len(cfg.unet_channels), cfg.unet_plain_levels
     return UNet3DWithFramePositions(
-        sample_size=cfg.latent_size, in_channels=cfg.latent_channels, out_channels=cfg.latent_channels,
+        sample_size=cfg.latent_size,
+        in_channels=cfg.latent_channels,
+        out_channels=cfg.latent_channels,
         # cross-attention at every level below the plain ones: DESIGN §3a found the caption
         # otherwise barely steers
         down_block_types=("DownBlock3D",) * plain + ("CrossAttnDownBlock3D",) * (n - plain),
         up_block_types=("CrossAttnUpBlock3D",) * (n - plain) + ("UpBlock3D",) * plain,
-        block_out_channels=cfg.unet_channels, layers_per_block=1, norm_num_groups=8,
-        cross_attention_dim=cfg.text_hidden, attention_head_dim=cfg.unet_heads,
-        num_frame_positions=cfg.num_frames, temporal_dropout=cfg.unet_temporal_dropout,
-        spatial_positions=cfg.unet_spatial_positions)
+        block_out_channels=cfg.unet_channels,
+        layers_per_block=1,
+        norm_num_groups=8,
+        cross_attention_dim=cfg.text_hidden,
+        attention_head_dim=cfg.unet_heads,
+        num_frame_positions=cfg.num_frames,
+        temporal_dropout=cfg.unet_temporal_dropout,
+        spatial_positions=cfg.unet_spatial_positions,
+    )
 
 
 def build_noise_schedule() -> DDPMScheduler:
@@ -71,6 +89,12 @@ def build_noise_schedule() -> DDPMScheduler:
     background from the noise instead of the caption, and samples drift (DESIGN §3a).
     """
     return DDPMScheduler(
-        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        prediction_type="v_prediction", rescale_betas_zero_snr=True, timestep_spacing="trailing",
-        clip_sample=False)
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        prediction_type="v_prediction",
+        rescale_betas_zero_snr=True,
+        timestep_spacing="trailing",
+        clip_sample=False,
+    )

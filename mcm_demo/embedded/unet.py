@@ -4,6 +4,7 @@ A UNet3D sees frame order only through zero-padded temporal convolutions, and di
 ("moving left" vs "right") did not emerge in a CPU budget without a frame-position embedding
 (docs/teacher.md); AnimateDiff's motion modules carry frame positions for the same reason.
 """
+
 from __future__ import annotations
 
 import functools
@@ -65,13 +66,23 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
     ):
         # ConfigMixin reads the config keys from this signature, hence the explicit list.
         super().__init__(
-            sample_size=sample_size, in_channels=in_channels, out_channels=out_channels,
-            down_block_types=down_block_types, up_block_types=up_block_types,
-            block_out_channels=block_out_channels, layers_per_block=layers_per_block,
-            norm_num_groups=norm_num_groups, cross_attention_dim=cross_attention_dim,
-            attention_head_dim=attention_head_dim, time_cond_proj_dim=time_cond_proj_dim,
-            downsample_padding=downsample_padding, mid_block_scale_factor=mid_block_scale_factor,
-            act_fn=act_fn, norm_eps=norm_eps, num_attention_heads=num_attention_heads)
+            sample_size=sample_size,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            down_block_types=down_block_types,
+            up_block_types=up_block_types,
+            block_out_channels=block_out_channels,
+            layers_per_block=layers_per_block,
+            norm_num_groups=norm_num_groups,
+            cross_attention_dim=cross_attention_dim,
+            attention_head_dim=attention_head_dim,
+            time_cond_proj_dim=time_cond_proj_dim,
+            downsample_padding=downsample_padding,
+            mid_block_scale_factor=mid_block_scale_factor,
+            act_fn=act_fn,
+            norm_eps=norm_eps,
+            num_attention_heads=num_attention_heads,
+        )
         # diffusers hard-codes dropout 0.1 in the temporal convs; DESIGN §3a's recipe removes it:
         # at this size the temporal path is the only way frames agree on where the object is.
         for layer in self.modules():
@@ -85,16 +96,21 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
             if isinstance(module, (TemporalConvLayer, TransformerTemporalModel)):
                 module.forward = functools.partial(_skip_on_stills, module.forward)
         channels = self.conv_in.out_channels
-        self.frame_position_embedding = torch.nn.Parameter(torch.randn(num_frame_positions, channels) * 0.1)
+        self.frame_position_embedding = torch.nn.Parameter(
+            torch.randn(num_frame_positions, channels) * 0.1
+        )
         self._num_frames = None
         # Optionally a learned embedding of each latent pixel's place, added with the frame's.
         # Convolutions only learn where they are from the zero padding at the edges, but from
         # pure noise the caption alone must say *where* each frame puts the object ("moving
         # left" starts on the right): on 16×16 latents the UNet learned the colour and never
-        # that layout. Zero-initialised, so a model warm-started from one without it starts unchanged.
+        # that layout. Zero-initialised, so a model warm-started from one without it starts
+        # unchanged.
         self.spatial_position_embedding = None
         if spatial_positions:
-            self.spatial_position_embedding = torch.nn.Parameter(torch.zeros(channels, sample_size, sample_size))
+            self.spatial_position_embedding = torch.nn.Parameter(
+                torch.zeros(channels, sample_size, sample_size)
+            )
         self.conv_in.register_forward_hook(self._add_frame_positions)
 
     @classmethod
@@ -109,16 +125,25 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
         """The table resampled to the current frame count, one row per (clip, frame)."""
         num_frames = self._num_frames
         if table.shape[0] != num_frames:
-            table = F.interpolate(table.T[None], size=num_frames, mode="linear", align_corners=True)[0].T
+            table = F.interpolate(
+                table.T[None], size=num_frames, mode="linear", align_corners=True
+            )[0].T
         return table.repeat(rows // num_frames, 1)
 
     def _add_frame_positions(self, module, inputs, output):
         if self._num_frames > 1:  # a still has no place in time
-            output = output + self._per_row(self.frame_position_embedding, output.shape[0]).to(output.dtype)[:, :, None, None]
+            output = (
+                output
+                + self._per_row(self.frame_position_embedding, output.shape[0]).to(output.dtype)[
+                    :, :, None, None
+                ]
+            )
         if self.spatial_position_embedding is not None:
             places = self.spatial_position_embedding
             if places.shape[1:] != output.shape[2:]:  # another resolution: stretch the grid to it
-                places = F.interpolate(places[None], size=output.shape[2:], mode="bilinear", align_corners=True)[0]
+                places = F.interpolate(
+                    places[None], size=output.shape[2:], mode="bilinear", align_corners=True
+                )[0]
             output = output + places.to(output.dtype)
         return output
 
@@ -127,12 +152,18 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
         return super().forward(sample, *args, **kwargs)
 
 
-def _skip_on_stills(forward, hidden_states, *args, num_frames: int = 1, return_dict: bool = True, **kwargs):
+def _skip_on_stills(
+    forward, hidden_states, *args, num_frames: int = 1, return_dict: bool = True, **kwargs
+):
     """A temporal layer's forward that passes one-frame inputs through unchanged."""
     if num_frames > 1:
         if "return_dict" in inspect.signature(forward).parameters:
             kwargs["return_dict"] = return_dict
         return forward(hidden_states, *args, num_frames=num_frames, **kwargs)
     if isinstance(forward.__self__, TransformerTemporalModel):
-        return TransformerTemporalModelOutput(sample=hidden_states) if return_dict else (hidden_states,)
+        return (
+            TransformerTemporalModelOutput(sample=hidden_states)
+            if return_dict
+            else (hidden_states,)
+        )
     return hidden_states

@@ -1,0 +1,1 @@
+"""The paper's tables on the synthetic world, transfer measurements and timing."""

@@ -1,4 +1,5 @@
 """Wall time of the teacher's sampler per step count, measured side by side in one run."""
+
 from __future__ import annotations
 
 import time
@@ -9,7 +10,9 @@ import torch
 from ..catalog import load_pipeline
 
 
-def bench_steps(steps_list, teacher: str = "embedded", repeats: int = 3, guidance: float = 5.0, log=print) -> dict:
+def bench_steps(
+    steps_list, teacher: str = "embedded", repeats: int = 3, guidance: float = 5.0, log=print
+) -> dict:
     """Wall time of one clip per step count, interleaved so drift hits every setting alike."""
     pipe = load_pipeline(teacher)
     prompt = "a red circle moving left on a black background"
@@ -18,11 +21,18 @@ def bench_steps(steps_list, teacher: str = "embedded", repeats: int = 3, guidanc
     for r in range(repeats):
         for s in steps_list:
             t0 = time.perf_counter()
-            pipe(prompt, num_inference_steps=s, guidance_scale=guidance, generator=torch.Generator().manual_seed(r))
+            pipe(
+                prompt,
+                num_inference_steps=s,
+                guidance_scale=guidance,
+                generator=torch.Generator().manual_seed(r),
+            )
             times[s].append(time.perf_counter() - t0)
     med = {s: float(np.median(v)) for s, v in times.items()}
     slowest = max(steps_list)
     for s in steps_list:
-        log(f"{s:3d} steps (DDIM, CFG {guidance}): median {med[s]:.3f}s over {repeats} runs; "
-            f"{slowest}-step time / this = {med[slowest] / med[s]:.1f}x")
+        log(
+            f"{s:3d} steps (DDIM, CFG {guidance}): median {med[s]:.3f}s over {repeats} runs; "
+            f"{slowest}-step time / this = {med[slowest] / med[s]:.1f}x"
+        )
     return med

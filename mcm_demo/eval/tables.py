@@ -3,6 +3,7 @@
 Held-out prompts (attribute combinations never seen in training), fixed seeds, one clip
 per prompt; every cell of a table is computed from the same prompts and seeds.
 """
+
 from __future__ import annotations
 
 import time
@@ -11,24 +12,47 @@ import numpy as np
 import torch
 
 from ..catalog import WEIGHTS_DIR, load_evaluator, load_pipeline, use_student
-from ..metrics.scores import frame_features, frechet_distance, image_set, reference_clips, score_clips
 from ..embedded.world import IMAGE_SET_VARIANTS
 from ..embedded.world.grammar import heldout_scenes
+from ..metrics.scores import (
+    frame_features,
+    frechet_distance,
+    image_set,
+    reference_clips,
+    score_clips,
+)
 
 EVAL_SEED = 1234
 
 
-def generate_clips(pipe, scenes, steps: int, sampler: str, guidance: float, batch: int, seed: int = EVAL_SEED) -> np.ndarray:
+def generate_clips(
+    pipe, scenes, steps: int, sampler: str, guidance: float, batch: int, seed: int = EVAL_SEED
+) -> np.ndarray:
     clips = []
     for start in range(0, len(scenes), batch):
-        part = scenes[start:start + batch]
+        part = scenes[start : start + batch]
         # one generator per clip: a clip's noise does not depend on the batch it ran in
-        noise = torch.stack([torch.randn(pipe_latent_shape(pipe), generator=torch.Generator().manual_seed(seed + start + i))
-                             for i in range(len(part))])
+        noise = torch.stack(
+            [
+                torch.randn(
+                    pipe_latent_shape(pipe),
+                    generator=torch.Generator().manual_seed(seed + start + i),
+                )
+                for i in range(len(part))
+            ]
+        )
         # the consistency sampler re-noises between steps: seeded too, or a cell would change
         # from run to run with the global RNG
-        clips.append(pipe([s.caption for s in part], num_inference_steps=steps, guidance_scale=guidance,
-                          sampler=sampler, latents=noise, generator=torch.Generator().manual_seed(seed + 7919 + start)))
+        clips.append(
+            pipe(
+                [s.caption for s in part],
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                sampler=sampler,
+                latents=noise,
+                generator=torch.Generator().manual_seed(seed + 7919 + start),
+            )
+        )
     return np.concatenate(clips)
 
 
@@ -59,9 +83,17 @@ def row_variant(row: str) -> str | None:
     return name[4:] if name.startswith("mcm-") and name[4:] in IMAGE_SET_VARIANTS else None
 
 
-def run_sampler_table(samplers, steps_list, num_clips: int = 256, batch: int = 32, guidance: float = 5.0,
-                      teacher: str = "embedded", fid_variants=("webvid",), seed: int = EVAL_SEED,
-                      log=print) -> dict:
+def run_sampler_table(
+    samplers,
+    steps_list,
+    num_clips: int = 256,
+    batch: int = 32,
+    guidance: float = 5.0,
+    teacher: str = "embedded",
+    fid_variants=("webvid",),
+    seed: int = EVAL_SEED,
+    log=print,
+) -> dict:
     """Every row × step count on the same held-out prompts and noise (`seed` draws both: a
     snapshot chosen on one seed's prompts is confirmed on another's). Each cell: FVD-like
     against real held-out clips, alignment and per-attribute accuracy, watermark rate,
@@ -70,9 +102,17 @@ def run_sampler_table(samplers, steps_list, num_clips: int = 256, batch: int = 3
     scenes = heldout_scenes(num_clips, seed=seed)
     ref_clips, ref_scenes = reference_clips(max(512, num_clips))
     reference = score_clips(evaluator, ref_clips, ref_scenes)
-    results = {"num_clips": num_clips, "guidance": guidance, "seed": seed,
-               "real": {"accuracy": reference.accuracy, "watermark_rate": reference.watermark_rate,
-                        "sharpness": reference.sharpness}, "rows": {}}
+    results = {
+        "num_clips": num_clips,
+        "guidance": guidance,
+        "seed": seed,
+        "real": {
+            "accuracy": reference.accuracy,
+            "watermark_rate": reference.watermark_rate,
+            "sharpness": reference.sharpness,
+        },
+        "rows": {},
+    }
     variants = sorted(set(fid_variants) | {v for v in map(row_variant, samplers) if v})
     image_features = {v: frame_features(evaluator, image_set(v)[0]) for v in variants}
     try:
@@ -80,17 +120,29 @@ def run_sampler_table(samplers, steps_list, num_clips: int = 256, batch: int = 3
             sampler = select_row(pipe, row)
             for steps in steps_list:
                 if sampler == "consistency" and steps > 8:
-                    continue  # students are few-step samplers; the teacher's 25/50 are its reference
+                    # students are few-step samplers; the teacher's 25/50 are its reference
+                    continue
                 t0 = time.perf_counter()
                 clips = generate_clips(pipe, scenes, steps, sampler, guidance, batch, seed)
                 seconds = time.perf_counter() - t0
                 s = score_clips(evaluator, clips, scenes)
-                cell = {"fvd": frechet_distance(s.video_features, reference.video_features), "alignment": s.alignment,
-                        **{f"acc_{k}": v for k, v in s.accuracy.items()}, "watermark_rate": s.watermark_rate,
-                        "sharpness": s.sharpness, "seconds": seconds,
-                        **{f"fid_{v}": frechet_distance(s.frame_features, f) for v, f in image_features.items()}}
+                cell = {
+                    "fvd": frechet_distance(s.video_features, reference.video_features),
+                    "alignment": s.alignment,
+                    **{f"acc_{k}": v for k, v in s.accuracy.items()},
+                    "watermark_rate": s.watermark_rate,
+                    "sharpness": s.sharpness,
+                    "seconds": seconds,
+                    **{
+                        f"fid_{v}": frechet_distance(s.frame_features, f)
+                        for v, f in image_features.items()
+                    },
+                }
                 results["rows"].setdefault(row_name(row), {})[steps] = cell
-                log(f"{row_name(row):10s} {steps:3d} steps: " + " ".join(f"{k}={v:.3f}" for k, v in cell.items()))
+                log(
+                    f"{row_name(row):10s} {steps:3d} steps: "
+                    + " ".join(f"{k}={v:.3f}" for k, v in cell.items())
+                )
     finally:
         pipe.set_adapter(None)  # the cached pipeline is shared: leave it as the teacher
     return results
@@ -100,18 +152,32 @@ def format_tables(results: dict) -> str:
     """One markdown table per metric: rows are samplers, columns step counts (Table 1's shape)."""
     rows = results["rows"]
     steps = sorted({s for r in rows.values() for s in r})
-    lines = [f"Held-out prompts: {results['num_clips']} clips a cell, CFG {results['guidance']}. "
-             f"Real held-out clips: accuracy {results['real']['accuracy']}, "
-             f"watermark {results['real']['watermark_rate']:.2f}, sharpness {results['real']['sharpness']:.0f}."]
-    metrics = [("fvd", "FVD-like ↓"), ("alignment", "alignment (CLIPSIM-like) ↑"), ("acc_shape", "shape acc ↑"),
-               ("acc_colour", "colour acc ↑"), ("acc_motion", "motion acc ↑"), ("acc_background", "background acc ↑"),
-               ("watermark_rate", "watermark rate"),
-               ("sharpness", "sharpness"), ("seconds", "wall s (all clips)")]
+    lines = [
+        f"Held-out prompts: {results['num_clips']} clips a cell, CFG {results['guidance']}. "
+        f"Real held-out clips: accuracy {results['real']['accuracy']}, "
+        f"watermark {results['real']['watermark_rate']:.2f}, sharpness "
+        f"{results['real']['sharpness']:.0f}."
+    ]
+    metrics = [
+        ("fvd", "FVD-like ↓"),
+        ("alignment", "alignment (CLIPSIM-like) ↑"),
+        ("acc_shape", "shape acc ↑"),
+        ("acc_colour", "colour acc ↑"),
+        ("acc_motion", "motion acc ↑"),
+        ("acc_background", "background acc ↑"),
+        ("watermark_rate", "watermark rate"),
+        ("sharpness", "sharpness"),
+        ("seconds", "wall s (all clips)"),
+    ]
     fids = sorted({k for r in rows.values() for c in r.values() for k in c if k.startswith("fid_")})
     metrics[2:2] = [(k, f"FID-like vs the {k[4:]} image set ↓") for k in fids]
     for key, title in metrics:
-        lines += ["", f"{title}", "| sampler | " + " | ".join(str(s) for s in steps) + " |",
-                  "|---|" + "---|" * len(steps)]
+        lines += [
+            "",
+            f"{title}",
+            "| sampler | " + " | ".join(str(s) for s in steps) + " |",
+            "|---|" + "---|" * len(steps),
+        ]
         for name, cells in rows.items():
             vals = [f"{cells[s][key]:.3f}" if s in cells and key in cells[s] else "" for s in steps]
             lines.append(f"| {name} | " + " | ".join(vals) + " |")

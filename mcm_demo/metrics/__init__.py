@@ -1,4 +1,5 @@
 """Evaluators of the synthetic world (see `evaluator.py`) and the scores built on them."""
+
 from .evaluator import ToyEvaluator
 from .scores import ClipScores, frechet_distance, score_clips, sharpness
 

@@ -10,9 +10,11 @@ Read from the shared strided encoder with average pooling, shape stayed near cha
 (0.3–0.45) while colour was learned at once, and sharing a trunk with the other heads kept
 it there too; a clip's shape is the mean of its frames' shape logits. 3D convolutions over
 the frame maps read motion; their pooled output is the video feature of the FVD-like score.
-Motion comes only from the 3D part, so shuffling frames destroys it (a test checks this). Trained on every style and every
+Motion comes only from the 3D part, so shuffling frames destroys it (a test checks this). Trained on
+every style and every
 attribute combination, never used as a training signal for a generator.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,8 +30,15 @@ HEADS = {"shape": SHAPES, "colour": COLOURS, "background": BACKGROUNDS, "motion"
 
 def _stage(cin: int, cout: int) -> list[nn.Module]:
     """Two full-resolution 3×3 convolutions, then a 2× max-pool (a VGG stage)."""
-    return [nn.Conv2d(cin, cout, 3, 1, 1), nn.BatchNorm2d(cout), nn.ReLU(),
-            nn.Conv2d(cout, cout, 3, 1, 1), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
+    return [
+        nn.Conv2d(cin, cout, 3, 1, 1),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(),
+        nn.Conv2d(cout, cout, 3, 1, 1),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    ]
 
 
 class ToyEvaluator(ModelMixin, ConfigMixin):
@@ -38,25 +47,55 @@ class ToyEvaluator(ModelMixin, ConfigMixin):
         super().__init__()
         w = width
         self.frame_encoder = nn.Sequential(
-            nn.Conv2d(3, w // 2, 3, 2, 1), nn.SiLU(),
-            nn.Conv2d(w // 2, w, 3, 2, 1), nn.GroupNorm(8, w), nn.SiLU(),
-            nn.Conv2d(w, w, 3, 1, 1), nn.SiLU())  # → (w, 16, 16)
+            nn.Conv2d(3, w // 2, 3, 2, 1),
+            nn.SiLU(),
+            nn.Conv2d(w // 2, w, 3, 2, 1),
+            nn.GroupNorm(8, w),
+            nn.SiLU(),
+            nn.Conv2d(w, w, 3, 1, 1),
+            nn.SiLU(),
+        )  # → (w, 16, 16)
         self.frame_branch = nn.Sequential(
-            nn.Conv2d(w, 2 * w, 3, 2, 1), nn.GroupNorm(8, 2 * w), nn.SiLU(),
-            nn.Conv2d(2 * w, feature_dim, 3, 2, 1), nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            nn.Conv2d(w, 2 * w, 3, 2, 1),
+            nn.GroupNorm(8, 2 * w),
+            nn.SiLU(),
+            nn.Conv2d(2 * w, feature_dim, 3, 2, 1),
+            nn.SiLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
         self.video_branch = nn.Sequential(
-            nn.Conv3d(w, 64, 3, 1, 1), nn.GroupNorm(8, 64), nn.SiLU(),
-            nn.Conv3d(64, 96, 3, (1, 2, 2), 1), nn.GroupNorm(8, 96), nn.SiLU(),
-            nn.Conv3d(96, feature_dim, 3, (1, 2, 2), 1), nn.SiLU())
+            nn.Conv3d(w, 64, 3, 1, 1),
+            nn.GroupNorm(8, 64),
+            nn.SiLU(),
+            nn.Conv3d(64, 96, 3, (1, 2, 2), 1),
+            nn.GroupNorm(8, 96),
+            nn.SiLU(),
+            nn.Conv3d(96, feature_dim, 3, (1, 2, 2), 1),
+            nn.SiLU(),
+        )
         self.video_proj = nn.Linear(2 * feature_dim, feature_dim)
-        self.frame_heads = nn.ModuleDict({
-            "colour": nn.Linear(feature_dim, len(COLOURS)), "background": nn.Linear(feature_dim, len(BACKGROUNDS)),
-            "style": nn.Linear(feature_dim, len(STYLES)), "watermark": nn.Linear(feature_dim, 1)})
+        self.frame_heads = nn.ModuleDict(
+            {
+                "colour": nn.Linear(feature_dim, len(COLOURS)),
+                "background": nn.Linear(feature_dim, len(BACKGROUNDS)),
+                "style": nn.Linear(feature_dim, len(STYLES)),
+                "watermark": nn.Linear(feature_dim, 1),
+            }
+        )
         # Shape has its own full-resolution branch on the frame and the frame minus its median
         # colour (the background): VGG stages, global max pooling.
-        self.shape_branch = nn.Sequential(*_stage(6, 32), *_stage(32, 64), *_stage(64, 128),
-                                          nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(128, len(SHAPES)))
-        self.video_heads = nn.ModuleDict({k: nn.Linear(feature_dim, len(v)) for k, v in HEADS.items() if k != "shape"})
+        self.shape_branch = nn.Sequential(
+            *_stage(6, 32),
+            *_stage(32, 64),
+            *_stage(64, 128),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
+            nn.Linear(128, len(SHAPES)),
+        )
+        self.video_heads = nn.ModuleDict(
+            {k: nn.Linear(feature_dim, len(v)) for k, v in HEADS.items() if k != "shape"}
+        )
 
     def shape_logits(self, frames: torch.Tensor) -> torch.Tensor:
         background = frames.flatten(2).median(2).values[..., None, None]
@@ -71,11 +110,21 @@ class ToyEvaluator(ModelMixin, ConfigMixin):
         v = self.video_branch(maps).mean((3, 4))  # (B, C, F): pool space, keep time for max/mean
         video_features = F.silu(self.video_proj(torch.cat([v.mean(2), v.amax(2)], 1)))
         out = {"frame_features": frame_features.view(b, f, -1), "video_features": video_features}
-        out.update({f"frame_{k}": head(frame_features).view(b, f, -1) for k, head in self.frame_heads.items()})
+        out.update(
+            {
+                f"frame_{k}": head(frame_features).view(b, f, -1)
+                for k, head in self.frame_heads.items()
+            }
+        )
         out.update({k: head(video_features) for k, head in self.video_heads.items()})
         picked = clips[:, :, ::shape_stride]
-        frame_shape = self.shape_logits(picked.transpose(1, 2).reshape(-1, 3, h, w)).view(b, picked.shape[2], -1)
-        out["frame_shape"], out["shape"] = frame_shape, frame_shape.mean(1)  # a clip's shape: its frames' mean
+        frame_shape = self.shape_logits(picked.transpose(1, 2).reshape(-1, 3, h, w)).view(
+            b, picked.shape[2], -1
+        )
+        out["frame_shape"], out["shape"] = (
+            frame_shape,
+            frame_shape.mean(1),
+        )  # a clip's shape: its frames' mean
         return out
 
 

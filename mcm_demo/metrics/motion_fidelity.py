@@ -6,6 +6,7 @@ displacements, and the score averages, in both directions, each tracklet's best 
 other clip: 1 when the motions agree, about −1 when they are opposite. CoTracker cannot be
 downloaded here, so pyramidal Lucas–Kanade on corner features stands in for it (DESIGN §5).
 """
+
 from __future__ import annotations
 
 import cv2
@@ -22,14 +23,20 @@ def track_points(frames: np.ndarray, max_points: int = 64, work_size: int = 256)
         frames = (np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8)
     scale = work_size / max(frames.shape[1:3])
     size = (round(frames.shape[2] * scale), round(frames.shape[1] * scale))
-    gray = [cv2.cvtColor(cv2.resize(f, size, interpolation=cv2.INTER_LINEAR), cv2.COLOR_RGB2GRAY) for f in frames]
-    points = cv2.goodFeaturesToTrack(gray[0], maxCorners=max_points, qualityLevel=0.05, minDistance=6, blockSize=7)
+    gray = [
+        cv2.cvtColor(cv2.resize(f, size, interpolation=cv2.INTER_LINEAR), cv2.COLOR_RGB2GRAY)
+        for f in frames
+    ]
+    points = cv2.goodFeaturesToTrack(
+        gray[0], maxCorners=max_points, qualityLevel=0.05, minDistance=6, blockSize=7
+    )
     if points is None:
         return np.zeros((0, len(frames), 2), np.float32)
     track, alive = [points[:, 0]], np.ones(len(points), bool)
     for prev, nxt in zip(gray[:-1], gray[1:]):
-        moved, status, _ = cv2.calcOpticalFlowPyrLK(prev, nxt, track[-1][:, None].astype(np.float32), None,
-                                                    winSize=(21, 21), maxLevel=3)
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(
+            prev, nxt, track[-1][:, None].astype(np.float32), None, winSize=(21, 21), maxLevel=3
+        )
         alive &= status[:, 0] == 1
         track.append(moved[:, 0])
     return (np.stack(track, 1)[alive] / scale).astype(np.float32)

@@ -6,6 +6,7 @@
 - the Fréchet distance of frame features against an image set plays FID;
 - watermark rate and sharpness measure the low-quality look MCM should shed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,11 +25,11 @@ ATTRIBUTES = ("shape", "colour", "motion", "background")
 
 @dataclasses.dataclass
 class ClipScores:
-    accuracy: dict[str, float]       # attribute → mean accuracy over clips
-    watermark_rate: float            # fraction of clips where the detector sees the stamp
-    sharpness: float                 # mean variance of the Laplacian, on 0..255 grey frames
-    video_features: np.ndarray       # (N, D) for the FVD-like distance
-    frame_features: np.ndarray       # (N·F, D) for the FID-like distance
+    accuracy: dict[str, float]  # attribute → mean accuracy over clips
+    watermark_rate: float  # fraction of clips where the detector sees the stamp
+    sharpness: float  # mean variance of the Laplacian, on 0..255 grey frames
+    video_features: np.ndarray  # (N, D) for the FVD-like distance
+    frame_features: np.ndarray  # (N·F, D) for the FID-like distance
 
     @property
     def alignment(self) -> float:
@@ -53,19 +54,36 @@ def set_accuracy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def score_clips(evaluator: ToyEvaluator, clips: np.ndarray, scenes: list[Scene], batch: int = 64) -> ClipScores:
+def score_clips(
+    evaluator: ToyEvaluator, clips: np.ndarray, scenes: list[Scene], batch: int = 64
+) -> ClipScores:
     """Score uint8 or [0,1]-float clips (N, F, 64, 64, 3) against the scenes they should show."""
     if clips.dtype != np.uint8:
         clips = (np.clip(clips, 0, 1) * 255 + 0.5).astype(np.uint8)
     outs = []
     for start in range(0, len(clips), batch):
-        x = torch.from_numpy(clips[start:start + batch]).permute(0, 4, 1, 2, 3).float().div(127.5).sub(1)
+        x = (
+            torch.from_numpy(clips[start : start + batch])
+            .permute(0, 4, 1, 2, 3)
+            .float()
+            .div(127.5)
+            .sub(1)
+        )
         outs.append(evaluator(x))
     out = {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
-    accuracy = {a: float(set_accuracy(out[a], multi_hot(scenes, a)).mean()) for a in ATTRIBUTES if a in HEADS}
+    accuracy = {
+        a: float(set_accuracy(out[a], multi_hot(scenes, a)).mean())
+        for a in ATTRIBUTES
+        if a in HEADS
+    }
     watermark = torch.sigmoid(out["frame_watermark"][..., 0]).mean(1) > 0.5
-    return ClipScores(accuracy, float(watermark.float().mean()), sharpness(clips),
-                      out["video_features"].numpy(), out["frame_features"].flatten(0, 1).numpy())
+    return ClipScores(
+        accuracy,
+        float(watermark.float().mean()),
+        sharpness(clips),
+        out["video_features"].numpy(),
+        out["frame_features"].flatten(0, 1).numpy(),
+    )
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -79,7 +97,9 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean.real))
 
 
-def reference_clips(count: int = 512, seed: int = 10_000, style: str = "lq") -> tuple[np.ndarray, list[Scene]]:
+def reference_clips(
+    count: int = 512, seed: int = 10_000, style: str = "lq"
+) -> tuple[np.ndarray, list[Scene]]:
     """Real clips of held-out prompts with seeds no generator saw: FVD's reference set."""
     scenes = heldout_scenes(count, seed=seed)
     return np.stack([render_clip(s, style, seed + i) for i, s in enumerate(scenes)]), scenes
@@ -96,6 +116,12 @@ def image_set(variant: str, count: int = 512, seed: int = 20_000) -> tuple[np.nd
 def frame_features(evaluator: ToyEvaluator, images: np.ndarray, batch: int = 256) -> np.ndarray:
     feats = []
     for start in range(0, len(images), batch):
-        x = torch.from_numpy(images[start:start + batch]).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+        x = (
+            torch.from_numpy(images[start : start + batch])
+            .permute(0, 3, 1, 2)
+            .float()
+            .div(127.5)
+            .sub(1)
+        )
         feats.append(evaluator.frame_branch(evaluator.frame_encoder(x)))
     return torch.cat(feats).numpy()

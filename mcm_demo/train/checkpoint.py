@@ -1,4 +1,5 @@
 """Resumable training state: modules as safetensors, optimiser state as a weights-only file."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 
-def save_state(folder: str, step: int, modules: dict, optimizer: torch.optim.Optimizer, extra: dict | None = None):
+def save_state(
+    folder: str,
+    step: int,
+    modules: dict,
+    optimizer: torch.optim.Optimizer,
+    extra: dict | None = None,
+):
     os.makedirs(folder, exist_ok=True)
     for name, module in modules.items():
         state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
@@ -46,8 +53,10 @@ def save_snapshot(run_dir: str, out: str) -> dict:
     os.makedirs(out, exist_ok=True)
     for name in SNAPSHOT_MODULES:
         tensors = load_file(os.path.join(run_dir, f"{name}.safetensors"))
-        save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()},
-                  os.path.join(out, f"{name}.safetensors"))
+        save_file(
+            {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()},
+            os.path.join(out, f"{name}.safetensors"),
+        )
     with open(os.path.join(out, "state.json"), "w") as f:
         json.dump(state, f)
     return state
@@ -57,6 +66,11 @@ def load_snapshot(folder: str, modules: dict) -> dict:
     for name in SNAPSHOT_MODULES:
         module = modules[name]
         dtypes = {k: v.dtype for k, v in module.state_dict().items()}
-        module.load_state_dict({k: v.to(dtypes[k]) for k, v in load_file(os.path.join(folder, f"{name}.safetensors")).items()})
+        module.load_state_dict(
+            {
+                k: v.to(dtypes[k])
+                for k, v in load_file(os.path.join(folder, f"{name}.safetensors")).items()
+            }
+        )
     with open(os.path.join(folder, "state.json")) as f:
         return json.load(f)

@@ -3,6 +3,7 @@
 Each stage keeps its state under `run_dir` and picks up where it stopped, so a long CPU run
 survives being cut off; the finished checkpoint is written in the shipped layout to `out`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,8 +46,13 @@ def export_teacher(vae, tokenizer, text_encoder, unet, out: str) -> None:
     TextToVideoPipeline(vae, text_encoder, tokenizer, unet, scheduler).save_pretrained(out)
 
 
-def teacher_config(size: str = "x4", spatial_positions: bool | None = None, plain_levels: int | None = None,
-                   text_embedding_std: str | None = None, base: str | None = None) -> TeacherConfig:
+def teacher_config(
+    size: str = "x4",
+    spatial_positions: bool | None = None,
+    plain_levels: int | None = None,
+    text_embedding_std: str | None = None,
+    base: str | None = None,
+) -> TeacherConfig:
     """The size's config with the CLI's overrides; its defaults build the shipped teacher."""
     cfg = TEACHER_SIZES[size]
     if spatial_positions is not None:
@@ -58,30 +64,59 @@ def teacher_config(size: str = "x4", spatial_positions: bool | None = None, plai
         cfg = dataclasses.replace(cfg, text_embedding_std=std)
     if base:  # the base's UNet layout, whatever the size's default
         base_unet = UNet3DWithFramePositions.load_config(base, subfolder="unet")
-        cfg = dataclasses.replace(cfg, unet_spatial_positions=base_unet.get("spatial_positions", False))
+        cfg = dataclasses.replace(
+            cfg, unet_spatial_positions=base_unet.get("spatial_positions", False)
+        )
     return cfg
 
 
-def train_component(what: str, out: str, steps: int | None = None, run_dir: str = "runs", seed: int = 0,
-                    object_weight: float | None = None, init_unet: str | None = None, size: str = "x4",
-                    high_noise_share: float = 0.0, spatial_positions: bool | None = None,
-                    plain_levels: int | None = None, text_embedding_std: str | None = None,
-                    lr: float | None = None, base: str | None = None, image_batch: int = 0,
-                    batch: int | None = None, num_clips: int | None = None, keep_every: int = 0,
-                    resume_from: str | None = None):
+def train_component(
+    what: str,
+    out: str,
+    steps: int | None = None,
+    run_dir: str = "runs",
+    seed: int = 0,
+    object_weight: float | None = None,
+    init_unet: str | None = None,
+    size: str = "x4",
+    high_noise_share: float = 0.0,
+    spatial_positions: bool | None = None,
+    plain_levels: int | None = None,
+    text_embedding_std: str | None = None,
+    lr: float | None = None,
+    base: str | None = None,
+    image_batch: int = 0,
+    batch: int | None = None,
+    num_clips: int | None = None,
+    keep_every: int = 0,
+    resume_from: str | None = None,
+):
     torch.manual_seed(seed)
     if what == "vae":
         _vae(run_dir, seed, steps, size).save_pretrained(out)
     elif what == "vae-decoder":
-        _vae_decoder(_vae(run_dir, seed, size=size), run_dir, seed, steps, size).save_pretrained(out)
+        _vae_decoder(_vae(run_dir, seed, size=size), run_dir, seed, steps, size).save_pretrained(
+            out
+        )
     elif what == "teacher":
         from .teacher import UNetTrainConfig, train_unet
 
         # a base teacher brings its VAE (decoder fine-tune included); otherwise the run trains one
-        vae = AutoencoderKL.from_pretrained(base, subfolder="vae").eval() if base else _vae(run_dir, seed, size=size)
-        cfg = UNetTrainConfig(run_dir=os.path.join(run_dir, "unet"), seed=seed, base=base, image_batch=image_batch,
-                              keep_every=keep_every, resume_from=resume_from, init_unet=init_unet,
-                              high_noise_share=high_noise_share)
+        vae = (
+            AutoencoderKL.from_pretrained(base, subfolder="vae").eval()
+            if base
+            else _vae(run_dir, seed, size=size)
+        )
+        cfg = UNetTrainConfig(
+            run_dir=os.path.join(run_dir, "unet"),
+            seed=seed,
+            base=base,
+            image_batch=image_batch,
+            keep_every=keep_every,
+            resume_from=resume_from,
+            init_unet=init_unet,
+            high_noise_share=high_noise_share,
+        )
         for name, value in dict(batch=batch, num_clips=num_clips, steps=steps).items():
             if value:
                 setattr(cfg, name, value)

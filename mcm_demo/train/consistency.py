@@ -1,5 +1,6 @@
 """The training side of latent consistency distillation (LCM, Luo et al. 2023): the teacher's
 DDIM solver on the distillation grid, and the distance. The shared math is in `schedule`."""
+
 from __future__ import annotations
 
 import torch
@@ -8,7 +9,8 @@ from ..schedule import SOLVER_STEPS, add_noise, solver_grid
 
 
 class DDIMSolver:
-    """The teacher's ODE solver Φ on an N-point grid of the 1000 training steps (N = 50: skip 20)."""
+    """The teacher's ODE solver Φ on an N-point grid of the 1000 training steps (N = 50: skip
+    20)."""
 
     def __init__(self, alphas_cumprod: torch.Tensor, solver_steps: int = SOLVER_STEPS):
         num_train = len(alphas_cumprod)

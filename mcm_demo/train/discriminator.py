@@ -9,6 +9,7 @@ Backbones:
   no weights or data labels with the evaluator that scores the results. DINOv2 cannot be
   downloaded here, and a random frozen net gives the heads too little to work with.
 """
+
 from __future__ import annotations
 
 import copy
@@ -46,11 +47,17 @@ class VAEEncoderBackbone(nn.Module):
 class DinoBackbone(nn.Module):
     """Frozen DINOv2 features at the given layers as (N, C, H/14, W/14) maps."""
 
-    def __init__(self, model_or_path="facebook/dinov2-small", layers=(2, 5, 8, 11), image_size: int = 224):
+    def __init__(
+        self, model_or_path="facebook/dinov2-small", layers=(2, 5, 8, 11), image_size: int = 224
+    ):
         super().__init__()
         from transformers import Dinov2Model
 
-        model = Dinov2Model.from_pretrained(model_or_path) if isinstance(model_or_path, str) else model_or_path
+        model = (
+            Dinov2Model.from_pretrained(model_or_path)
+            if isinstance(model_or_path, str)
+            else model_or_path
+        )
         self.model = model.requires_grad_(False).eval()
         self.layers, self.image_size = tuple(layers), image_size
         self.channels = [model.config.hidden_size] * len(self.layers)
@@ -61,13 +68,21 @@ class DinoBackbone(nn.Module):
         return super().train(False)
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        x = F.interpolate((images + 1) / 2, size=(self.image_size, self.image_size), mode="bilinear",
-                          align_corners=False)
-        hidden = self.model(pixel_values=(x - self.mean) / self.std, output_hidden_states=True).hidden_states
+        x = F.interpolate(
+            (images + 1) / 2,
+            size=(self.image_size, self.image_size),
+            mode="bilinear",
+            align_corners=False,
+        )
+        hidden = self.model(
+            pixel_values=(x - self.mean) / self.std, output_hidden_states=True
+        ).hidden_states
         side = self.image_size // self.model.config.patch_size
         maps = []
         for layer in self.layers:
-            tokens = hidden[layer + 1][:, 1 + getattr(self.model.config, "num_register_tokens", 0):]
+            tokens = hidden[layer + 1][
+                :, 1 + getattr(self.model.config, "num_register_tokens", 0) :
+            ]
             maps.append(tokens.transpose(1, 2).reshape(tokens.shape[0], -1, side, side))
         return maps
 
@@ -77,15 +92,22 @@ class PatchHead(nn.Module):
 
     def __init__(self, channels: int, text_dim: int, width: int = 64):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(channels, width, 3, 1, 1), nn.GroupNorm(8, width), nn.LeakyReLU(0.2),
-                                  nn.Conv2d(width, width, 1), nn.LeakyReLU(0.2))
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, width, 3, 1, 1),
+            nn.GroupNorm(8, width),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, width, 1),
+            nn.LeakyReLU(0.2),
+        )
         self.out = nn.Conv2d(width, 1, 1)
         self.text_proj = nn.Linear(text_dim, width)
         self.width = width
 
     def forward(self, feature: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         h = self.body(feature)
-        conditioned = (h * self.text_proj(text)[:, :, None, None]).sum(1, keepdim=True) / self.width ** 0.5
+        conditioned = (h * self.text_proj(text)[:, :, None, None]).sum(
+            1, keepdim=True
+        ) / self.width**0.5
         return (self.out(h) + conditioned).flatten(1)  # (N, patches)
 
 
@@ -119,7 +141,9 @@ def generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     return -fake_scores.mean()
 
 
-def gradient_penalty(discriminator: FrameDiscriminator, real: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+def gradient_penalty(
+    discriminator: FrameDiscriminator, real: torch.Tensor, text: torch.Tensor
+) -> torch.Tensor:
     """R1 on real images: ‖∇ D(real)‖², the penalty the paper omits from Eq. 5 for brevity."""
     real = real.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(discriminator(real, text).sum(), real, create_graph=True)

@@ -12,6 +12,7 @@ One training step (MCM Alg. / Eq. 9, with the public code's choices from DESIGN 
 The loop runs on `accelerate` (one CPU here, `accelerate launch` on many GPUs), seeded and
 resumable from `run_dir`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,15 +25,22 @@ import time
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..pipeline import unet_forward
-from .consistency import DDIMSolver, pseudo_huber
-from ..schedule import alpha_sigma, consistency_output, to_x0_and_eps
-from .discriminator import DinoBackbone, FrameDiscriminator, VAEEncoderBackbone, discriminator_loss, generator_loss, gradient_penalty
+from ..adapters import attach_lora, load_adapter_weights, lora_parameters, save_adapter, use_adapter
 from ..embedded.world import render_clip, variant_style
 from ..embedded.world.grammar import sample_scene
-from .teacher import cache_latents, load_latents
-from ..adapters import attach_lora, load_adapter_weights, lora_parameters, save_adapter, use_adapter
+from ..pipeline import unet_forward
+from ..schedule import alpha_sigma, consistency_output, to_x0_and_eps
+from .consistency import DDIMSolver, pseudo_huber
+from .discriminator import (
+    DinoBackbone,
+    FrameDiscriminator,
+    VAEEncoderBackbone,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+)
 from .motion import MotionRepresentation
+from .teacher import cache_latents, load_latents
 
 PRESETS = {
     # the LCM baseline: raw latents, no adversarial loss, real trajectories only
@@ -57,8 +65,10 @@ class DistillConfig:
     backbone: str = "vae"  # "vae" (synthetic world) or a DINOv2 path / hub id
     rank: int = 16
     lr: float = 1e-4
-    # None: 1e-3 on the VAE-encoder backbone, 1e-4 on DINOv2. The public code's 5e-5…1e-4 is for DINOv2
-    # features at batch 128; our heads on the VAE encoder, 16 frames a step, stayed at chance with it
+    # None: 1e-3 on the VAE-encoder backbone, 1e-4 on DINOv2. The public code's 5e-5…1e-4 is for
+    # DINOv2
+    # features at batch 128; our heads on the VAE encoder, 16 frames a step, stayed at chance with
+    # it
     # (d_loss ≈ 1.95 through 300 steps) and never learned the watermark that MCM is meant to remove.
     disc_lr: float | None = None
     guidance_min: float = 3.0  # w in the pipeline's convention: uncond + w (cond − uncond)
@@ -74,13 +84,14 @@ class DistillConfig:
     latents: str = "runs/distill/latents.safetensors"
     num_clips: int = 4000
     save_every: int = 50
-    # > 0: also keep the adapter folder at every multiple of this many steps (run_dir/snapshots/step-NNNNN),
+    # > 0: also keep the adapter folder at every multiple of this many steps
+    # (run_dir/snapshots/step-NNNNN),
     # so the student can be chosen by evaluation: with the stronger discriminator, alignment peaked
     # before the end of the run (weights/README, "Table 1 candidates").
     snapshot_every: int = 0
 
     @classmethod
-    def preset(cls, method: str, **overrides) -> "DistillConfig":
+    def preset(cls, method: str, **overrides) -> DistillConfig:
         if method not in PRESETS:
             raise ValueError(f"unknown method {method!r}; choose from {sorted(PRESETS)}")
         return cls(**{**PRESETS[method], **overrides})
@@ -101,38 +112,60 @@ class Distiller:
         self.motion = MotionRepresentation(cfg.motion, self.unet.config.in_channels, cfg.motion_ema)
         self.discriminator = None
         if cfg.adversarial:
-            backbone = VAEEncoderBackbone(self.vae) if cfg.backbone == "vae" else DinoBackbone(cfg.backbone)
+            backbone = (
+                VAEEncoderBackbone(self.vae)
+                if cfg.backbone == "vae"
+                else DinoBackbone(cfg.backbone)
+            )
             self.discriminator = FrameDiscriminator(backbone, pipe.text_encoder.config.hidden_size)
-        self.image_source = image_source  # callable(count, generator) -> (images (N,3,H,W) in [-1,1], captions)
+        self.image_source = (
+            image_source  # callable(count, generator) -> (images (N,3,H,W) in [-1,1], captions)
+        )
         self.generator_params = lora_parameters(self.unet, cfg.adapter_name) + (
-            list(self.motion.head.parameters()) if self.motion.head is not None else [])
+            list(self.motion.head.parameters()) if self.motion.head is not None else []
+        )
         self.opt_g = torch.optim.AdamW(self.generator_params, lr=cfg.lr, weight_decay=0.0)
-        disc_lr = cfg.disc_lr if cfg.disc_lr is not None else (1e-3 if cfg.backbone == "vae" else 1e-4)
-        self.opt_d = (torch.optim.AdamW(self.discriminator.heads.parameters(), lr=disc_lr, betas=(0.0, 0.99))
-                      if self.discriminator is not None else None)
+        disc_lr = (
+            cfg.disc_lr if cfg.disc_lr is not None else (1e-3 if cfg.backbone == "vae" else 1e-4)
+        )
+        self.opt_d = (
+            torch.optim.AdamW(self.discriminator.heads.parameters(), lr=disc_lr, betas=(0.0, 0.99))
+            if self.discriminator is not None
+            else None
+        )
 
     # -- pieces --------------------------------------------------------------------------
     def student(self, x, t, text):
         out = unet_forward(self.unet, x, t, text)
-        return consistency_output(out, x, t, self.alphas_cumprod, self.prediction_type, self.cfg.timestep_scaling)
+        return consistency_output(
+            out, x, t, self.alphas_cumprod, self.prediction_type, self.cfg.timestep_scaling
+        )
 
     @torch.no_grad()
     def teacher_step(self, x, t, t_prev, text, uncond, w):
         """One guided DDIM step of the bare teacher from t to t_prev."""
         use_adapter(self.unet, None)
         try:
-            out = unet_forward(self.unet, torch.cat([x, x]), torch.cat([t, t]), torch.cat([text, uncond]))
+            out = unet_forward(
+                self.unet, torch.cat([x, x]), torch.cat([t, t]), torch.cat([text, uncond])
+            )
         finally:
             use_adapter(self.unet, self.cfg.adapter_name)
-        x0, eps = to_x0_and_eps(out, torch.cat([x, x]), torch.cat([t, t]), self.alphas_cumprod, self.prediction_type)
+        x0, eps = to_x0_and_eps(
+            out, torch.cat([x, x]), torch.cat([t, t]), self.alphas_cumprod, self.prediction_type
+        )
         (x0_c, x0_u), (eps_c, eps_u) = x0.chunk(2), eps.chunk(2)
         w = w.view(-1, *([1] * (x.ndim - 1)))
         return self.solver.step_back(x0_u + w * (x0_c - x0_u), eps_u + w * (eps_c - eps_u), t_prev)
 
-    def decode_frames(self, latents: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode_frames(
+        self, latents: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode `adv_frames` randomly chosen frames per clip (sparse sampling), with gradients."""
         b, c, f = latents.shape[:3]
-        idx = torch.stack([torch.randperm(f, generator=generator)[: self.cfg.adv_frames] for _ in range(b)])
+        idx = torch.stack(
+            [torch.randperm(f, generator=generator)[: self.cfg.adv_frames] for _ in range(b)]
+        )
         picked = latents.transpose(1, 2)[torch.arange(b)[:, None], idx].flatten(0, 1)
         images = self.vae.decode(picked / self.vae.config.scaling_factor).sample
         return images.clamp(-1, 1), torch.arange(b).repeat_interleave(self.cfg.adv_frames)
@@ -157,7 +190,9 @@ class Distiller:
         noise = torch.randn(latents.shape, generator=generator)
         alpha, sigma = alpha_sigma(self.alphas_cumprod, t, latents)
         x_t = alpha * latents + sigma * noise
-        w = cfg.guidance_min + (cfg.guidance_max - cfg.guidance_min) * torch.rand(b, generator=generator)
+        w = cfg.guidance_min + (cfg.guidance_max - cfg.guidance_min) * torch.rand(
+            b, generator=generator
+        )
 
         # 3.–5. Student, teacher ODE step, target.
         prediction = self.student(x_t, t, text)
@@ -184,10 +219,15 @@ class Distiller:
         if self.discriminator is not None:
             real, real_captions = self.image_source(len(fake), generator)
             real_text = self.pipe.encode_prompt(real_captions, return_pooled=True)[1]
-            d_loss = discriminator_loss(self.discriminator(real, real_text),
-                                        self.discriminator(fake.detach(), pooled[owner]), cfg.adv_loss)
+            d_loss = discriminator_loss(
+                self.discriminator(real, real_text),
+                self.discriminator(fake.detach(), pooled[owner]),
+                cfg.adv_loss,
+            )
             if cfg.gp_weight:
-                d_loss = d_loss + cfg.gp_weight * gradient_penalty(self.discriminator, real, real_text)
+                d_loss = d_loss + cfg.gp_weight * gradient_penalty(
+                    self.discriminator, real, real_text
+                )
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
@@ -198,13 +238,24 @@ class Distiller:
     def save(self, folder: str, step: int | None = None) -> None:
         save_adapter(self.unet, self.cfg.adapter_name, folder, self.lora_config)
         if self.motion.head is not None:
-            save_file(self.motion.head.state_dict(), os.path.join(folder, "motion_head.safetensors"))
-            save_file(self.motion.target_head.state_dict(), os.path.join(folder, "motion_head_target.safetensors"))
+            save_file(
+                self.motion.head.state_dict(), os.path.join(folder, "motion_head.safetensors")
+            )
+            save_file(
+                self.motion.target_head.state_dict(),
+                os.path.join(folder, "motion_head_target.safetensors"),
+            )
         if self.discriminator is not None:
-            save_file({k: v.contiguous() for k, v in self.discriminator.trainable_state_dict().items()},
-                      os.path.join(folder, "discriminator.safetensors"))
+            save_file(
+                {k: v.contiguous() for k, v in self.discriminator.trainable_state_dict().items()},
+                os.path.join(folder, "discriminator.safetensors"),
+            )
         with open(os.path.join(folder, "distill_config.json"), "w") as f:
-            json.dump({**dataclasses.asdict(self.cfg), **({"step": step} if step is not None else {})}, f, indent=2)
+            json.dump(
+                {**dataclasses.asdict(self.cfg), **({"step": step} if step is not None else {})},
+                f,
+                indent=2,
+            )
 
     def save_state(self, run_dir: str, step: int) -> None:
         self.save(os.path.join(run_dir, "adapter"), step)
@@ -222,12 +273,22 @@ class Distiller:
         folder = os.path.join(run_dir, "adapter")
         load_adapter_weights(self.unet, folder, self.cfg.adapter_name)
         if self.motion.head is not None:
-            self.motion.head.load_state_dict(load_file(os.path.join(folder, "motion_head.safetensors")))
-            self.motion.target_head.load_state_dict(load_file(os.path.join(folder, "motion_head_target.safetensors")))
+            self.motion.head.load_state_dict(
+                load_file(os.path.join(folder, "motion_head.safetensors"))
+            )
+            self.motion.target_head.load_state_dict(
+                load_file(os.path.join(folder, "motion_head_target.safetensors"))
+            )
         if self.discriminator is not None:
-            self.discriminator.load_state_dict(load_file(os.path.join(folder, "discriminator.safetensors")), strict=False)
-            self.opt_d.load_state_dict(torch.load(os.path.join(run_dir, "optimizer_d.pt"), weights_only=True))
-        self.opt_g.load_state_dict(torch.load(os.path.join(run_dir, "optimizer_g.pt"), weights_only=True))
+            self.discriminator.load_state_dict(
+                load_file(os.path.join(folder, "discriminator.safetensors")), strict=False
+            )
+            self.opt_d.load_state_dict(
+                torch.load(os.path.join(run_dir, "optimizer_d.pt"), weights_only=True)
+            )
+        self.opt_g.load_state_dict(
+            torch.load(os.path.join(run_dir, "optimizer_g.pt"), weights_only=True)
+        )
         with open(path) as f:
             return json.load(f)["step"]
 
@@ -250,7 +311,8 @@ def toy_image_source(variant: str, seed: int):
 
 
 def snapshot_folder(run_dir: str, step: int) -> str:
-    """Where `snapshot_every` keeps the adapter of `step` (an adapter folder that eval and the app load)."""
+    """Where `snapshot_every` keeps the adapter of `step` (an adapter folder that eval and the app
+    load)."""
     return os.path.join(run_dir, "snapshots", f"step-{step:05d}")
 
 
@@ -264,20 +326,28 @@ def train_distill(cfg: DistillConfig, pipe, log=print) -> Distiller:
     os.makedirs(cfg.run_dir, exist_ok=True)
     cache_latents(pipe.vae, cfg.num_clips, cfg.seed + 1, cfg.latents, log=log)
     latents, captions = load_latents(cfg.latents)
-    distiller = Distiller(pipe, cfg, toy_image_source(cfg.variant, cfg.seed) if cfg.adversarial else None)
+    distiller = Distiller(
+        pipe, cfg, toy_image_source(cfg.variant, cfg.seed) if cfg.adversarial else None
+    )
     step = distiller.load_state(cfg.run_dir)
     generator = torch.Generator().manual_seed(cfg.seed * 1000003 + step)
     pick = random.Random(cfg.seed * 7 + step)
     distiller.unet, distiller.opt_g = accelerator.prepare(distiller.unet, distiller.opt_g)
-    distiller.unet.eval()  # UNet3D's temporal convs hard-code dropout: it would jitter the teacher's target
+    # UNet3D's temporal convs hard-code dropout: it would jitter the teacher's target
+    distiller.unet.eval()
     t0 = time.time()
     while step < cfg.steps:
         idx = pick.sample(range(len(captions)), cfg.batch)
-        losses = distiller.step(latents[idx].to(accelerator.device), [captions[i] for i in idx], generator)
+        losses = distiller.step(
+            latents[idx].to(accelerator.device), [captions[i] for i in idx], generator
+        )
         step += 1
         if step % 10 == 0:
-            log(f"distill {cfg.adapter_name} step {step}/{cfg.steps} "
-                + " ".join(f"{k} {v:.4f}" for k, v in losses.items()) + f" {time.time() - t0:.0f}s")
+            log(
+                f"distill {cfg.adapter_name} step {step}/{cfg.steps} "
+                + " ".join(f"{k} {v:.4f}" for k, v in losses.items())
+                + f" {time.time() - t0:.0f}s"
+            )
         if step % cfg.save_every == 0 or step == cfg.steps:
             distiller.save_state(cfg.run_dir, step)
         if cfg.snapshot_every and step % cfg.snapshot_every == 0:

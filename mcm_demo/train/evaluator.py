@@ -1,4 +1,5 @@
 """Train the world's evaluator on every style and attribute combination (`train evaluator`)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +11,6 @@ import torch.nn.functional as F
 from ..embedded.world import STYLES
 from ..embedded.world.datasets import SceneStream, to_tensor
 from ..metrics.evaluator import HEADS, ToyEvaluator, multi_hot
-from .checkpoint import load_state, save_state
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -24,7 +24,11 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         y = F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), kernel, groups=3)
         x = x.clone()
         x[blur] = y.view(int(blur.sum()), -1, 3, *y.shape[-2:]).transpose(1, 2)
-    noise = (torch.rand(b, 1, 1, 1, 1, generator=gen) < 0.3) * torch.randn(x.shape, generator=gen) * 0.06
+    noise = (
+        (torch.rand(b, 1, 1, 1, 1, generator=gen) < 0.3)
+        * torch.randn(x.shape, generator=gen)
+        * 0.06
+    )
     return (x + noise).clamp(-1, 1)
 
 
@@ -36,7 +40,9 @@ class EvaluatorTrainConfig:
     seed: int = 0
     run_dir: str = "runs/evaluator"
     save_every: int = 250
-    init: str | None = None  # an evaluator folder to start from (a world change re-teaches it, not from scratch)
+    init: str | None = (
+        None  # an evaluator folder to start from (a world change re-teaches it, not from scratch)
+    )
 
 
 def _soft_ce(logits: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
@@ -51,23 +57,33 @@ def evaluator_loss(model: ToyEvaluator, clips: torch.Tensor, scenes, styles) -> 
         if attr == "shape":  # cross-entropy against the prompt's shapes (shared when two differ)
             soft = target / target.sum(1, keepdim=True)
             frames = out["frame_shape"]
-            loss = loss + _soft_ce(out["shape"], soft) + _soft_ce(frames.flatten(0, 1),
-                                                                 soft.repeat_interleave(frames.shape[1], 0))
+            loss = (
+                loss
+                + _soft_ce(out["shape"], soft)
+                + _soft_ce(frames.flatten(0, 1), soft.repeat_interleave(frames.shape[1], 0))
+            )
             continue
         if attr == "background":
             loss = loss + F.cross_entropy(out[attr], target.argmax(1))
         else:
-            loss = loss + F.binary_cross_entropy_with_logits(out[attr], target) * len(HEADS[attr]) / 2
+            loss = (
+                loss + F.binary_cross_entropy_with_logits(out[attr], target) * len(HEADS[attr]) / 2
+            )
         if attr != "motion":  # appearance is also read from every single frame
             logits = out[f"frame_{attr}"]
             t = target[:, None].expand_as(logits)
-            loss = loss + (F.cross_entropy(logits.flatten(0, 1), t.argmax(-1).flatten()) if attr == "background"
-                           else F.binary_cross_entropy_with_logits(logits, t) * len(HEADS[attr]) / 2)
+            loss = loss + (
+                F.cross_entropy(logits.flatten(0, 1), t.argmax(-1).flatten())
+                if attr == "background"
+                else F.binary_cross_entropy_with_logits(logits, t) * len(HEADS[attr]) / 2
+            )
     style = torch.tensor([STYLES.index(s) for s in styles])
     f = clips.shape[2]
     loss = loss + F.cross_entropy(out["frame_style"].flatten(0, 1), style.repeat_interleave(f))
     watermark = torch.tensor([float(s == "lq") for s in styles])
-    loss = loss + F.binary_cross_entropy_with_logits(out["frame_watermark"][..., 0], watermark[:, None].expand(-1, f))
+    loss = loss + F.binary_cross_entropy_with_logits(
+        out["frame_watermark"][..., 0], watermark[:, None].expand(-1, f)
+    )
     return loss
 
 
@@ -85,7 +101,12 @@ def train_evaluator(cfg: EvaluatorTrainConfig, log=print) -> ToyEvaluator:
     while step < cfg.steps:
         clips, scenes, styles = stream.clips(cfg.batch, style=None)
         x = augment(to_tensor(clips), gen)
-        lr = cfg.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + torch.cos(torch.tensor(step / cfg.steps * 3.14159)).item())
+        lr = (
+            cfg.lr
+            * min(1.0, (step + 1) / 100)
+            * 0.5
+            * (1 + torch.cos(torch.tensor(step / cfg.steps * 3.14159)).item())
+        )
         for g in opt.param_groups:
             g["lr"] = lr
         loss = evaluator_loss(model, x, scenes, styles)

@@ -5,6 +5,7 @@ Each maps a video latent (B, C, F, h, w) to the tensor the consistency distance 
 temporal mixing) with a zero-initialised last layer on a residual, so it starts as the
 identity; its consistency target uses an EMA copy of it, and both are dropped at inference.
 """
+
 from __future__ import annotations
 
 import copy
@@ -12,7 +13,14 @@ import copy
 import torch
 import torch.nn as nn
 
-MOTION_REPRESENTATIONS = ("raw", "difference", "correlation", "low-frequency", "high-frequency", "learnable")
+MOTION_REPRESENTATIONS = (
+    "raw",
+    "difference",
+    "correlation",
+    "low-frequency",
+    "high-frequency",
+    "learnable",
+)
 
 
 def latent_difference(z: torch.Tensor) -> torch.Tensor:
@@ -23,7 +31,7 @@ def latent_correlation(z: torch.Tensor) -> torch.Tensor:
     """4D cost volume: every position of frame i dotted with every position of frame i+1."""
     b, c, f, h, w = z.shape
     tokens = z.permute(0, 2, 3, 4, 1).reshape(b, f, h * w, c)
-    return tokens[:, :-1] @ tokens[:, 1:].transpose(-1, -2) / c ** 0.5  # (B, F-1, hw, hw)
+    return tokens[:, :-1] @ tokens[:, 1:].transpose(-1, -2) / c**0.5  # (B, F-1, hw, hw)
 
 
 def low_frequency(z: torch.Tensor, cutoff: float = 0.25) -> torch.Tensor:
@@ -46,7 +54,9 @@ class MotionHead(nn.Module):
 
     def __init__(self, channels: int, hidden: int = 64):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv3d(channels, hidden, 1), nn.SiLU(), nn.Conv3d(hidden, channels, 1))
+        self.net = nn.Sequential(
+            nn.Conv3d(channels, hidden, 1), nn.SiLU(), nn.Conv3d(hidden, channels, 1)
+        )
         nn.init.zeros_(self.net[2].weight)
         nn.init.zeros_(self.net[2].bias)
 
@@ -60,14 +70,23 @@ class MotionRepresentation(nn.Module):
     def __init__(self, kind: str, channels: int, ema_decay: float = 0.95):
         super().__init__()
         if kind not in MOTION_REPRESENTATIONS:
-            raise ValueError(f"unknown motion representation {kind!r}; choose from {MOTION_REPRESENTATIONS}")
+            raise ValueError(
+                f"unknown motion representation {kind!r}; choose from {MOTION_REPRESENTATIONS}"
+            )
         self.kind, self.ema_decay = kind, ema_decay
         self.head = MotionHead(channels) if kind == "learnable" else None
-        self.target_head = copy.deepcopy(self.head).requires_grad_(False) if self.head is not None else None
+        self.target_head = (
+            copy.deepcopy(self.head).requires_grad_(False) if self.head is not None else None
+        )
 
     def _fixed(self, z):
-        return {"raw": lambda x: x, "difference": latent_difference, "correlation": latent_correlation,
-                "low-frequency": low_frequency, "high-frequency": high_frequency}[self.kind](z)
+        return {
+            "raw": lambda x: x,
+            "difference": latent_difference,
+            "correlation": latent_correlation,
+            "low-frequency": low_frequency,
+            "high-frequency": high_frequency,
+        }[self.kind](z)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.head(z) if self.head is not None else self._fixed(z)

@@ -20,6 +20,7 @@ a colour word moves them 15) and the samples of the two prompts were identical t
 pixel, while the frozen random encoder keeps every word 2.5–4 apart, colour, shape and
 motion alike.
 """
+
 from __future__ import annotations
 
 import copy
@@ -35,8 +36,8 @@ from safetensors.torch import load_file, save_file
 
 from ..embedded.config import TeacherConfig, build_noise_schedule, build_unet
 from ..embedded.text import build_text_encoder, build_tokenizer
-from ..pipeline import encode_prompts, unet_forward
 from ..embedded.world.datasets import SceneStream, object_mask, to_tensor
+from ..pipeline import encode_prompts
 from .checkpoint import load_snapshot, load_state, save_state
 
 
@@ -60,7 +61,8 @@ class UNetTrainConfig:
     # layers skipped (F = 1), beside the `batch` clips: ModelScopeT2V's and AnimateDiff's joint
     # image-video training. A still costs an eighth of a clip, and shape is a spatial concept.
     image_batch: int = 0
-    # Also keep the EMA UNet every this many steps (runs/<name>/unet/ema<step>), for the shape curve.
+    # Also keep the EMA UNet every this many steps (runs/<name>/unet/ema<step>), for the shape
+    # curve.
     keep_every: int = 0
     # A snapshot folder (`save_snapshot`) to continue from when `run_dir` holds no state yet:
     # how a run goes on in a later session on a fresh machine.
@@ -73,7 +75,8 @@ class UNetTrainConfig:
 
 @torch.no_grad()
 def encode_clips(vae, clips) -> torch.Tensor:
-    """uint8 clips (B, F, H, W, 3) → the VAE's scaled latents (B, C, F, h, w), frames encoded as images."""
+    """uint8 clips (B, F, H, W, 3) → the VAE's scaled latents (B, C, F, h, w), frames encoded as
+    images."""
     x = to_tensor(clips)
     b, c, f, h, w = x.shape
     z = vae.encode(x.transpose(1, 2).reshape(b * f, c, h, w)).latent_dist.mode()
@@ -99,7 +102,8 @@ def cache_latents(vae, num_clips: int, seed: int, path: str, batch: int = 64, lo
 
 
 def replayed_object_masks(num_clips: int, seed: int):
-    """The render masks (F, H, W) of the cached clips, one by one, from the same seeded scene stream."""
+    """The render masks (F, H, W) of the cached clips, one by one, from the same seeded scene
+    stream."""
     stream = SceneStream(seed, split="train", two_object_prob=0.3)
     for _ in range(num_clips):
         scene, render_seed = stream.next()
@@ -137,8 +141,17 @@ def draw_timesteps(batch: int, num_steps: int, gen, high_noise_share: float = 0.
     return t
 
 
-def v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents, captions, gen, pixel_weight=None,
-                      high_noise_share: float = 0.0) -> torch.Tensor:
+def v_prediction_loss(
+    unet,
+    text_encoder,
+    tokenizer,
+    schedule,
+    latents,
+    captions,
+    gen,
+    pixel_weight=None,
+    high_noise_share: float = 0.0,
+) -> torch.Tensor:
     b, device = latents.shape[0], latents.device
     # drawn on the CPU generator and moved: the same seed gives the same run on any device
     noise = torch.randn(latents.shape, generator=gen).to(device)
@@ -192,16 +205,28 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     tokenizer = build_tokenizer()
     text_encoder, unet = build_text_encoder(model_cfg, tokenizer), build_unet(model_cfg)
     if cfg.base:
-        text_encoder.load_state_dict(load_file(os.path.join(cfg.base, "text_encoder", "model.safetensors")))
-        unet.load_state_dict(load_file(os.path.join(cfg.base, "unet", "diffusion_pytorch_model.safetensors")))
+        text_encoder.load_state_dict(
+            load_file(os.path.join(cfg.base, "text_encoder", "model.safetensors"))
+        )
+        unet.load_state_dict(
+            load_file(os.path.join(cfg.base, "unet", "diffusion_pytorch_model.safetensors"))
+        )
     elif cfg.init_unet:
         # Parts a warm start may lack are the zero-initialised additions, which start as no-ops.
-        missing, unexpected = unet.load_state_dict(load_file(os.path.join(cfg.init_unet, "ema_unet.safetensors")),
-                                                   strict=False)
+        missing, unexpected = unet.load_state_dict(
+            load_file(os.path.join(cfg.init_unet, "ema_unet.safetensors")), strict=False
+        )
         new_attention = set(start_new_attention_as_no_ops(unet, missing))
-        missing = [k for k in missing if k not in new_attention and not k.startswith(unet.ZERO_INITIALISED_PARTS)]
+        missing = [
+            k
+            for k in missing
+            if k not in new_attention and not k.startswith(unet.ZERO_INITIALISED_PARTS)
+        ]
         if missing or unexpected:
-            raise ValueError(f"{cfg.init_unet} does not fit this UNet: missing {missing}, unexpected {unexpected}")
+            raise ValueError(
+                f"{cfg.init_unet} does not fit this UNet: missing {missing}, unexpected "
+                f"{unexpected}"
+            )
     text_encoder.requires_grad_(False)
     # On a GPU machine the run moves there whole; the state it saves resumes anywhere.
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -213,11 +238,23 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         m.requires_grad_(False)
     params = list(unet.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
-    modules = {"unet": unet, "text_encoder": text_encoder, "ema_unet": ema_unet, "ema_text_encoder": ema_text}
+    modules = {
+        "unet": unet,
+        "text_encoder": text_encoder,
+        "ema_unet": ema_unet,
+        "ema_text_encoder": ema_text,
+    }
     state = load_state(cfg.run_dir, modules, opt)
-    if state is None and cfg.resume_from and os.path.exists(os.path.join(cfg.resume_from, "state.json")):
+    if (
+        state is None
+        and cfg.resume_from
+        and os.path.exists(os.path.join(cfg.resume_from, "state.json"))
+    ):
         state = {**load_snapshot(cfg.resume_from, modules), "optimizer restarted": True}
-        log(f"resumed from the snapshot {cfg.resume_from} at step {state['step']} (optimiser state restarted)")
+        log(
+            f"resumed from the snapshot {cfg.resume_from} at step {state['step']} (optimiser "
+            "state restarted)"
+        )
     step = (state or {"step": 0})["step"]
     warm_up_from = step if state is not None and "optimizer restarted" in state else 0
     schedule = build_noise_schedule()
@@ -227,7 +264,8 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     text_encoder.eval()
 
     def stills_batch():
-        """`image_batch` single frames (B, C, 1, H, W) of random cached clips, with captions and weights."""
+        """`image_batch` single frames (B, C, 1, H, W) of random cached clips, with captions and
+        weights."""
         idx = pick.choices(range(len(captions)), k=cfg.image_batch)
         frames = [pick.randrange(latents.shape[2]) for _ in idx]
         rows, cols = torch.tensor(idx, device=device), torch.tensor(frames, device=device)
@@ -244,13 +282,31 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         for g in opt.param_groups:
             g["lr"] = lr
         opt.zero_grad(set_to_none=True)
-        loss = v_prediction_loss(unet, text_encoder, tokenizer, schedule, latents[rows], batch_captions, gen,
-                                 None if pixel_weight is None else pixel_weight[rows], cfg.high_noise_share)
+        loss = v_prediction_loss(
+            unet,
+            text_encoder,
+            tokenizer,
+            schedule,
+            latents[rows],
+            batch_captions,
+            gen,
+            None if pixel_weight is None else pixel_weight[rows],
+            cfg.high_noise_share,
+        )
         loss.backward()
         if cfg.image_batch:
             stills, stills_captions, stills_w = stills_batch()
-            still_loss = v_prediction_loss(unet, text_encoder, tokenizer, schedule, stills, stills_captions, gen,
-                                           stills_w, cfg.high_noise_share)
+            still_loss = v_prediction_loss(
+                unet,
+                text_encoder,
+                tokenizer,
+                schedule,
+                stills,
+                stills_captions,
+                gen,
+                stills_w,
+                cfg.high_noise_share,
+            )
             still_loss.backward()
             loss = loss + still_loss.detach()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -268,6 +324,8 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         if cfg.keep_every and step % cfg.keep_every == 0:
             keep = os.path.join(cfg.run_dir, f"ema{step}")
             os.makedirs(keep, exist_ok=True)
-            save_file({k: v.detach().cpu().contiguous() for k, v in ema_unet.state_dict().items()},
-                      os.path.join(keep, "ema_unet.safetensors"))
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in ema_unet.state_dict().items()},
+                os.path.join(keep, "ema_unet.safetensors"),
+            )
     return tokenizer, ema_text.cpu().eval(), ema_unet.cpu().eval()

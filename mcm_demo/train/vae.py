@@ -7,6 +7,7 @@ A second stage fine-tunes the decoder alone (as SD's ft-MSE VAE did): the encode
 the latent space the UNet is trained in, stays fixed, so this stage can run beside the UNet's
 training. It also weights the watermark, which the teacher is meant to reproduce.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,7 +20,6 @@ from ..embedded.config import TeacherConfig, build_vae
 from ..embedded.world.datasets import SceneStream, to_tensor
 from ..embedded.world.render import watermark_mask
 from .checkpoint import load_state, save_state
-
 
 WATERMARK = torch.from_numpy(watermark_mask())
 
@@ -40,11 +40,14 @@ class VAETrainConfig:
 
 
 def decoder_finetune_config(run_dir: str = "runs/vae-decoder", seed: int = 0) -> VAETrainConfig:
-    return VAETrainConfig(steps=800, lr=5e-4, watermark_weight=5.0, decoder_only=True, seed=seed + 1,
-                          run_dir=run_dir)
+    return VAETrainConfig(
+        steps=800, lr=5e-4, watermark_weight=5.0, decoder_only=True, seed=seed + 1, run_dir=run_dir
+    )
 
 
-def train_vae(cfg: VAETrainConfig, model_cfg: TeacherConfig = TeacherConfig(), log=print, init=None):
+def train_vae(
+    cfg: VAETrainConfig, model_cfg: TeacherConfig = TeacherConfig(), log=print, init=None
+):
     """Train (or, with `cfg.decoder_only`, fine-tune the decoder of `init`) and return the VAE."""
     torch.manual_seed(cfg.seed)
     vae = build_vae(model_cfg)
@@ -65,11 +68,20 @@ def train_vae(cfg: VAETrainConfig, model_cfg: TeacherConfig = TeacherConfig(), l
     while step < cfg.steps:
         clips, _, styles, masks = stream.clips(cfg.batch_clips, style=None, with_masks=True)
         idx = [pick.sample(range(clips.shape[1]), cfg.frames_per_clip) for _ in range(len(clips))]
-        frames = torch.cat([to_tensor(c[i][None])[0].permute(1, 0, 2, 3) for c, i in zip(clips, idx)])
-        weight = 1 + (cfg.object_weight - 1) * torch.cat([torch.from_numpy(m[i]) for m, i in zip(masks, idx)])[:, None]
+        frames = torch.cat(
+            [to_tensor(c[i][None])[0].permute(1, 0, 2, 3) for c, i in zip(clips, idx)]
+        )
+        weight = (
+            1
+            + (cfg.object_weight - 1)
+            * torch.cat([torch.from_numpy(m[i]) for m, i in zip(masks, idx)])[:, None]
+        )
         if cfg.watermark_weight != 1.0:
             stamped = torch.tensor([s == "lq" for s in styles for _ in range(cfg.frames_per_clip)])
-            weight = weight + (cfg.watermark_weight - 1) * stamped[:, None, None, None] * WATERMARK[None, None]
+            weight = (
+                weight
+                + (cfg.watermark_weight - 1) * stamped[:, None, None, None] * WATERMARK[None, None]
+            )
         lr = cfg.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * (1 - step / cfg.steps))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -89,7 +101,10 @@ def train_vae(cfg: VAETrainConfig, model_cfg: TeacherConfig = TeacherConfig(), l
         opt.step()
         step += 1
         if step % 50 == 0:
-            log(f"vae step {step}/{cfg.steps} rec {rec_loss.item():.4f} lr {lr:.2e} {time.time() - t0:.0f}s")
+            log(
+                f"vae step {step}/{cfg.steps} rec {rec_loss.item():.4f} lr {lr:.2e} "
+                f"{time.time() - t0:.0f}s"
+            )
         if step % cfg.save_every == 0 or step == cfg.steps:
             save_state(cfg.run_dir, step, {"vae": vae}, opt)
     return vae

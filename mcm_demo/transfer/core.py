@@ -19,6 +19,7 @@ not its colours:
   the student. Tuned adapters are cached per clip, prompt and settings.
 - **none**: the same seed from pure noise, no reference: the baseline.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,10 +34,19 @@ import numpy as np
 import torch
 
 from .. import samplers
-from ..schedule import alpha_sigma, to_x0_and_eps
-from ..adapters import adapter_names, attach_lora, load_adapter, lora_parameters, remove_adapter, resolve_target_modules, save_adapter, use_adapter
-from ..pipeline import unet_forward
+from ..adapters import (
+    adapter_names,
+    attach_lora,
+    load_adapter,
+    lora_parameters,
+    remove_adapter,
+    resolve_target_modules,
+    save_adapter,
+    use_adapter,
+)
 from ..embedded.world.grammar import BACKGROUNDS, COLOURS
+from ..pipeline import unet_forward
+from ..schedule import alpha_sigma, to_x0_and_eps
 from .flow import QKCapture, StopForward, flow_loss, motion_flow, spatial_attention
 
 METHODS = ("fastvmt", "vmc", "none")
@@ -46,7 +56,8 @@ MAX_TUNED_ADAPTERS = 8  # a long-running server keeps the newest tuned clips att
 
 @dataclasses.dataclass
 class TransferConfig:
-    """The knobs of both methods; the defaults are the app's (docs/transfer.md: how they were chosen)."""
+    """The knobs of both methods; the defaults are the app's (docs/transfer.md: how they were
+    chosen)."""
 
     method: str = "fastvmt"
     steps: int = 4
@@ -56,8 +67,12 @@ class TransferConfig:
     inner_iterations: int = 24
     guided_steps: int = 2  # how many of the first informative sampling steps are guided
     lr: float = 0.05
-    window: int | None = 1  # attention window radius; None = dense attention (the speedup's baseline)
-    reuse_every: int = 4  # a full backward every this many inner iterations; 1 = every one (baseline)
+    window: int | None = (
+        1  # attention window radius; None = dense attention (the speedup's baseline)
+    )
+    reuse_every: int = (
+        4  # a full backward every this many inner iterations; 1 = every one (baseline)
+    )
     # vmc
     tune_steps: int = 60
     tune_lr: float = 1e-3
@@ -84,8 +99,11 @@ def encode_clip(pipe, frames: np.ndarray) -> torch.Tensor:
 
 
 # the six orders of the RGB channels, each also inverted: every copy moves exactly as the reference
-RECOLOURINGS = tuple((order, inverted) for inverted in (False, True)
-                     for order in ((0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2)))
+RECOLOURINGS = tuple(
+    (order, inverted)
+    for inverted in (False, True)
+    for order in ((0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2))
+)
 
 
 def recoloured_clips(frames: np.ndarray) -> list[np.ndarray]:
@@ -120,13 +138,16 @@ def _object_colour(x: torch.Tensor, distance: torch.Tensor, far: float) -> torch
 
 
 def _background_and_object(x: torch.Tensor, far: float):
-    """Per frame: the background colour, the object colour and each pixel's distance from the former."""
+    """Per frame: the background colour, the object colour and each pixel's distance from the
+    former."""
     background = _frame_median(x)
     distance = (x - background).norm(dim=1, keepdim=True)
     return background, _object_colour(x, distance, far), distance
 
 
-def with_look(frames: torch.Tensor, look: torch.Tensor, near: float = 0.15, far: float = 0.3) -> torch.Tensor:
+def with_look(
+    frames: torch.Tensor, look: torch.Tensor, near: float = 0.15, far: float = 0.3
+) -> torch.Tensor:
     """The reference `frames` recoloured to `look` (a sample of the prompt), frame by frame: its
     background to the look's background colour and its object to the look's object colour,
     each pixel in proportion to how background- or object-like it is (within `near` of the
@@ -141,16 +162,22 @@ def with_look(frames: torch.Tensor, look: torch.Tensor, near: float = 0.15, far:
     return (frames + share * (look_background - background) + (1 - share) * recolour).clamp(0, 1)
 
 
-def _noised(x0: torch.Tensor, noise: torch.Tensor, alphas_cumprod: torch.Tensor, t: int) -> torch.Tensor:
+def _noised(
+    x0: torch.Tensor, noise: torch.Tensor, alphas_cumprod: torch.Tensor, t: int
+) -> torch.Tensor:
     alpha, sigma = alpha_sigma(alphas_cumprod, torch.full((x0.shape[0],), t), x0)
     return alpha * x0 + sigma * noise
 
 
-def _flow(pipe, capture: QKCapture, x: torch.Tensor, t: int, text: torch.Tensor, window) -> torch.Tensor:
+def _flow(
+    pipe, capture: QKCapture, x: torch.Tensor, t: int, text: torch.Tensor, window
+) -> torch.Tensor:
     capture.reset()
     capture.enabled = True
     try:
-        unet_forward(pipe.unet, x.to(pipe.unet.dtype), torch.tensor([t] * x.shape[0], device=x.device), text)
+        unet_forward(
+            pipe.unet, x.to(pipe.unet.dtype), torch.tensor([t] * x.shape[0], device=x.device), text
+        )
     except StopForward:  # the layers after the captured attention do not matter here
         pass
     finally:
@@ -158,12 +185,26 @@ def _flow(pipe, capture: QKCapture, x: torch.Tensor, t: int, text: torch.Tensor,
     _, _, f, h, w = x.shape
     # the attention may sit at a coarser level than the latents (the ×4 teacher's sits at 8×8)
     stride = math.isqrt(h * w // capture.q.shape[1])
-    return motion_flow(capture.q.float(), capture.k.float(), f, capture.attention.heads, h // stride, w // stride,
-                       window)
+    return motion_flow(
+        capture.q.float(),
+        capture.k.float(),
+        f,
+        capture.attention.heads,
+        h // stride,
+        w // stride,
+        window,
+    )
 
 
-def guide_latent(pipe, x: torch.Tensor, t: int, reference_flow: torch.Tensor, text: torch.Tensor,
-                 cfg: TransferConfig, capture: QKCapture) -> tuple[torch.Tensor, dict]:
+def guide_latent(
+    pipe,
+    x: torch.Tensor,
+    t: int,
+    reference_flow: torch.Tensor,
+    text: torch.Tensor,
+    cfg: TransferConfig,
+    capture: QKCapture,
+) -> tuple[torch.Tensor, dict]:
     """FastVMT-style latent optimisation at one timestep; returns the latent and a log."""
     x = x.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([x], lr=cfg.lr)
@@ -180,14 +221,18 @@ def guide_latent(pipe, x: torch.Tensor, t: int, reference_flow: torch.Tensor, te
     return x.detach(), {"flow_loss": losses, "full_backwards": full}
 
 
-def vmc_loss(pipe, x0: torch.Tensor, text: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def vmc_loss(
+    pipe, x0: torch.Tensor, text: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
     """VMC's motion distillation: 1 − cos between consecutive-frame residuals of ε̂ and ε."""
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
     t = torch.randint(200, 900, (x0.shape[0],), generator=generator)
     alpha, sigma = alpha_sigma(pipe.scheduler.alphas_cumprod, t, x0)
     noisy = alpha * x0 + sigma * noise
     out = unet_forward(pipe.unet, noisy.to(pipe.unet.dtype), t.to(x0.device), text).float()
-    _, eps = to_x0_and_eps(out, noisy, t, pipe.scheduler.alphas_cumprod, pipe.scheduler.config.prediction_type)
+    _, eps = to_x0_and_eps(
+        out, noisy, t, pipe.scheduler.alphas_cumprod, pipe.scheduler.config.prediction_type
+    )
     d_pred = (eps[:, :, 1:] - eps[:, :, :-1]).transpose(1, 2).flatten(2)  # (B, F-1, C·H·W)
     d_true = (noise[:, :, 1:] - noise[:, :, :-1]).transpose(1, 2).flatten(2)
     return (1 - torch.nn.functional.cosine_similarity(d_pred, d_true, dim=-1)).mean()
@@ -200,15 +245,26 @@ def temporal_attention_targets(unet) -> list[str]:
     """q/k/v of every temporal attention (UNet3D's `transformer_in` and `temp_attentions`,
     AnimateDiff's `motion_modules`), whether or not a student's LoRA already wraps them."""
     temporal = (".temp_attentions.", ".transformer_in.", ".motion_modules.")
-    return [n for n in resolve_target_modules(unet, TEMPORAL_QKV) if any(p in f".{n}" for p in temporal)]
+    return [
+        n for n in resolve_target_modules(unet, TEMPORAL_QKV) if any(p in f".{n}" for p in temporal)
+    ]
 
 
-def tune_vmc(pipe, reference_latents: torch.Tensor, prompt: str, cfg: TransferConfig, cache_dir: str | None = None,
-             progress=None) -> str:
+def tune_vmc(
+    pipe,
+    reference_latents: torch.Tensor,
+    prompt: str,
+    cfg: TransferConfig,
+    cache_dir: str | None = None,
+    progress=None,
+) -> str:
     """Tune (or load from the cache) a temporal-attention LoRA on the reference; returns its name.
-    `reference_latents` is (K, C, F, h, w): K copies of one clip (recoloured_latents), one a step."""
-    key = hashlib.sha256(reference_latents.cpu().numpy().tobytes() + json.dumps(
-        [prompt, cfg.tune_steps, cfg.tune_lr, cfg.tune_rank, cfg.seed]).encode()).hexdigest()[:12]
+    `reference_latents` is (K, C, F, h, w): K copies of one clip (recoloured_latents), one a
+    step."""
+    key = hashlib.sha256(
+        reference_latents.cpu().numpy().tobytes()
+        + json.dumps([prompt, cfg.tune_steps, cfg.tune_lr, cfg.tune_rank, cfg.seed]).encode()
+    ).hexdigest()[:12]
     name = f"vmc-{key}"
     if name in adapter_names(pipe.unet):
         return name
@@ -220,18 +276,28 @@ def tune_vmc(pipe, reference_latents: torch.Tensor, prompt: str, cfg: TransferCo
     if folder and os.path.isfile(os.path.join(folder, "adapter_model.safetensors")):
         load_adapter(pipe.unet, folder, name)
         return name
-    attach_lora(pipe.unet, name, rank=cfg.tune_rank, target_modules=temporal_attention_targets(pipe.unet), init=True)
+    attach_lora(
+        pipe.unet,
+        name,
+        rank=cfg.tune_rank,
+        target_modules=temporal_attention_targets(pipe.unet),
+        init=True,
+    )
     params = lora_parameters(pipe.unet, name)
     opt = torch.optim.AdamW(params, lr=cfg.tune_lr, weight_decay=0.0)
     text = pipe.encode_prompt([prompt]).to(pipe.unet.dtype)
     generator = torch.Generator().manual_seed(cfg.seed)
     use_adapter(pipe.unet, name)  # tuned on the teacher's noise prediction, as VMC does
     for step in range(cfg.tune_steps):
-        # a single copy draws nothing: the noise stream, and so a cached adapter, stay as before copies
-        copy = 0 if len(reference_latents) == 1 else int(torch.randint(len(reference_latents), (1,),
-                                                                       generator=generator))
+        # a single copy draws nothing: the noise stream, and so a cached adapter, stay as before
+        # copies
+        copy = (
+            0
+            if len(reference_latents) == 1
+            else int(torch.randint(len(reference_latents), (1,), generator=generator))
+        )
         with torch.enable_grad():
-            loss = vmc_loss(pipe, reference_latents[copy:copy + 1], text, generator)
+            loss = vmc_loss(pipe, reference_latents[copy : copy + 1], text, generator)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -244,8 +310,16 @@ def tune_vmc(pipe, reference_latents: torch.Tensor, prompt: str, cfg: TransferCo
     return name
 
 
-def transfer(pipe, prompt: str, reference: np.ndarray, cfg: TransferConfig, student: str,
-             cache_dir: str | None = None, progress=None, callback=None) -> tuple[np.ndarray, dict]:
+def transfer(
+    pipe,
+    prompt: str,
+    reference: np.ndarray,
+    cfg: TransferConfig,
+    student: str,
+    cache_dir: str | None = None,
+    progress=None,
+    callback=None,
+) -> tuple[np.ndarray, dict]:
     """The prompt's look with the reference's motion; returns float frames and timings."""
     if cfg.method not in METHODS:
         raise ValueError(f"unknown method {cfg.method!r}; choose from {METHODS}")
@@ -259,8 +333,11 @@ def transfer(pipe, prompt: str, reference: np.ndarray, cfg: TransferConfig, stud
     # 2. VMC: tune the temporal-attention LoRA (cached); it runs together with the student.
     active = [student]
     if cfg.method == "vmc":
-        # tuned on recoloured copies (they move alike), so the adapter fits less of the clip's colours
-        active.append(tune_vmc(pipe, recoloured_latents(pipe, reference), invariant, cfg, cache_dir, progress))
+        # tuned on recoloured copies (they move alike), so the adapter fits less of the clip's
+        # colours
+        active.append(
+            tune_vmc(pipe, recoloured_latents(pipe, reference), invariant, cfg, cache_dir, progress)
+        )
         info["invariant_prompt"] = invariant
     timings["tuning_s"] = time.perf_counter() - t0
     use_adapter(pipe.unet, active)
@@ -278,10 +355,20 @@ def transfer(pipe, prompt: str, reference: np.ndarray, cfg: TransferConfig, stud
     if cfg.method != "none":
         if cfg.start_look == "prompt":
             with torch.no_grad():  # the prompt's look: one step from the same noise, one UNet call
-                look = torch.from_numpy(pipe.decode_latents(denoise(noise, timesteps[0]))).permute(0, 4, 1, 2, 3)
-            as_frames = torch.from_numpy(np.ascontiguousarray(reference)).float().div(255).permute(3, 0, 1, 2)[None]
-            start = encode_clip(pipe, with_look(as_frames, look)[0].permute(1, 2, 3, 0).mul(255).numpy())
-        # start exactly at strength·T (a consistency model denoises from any t), then the grid below it
+                look = torch.from_numpy(pipe.decode_latents(denoise(noise, timesteps[0]))).permute(
+                    0, 4, 1, 2, 3
+                )
+            as_frames = (
+                torch.from_numpy(np.ascontiguousarray(reference))
+                .float()
+                .div(255)
+                .permute(3, 0, 1, 2)[None]
+            )
+            start = encode_clip(
+                pipe, with_look(as_frames, look)[0].permute(1, 2, 3, 0).mul(255).numpy()
+            )
+        # start exactly at strength·T (a consistency model denoises from any t), then the grid below
+        # it
         t_start = min(round(cfg.strength * len(alphas)), len(alphas) - 1)
         timesteps = [t_start] + [t for t in timesteps if t < t_start]
         x = _noised(start, noise, alphas, timesteps[0])
@@ -290,20 +377,23 @@ def transfer(pipe, prompt: str, reference: np.ndarray, cfg: TransferConfig, stud
     # 4. FastVMT: before the first step(s) denoise, optimise the latent towards the flow of
     #    the reference noised with the same noise to the same timestep.
     capture = None
-    if cfg.method == "fastvmt" and cfg.inner_iterations > 0:  # 0 = the motion-preserving start alone
+    if (
+        cfg.method == "fastvmt" and cfg.inner_iterations > 0
+    ):  # 0 = the motion-preserving start alone
         null_text = pipe.encode_prompt([""]).to(pipe.unet.dtype)
         capture = QKCapture(spatial_attention(pipe.unet), stop_early=True)
         # Guide the first steps whose noised reference still holds signal: at zero terminal SNR
         # the reference "noised" to T is the noise itself, and its flow says nothing.
         informative = [t for t in timesteps if float(alphas[t]) > 1e-6]
-        guided, logs, plain = set(informative[:cfg.guided_steps]), [], denoise
+        guided, logs, plain = set(informative[: cfg.guided_steps]), [], denoise
 
         def denoise(x, t):  # noqa: F811 — the guided wrapper of the student's denoiser
             if t in guided:
                 tg = time.perf_counter()
                 with torch.no_grad():
-                    ref_flow = _flow(pipe, capture, _noised(start, noise, alphas, t), t, null_text,
-                                     cfg.window)
+                    ref_flow = _flow(
+                        pipe, capture, _noised(start, noise, alphas, t), t, null_text, cfg.window
+                    )
                 x, log = guide_latent(pipe, x, t, ref_flow, text, cfg, capture)
                 logs.append({**log, "timestep": t, "seconds": time.perf_counter() - tg})
             with torch.no_grad():
@@ -312,8 +402,9 @@ def transfer(pipe, prompt: str, reference: np.ndarray, cfg: TransferConfig, stud
         info["guidance"] = logs
     # 5. Sample with the student (multistep consistency), then decode.
     try:
-        latents = samplers.sample_consistency(denoise, x, timesteps, alphas.to(torch.float64), generator=generator,
-                                              callback=callback)
+        latents = samplers.sample_consistency(
+            denoise, x, timesteps, alphas.to(torch.float64), generator=generator, callback=callback
+        )
         frames = pipe.decode_latents(latents)[0]
     finally:
         if capture is not None:

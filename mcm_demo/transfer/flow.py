@@ -5,6 +5,7 @@ position minus the query's own position is where that patch went: a (frames−1)
 displacement field. FastVMT's first saving is to let each query see only a local window of
 keys (motion between neighbouring frames is small), which also removes far, wrong matches.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,10 @@ class QKCapture:
         self.attention, self.stop_early = attention, stop_early
         self.q = self.k = None
         self.enabled = False
-        self._handles = [attention.to_q.register_forward_hook(self._keep("q")),
-                         attention.to_k.register_forward_hook(self._keep("k"))]
+        self._handles = [
+            attention.to_q.register_forward_hook(self._keep("q")),
+            attention.to_k.register_forward_hook(self._keep("k")),
+        ]
 
     def _keep(self, which):
         def hook(module, inputs, output):
@@ -34,6 +37,7 @@ class QKCapture:
             setattr(self, which, output)
             if self.stop_early and self.q is not None and self.k is not None:
                 raise StopForward
+
         return hook
 
     def reset(self):
@@ -49,27 +53,49 @@ def spatial_attention(unet: torch.nn.Module, name: str | None = None) -> torch.n
     highest-resolution decoder block that has attention (where a latent pixel is smallest;
     the ×4 teacher's 16×16 level has none, so there it is the 8×8 one)."""
     if name is None:
-        with_attention = [i for i, block in enumerate(unet.up_blocks) if getattr(block, "attentions", None)]
+        with_attention = [
+            i for i, block in enumerate(unet.up_blocks) if getattr(block, "attentions", None)
+        ]
         if not with_attention:
-            raise ValueError("this UNet has no spatial attention in its decoder to read motion from")
-        name = next(n for n, _ in unet.named_modules()
-                    if n.startswith(f"up_blocks.{with_attention[-1]}.attentions.") and n.endswith(".attn1"))
+            raise ValueError(
+                "this UNet has no spatial attention in its decoder to read motion from"
+            )
+        name = next(
+            n
+            for n, _ in unet.named_modules()
+            if n.startswith(f"up_blocks.{with_attention[-1]}.attentions.") and n.endswith(".attn1")
+        )
     return unet.get_submodule(name)
 
 
-def _window_offsets(h: int, w: int, radius: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For every token: the indices of the keys in its (2r+1)² window, their validity, and offsets."""
-    dy, dx = torch.meshgrid(torch.arange(-radius, radius + 1), torch.arange(-radius, radius + 1), indexing="ij")
+def _window_offsets(
+    h: int, w: int, radius: int, device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For every token: the indices of the keys in its (2r+1)² window, their validity, and
+    offsets."""
+    dy, dx = torch.meshgrid(
+        torch.arange(-radius, radius + 1), torch.arange(-radius, radius + 1), indexing="ij"
+    )
     offsets = torch.stack([dx.flatten(), dy.flatten()], -1).to(device)  # (W, 2) as (x, y)
     ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-    kx, ky = xs.flatten()[:, None].to(device) + offsets[:, 0], ys.flatten()[:, None].to(device) + offsets[:, 1]
+    kx, ky = (
+        xs.flatten()[:, None].to(device) + offsets[:, 0],
+        ys.flatten()[:, None].to(device) + offsets[:, 1],
+    )
     valid = (kx >= 0) & (kx < w) & (ky >= 0) & (ky < h)
-    index = (ky.clamp(0, h - 1) * w + kx.clamp(0, w - 1))
+    index = ky.clamp(0, h - 1) * w + kx.clamp(0, w - 1)
     return index, valid, offsets.float()
 
 
-def motion_flow(q: torch.Tensor, k: torch.Tensor, num_frames: int, heads: int, height: int, width: int,
-                window: int | None = None) -> torch.Tensor:
+def motion_flow(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    num_frames: int,
+    heads: int,
+    height: int,
+    width: int,
+    window: int | None = None,
+) -> torch.Tensor:
     """(B·F, H·W, C) queries and keys → (B, F−1, H·W, 2) displacements in latent pixels (x, y).
 
     Per head, softmax(q_f · k_{f+1} / √d); the heads' attention maps are averaged. `window`
@@ -80,7 +106,9 @@ def motion_flow(q: torch.Tensor, k: torch.Tensor, num_frames: int, heads: int, h
     q = q.view(b, num_frames, n, heads, d)[:, :-1]
     k = k.view(b, num_frames, n, heads, d)[:, 1:]
     scale = 1.0 / math.sqrt(d)
-    ys, xs = torch.meshgrid(torch.arange(height, device=q.device), torch.arange(width, device=q.device), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=q.device), torch.arange(width, device=q.device), indexing="ij"
+    )
     coords = torch.stack([xs.flatten(), ys.flatten()], -1).float()  # (N, 2)
     if window is None:
         logits = torch.einsum("bfnhd,bfmhd->bfhnm", q, k) * scale

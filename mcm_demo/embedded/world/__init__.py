@@ -1,5 +1,17 @@
 """The synthetic world the embedded default is trained and measured on (DESIGN §3)."""
-from .grammar import BACKGROUNDS, COLOURS, MOTIONS, SHAPES, ObjectSpec, Scene, all_objects, heldout_scenes, parse_caption, sample_scene
+
+from .grammar import (
+    BACKGROUNDS,
+    COLOURS,
+    MOTIONS,
+    SHAPES,
+    ObjectSpec,
+    Scene,
+    all_objects,
+    heldout_scenes,
+    parse_caption,
+    sample_scene,
+)
 from .render import NUM_FRAMES, SIZE, STYLES, render_clip
 
 IMAGE_SET_VARIANTS = ("webvid", "laion", "anime", "real", "3d-cartoon")
@@ -10,3 +22,23 @@ def variant_style(variant: str) -> str:
     if variant not in IMAGE_SET_VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {IMAGE_SET_VARIANTS}")
     return "lq" if variant == "webvid" else variant
+
+
+__all__ = [
+    "BACKGROUNDS",
+    "COLOURS",
+    "IMAGE_SET_VARIANTS",
+    "MOTIONS",
+    "NUM_FRAMES",
+    "SHAPES",
+    "SIZE",
+    "STYLES",
+    "ObjectSpec",
+    "Scene",
+    "all_objects",
+    "heldout_scenes",
+    "parse_caption",
+    "render_clip",
+    "sample_scene",
+    "variant_style",
+]

@@ -1,4 +1,5 @@
 """Batches of the world's data sets, generated on the fly from a seeded stream of scenes."""
+
 from __future__ import annotations
 
 import random

@@ -5,6 +5,7 @@ shape, a colour and a motion. Captions are generated from scenes, and the evalua
 predict the same attributes back, so "does the clip follow its prompt" is measured
 exactly rather than by a learned text-video similarity.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,18 +15,35 @@ SHAPES = ("circle", "square", "triangle", "star", "cross")
 COLOURS = ("red", "green", "blue", "yellow", "purple", "cyan")
 BACKGROUNDS = ("black", "gray", "white", "brown")
 MOTIONS = (
-    "left", "right", "up", "down", "diagonal",
-    "bouncing", "spinning", "growing", "shrinking", "orbiting",
+    "left",
+    "right",
+    "up",
+    "down",
+    "diagonal",
+    "bouncing",
+    "spinning",
+    "growing",
+    "shrinking",
+    "orbiting",
 )
 MOTION_PHRASES = {
-    "left": "moving left", "right": "moving right", "up": "moving up", "down": "moving down",
-    "diagonal": "moving diagonally", "bouncing": "bouncing", "spinning": "spinning",
-    "growing": "growing", "shrinking": "shrinking", "orbiting": "orbiting",
+    "left": "moving left",
+    "right": "moving right",
+    "up": "moving up",
+    "down": "moving down",
+    "diagonal": "moving diagonally",
+    "bouncing": "bouncing",
+    "spinning": "spinning",
+    "growing": "growing",
+    "shrinking": "shrinking",
+    "orbiting": "orbiting",
 }
 # The words a caption can contain; the tokenizer's vocabulary is built from this list.
 VOCABULARY = sorted(
     {"a", "and", "on", "background"}
-    | set(SHAPES) | set(COLOURS) | set(BACKGROUNDS)
+    | set(SHAPES)
+    | set(COLOURS)
+    | set(BACKGROUNDS)
     | {w for phrase in MOTION_PHRASES.values() for w in phrase.split()}
 )
 
@@ -47,7 +65,9 @@ class Scene:
 
     @property
     def caption(self) -> str:
-        return " and ".join(o.phrase() for o in self.objects) + f" on a {self.background} background"
+        return (
+            " and ".join(o.phrase() for o in self.objects) + f" on a {self.background} background"
+        )
 
 
 def is_valid(obj: ObjectSpec) -> bool:
@@ -95,8 +115,13 @@ def heldout_scenes(count: int, seed: int = 0, two_object_prob: float = 0.0) -> l
 def with_shape_swapped(scene: Scene) -> Scene:
     """The same scene with each object's shape turned two places on in SHAPES, so no shape maps
     to itself or back: the probes' "the shape word swapped" (scripts/check_teacher.py)."""
-    return dataclasses.replace(scene, objects=tuple(
-        dataclasses.replace(o, shape=SHAPES[(SHAPES.index(o.shape) + 2) % len(SHAPES)]) for o in scene.objects))
+    return dataclasses.replace(
+        scene,
+        objects=tuple(
+            dataclasses.replace(o, shape=SHAPES[(SHAPES.index(o.shape) + 2) % len(SHAPES)])
+            for o in scene.objects
+        ),
+    )
 
 
 def parse_caption(caption: str) -> Scene | None:

@@ -4,6 +4,7 @@ Styles: `lq` is the low-quality video set (plays WebVid: blur, noise, JPEG artif
 watermark at a fixed place); `laion`, `anime`, `real` and `3d-cartoon` are the clean image
 sets' looks. The `webvid` image set is frames of `lq` clips (see `datasets.py`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,10 +21,19 @@ NUM_FRAMES = 8
 STYLES = ("lq", "laion", "anime", "real", "3d-cartoon")
 
 COLOUR_RGB = {
-    "red": (220, 40, 40), "green": (40, 190, 60), "blue": (40, 80, 230),
-    "yellow": (240, 210, 30), "purple": (150, 50, 200), "cyan": (40, 210, 220),
+    "red": (220, 40, 40),
+    "green": (40, 190, 60),
+    "blue": (40, 80, 230),
+    "yellow": (240, 210, 30),
+    "purple": (150, 50, 200),
+    "cyan": (40, 210, 220),
 }
-BACKGROUND_RGB = {"black": (15, 15, 15), "gray": (120, 120, 120), "white": (240, 240, 240), "brown": (110, 70, 35)}
+BACKGROUND_RGB = {
+    "black": (15, 15, 15),
+    "gray": (120, 120, 120),
+    "white": (240, 240, 240),
+    "brown": (110, 70, 35),
+}
 # Object radii in px. At 8–11 (pairs 6–8) a third of the low-quality clips' shapes were
 # unreadable; at these sizes the LQ renders and their ×4-VAE reconstructions carry them
 # (docs/shape.md).
@@ -56,8 +66,23 @@ def _unit_outline(shape: str) -> np.ndarray:
         return np.stack([r * np.cos(a), r * np.sin(a)], 1)
     if shape == "cross":
         w = 0.35
-        return np.array([[-w, -1], [w, -1], [w, -w], [1, -w], [1, w], [w, w], [w, 1], [-w, 1],
-                         [-w, w], [-1, w], [-1, -w], [-w, -w]], float)
+        return np.array(
+            [
+                [-w, -1],
+                [w, -1],
+                [w, -w],
+                [1, -w],
+                [1, w],
+                [w, w],
+                [w, 1],
+                [-w, 1],
+                [-w, w],
+                [-1, w],
+                [-1, -w],
+                [-w, -w],
+            ],
+            float,
+        )
     raise ValueError(f"unknown shape {shape!r}")
 
 
@@ -69,7 +94,12 @@ def trajectory(motion: str, radius: float, rng: random.Random, num_frames: int) 
     travel = min(26.0, hi - lo)  # at least 24 px for the largest single object
     x0, y0 = rng.uniform(lo, hi), rng.uniform(lo, hi)
     angle0 = 0.0  # upright: one outline per shape word (shape_pose in docs/shape.md says why)
-    xs, ys, scales, angles = np.full_like(u, x0), np.full_like(u, y0), np.ones_like(u), np.full_like(u, angle0)
+    xs, ys, scales, angles = (
+        np.full_like(u, x0),
+        np.full_like(u, y0),
+        np.ones_like(u),
+        np.full_like(u, angle0),
+    )
     if motion in ("left", "right"):
         start = rng.uniform(lo + travel, hi) if motion == "left" else rng.uniform(lo, hi - travel)
         xs = start + (-1 if motion == "left" else 1) * travel * u
@@ -84,7 +114,9 @@ def trajectory(motion: str, radius: float, rng: random.Random, num_frames: int) 
         height = min(20.0, hi - lo)
         floor = rng.uniform(lo + height, hi)
         ys = floor - height * np.sin(np.pi * u)
-    elif motion == "spinning":  # counter-clockwise, 25 degrees a frame (below every shape's symmetry)
+    elif (
+        motion == "spinning"
+    ):  # counter-clockwise, 25 degrees a frame (below every shape's symmetry)
         angles = angle0 - np.deg2rad(25.0) * np.arange(num_frames) * (7 / max(num_frames - 1, 1))
     elif motion in ("growing", "shrinking"):
         # from 0.6 to 1.3 radii: the small end still shows the outline, the big end stays in frame
@@ -100,7 +132,9 @@ def trajectory(motion: str, radius: float, rng: random.Random, num_frames: int) 
         xs, ys = cx + orbit * np.cos(theta), cy + orbit * np.sin(theta)
     else:
         raise ValueError(f"unknown motion {motion!r}")
-    return [Pose(float(x), float(y), float(s), float(a)) for x, y, s, a in zip(xs, ys, scales, angles)]
+    return [
+        Pose(float(x), float(y), float(s), float(a)) for x, y, s, a in zip(xs, ys, scales, angles)
+    ]
 
 
 def _polygon(shape: str, pose: Pose, radius: float) -> np.ndarray:
@@ -125,15 +159,23 @@ def _texture(rng: np.random.Generator, strength: float) -> np.ndarray:
 _YY, _XX = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
 
 
-def _paint_object(frame: np.ndarray, obj: ObjectSpec, pose: Pose, radius: float, style: str,
-                  texture: np.ndarray | None) -> np.ndarray:
+def _paint_object(
+    frame: np.ndarray,
+    obj: ObjectSpec,
+    pose: Pose,
+    radius: float,
+    style: str,
+    texture: np.ndarray | None,
+) -> np.ndarray:
     poly = _polygon(obj.shape, pose, radius)
     alpha = _mask(poly)[..., None]
     rgb = np.array(COLOUR_RGB[obj.colour], np.float32)
     r = radius * pose.scale
     if style in ("real", "3d-cartoon"):
         # A drop shadow below and to the right, then light from the top left.
-        shadow = cv2.GaussianBlur(_mask(poly + (np.array([2, 3]) << _SUBPIXEL).astype(np.int32)), (5, 5), 2)[..., None]
+        shadow = cv2.GaussianBlur(
+            _mask(poly + (np.array([2, 3]) << _SUBPIXEL).astype(np.int32)), (5, 5), 2
+        )[..., None]
         frame = frame * (1 - 0.45 * shadow)
         d = ((_XX - pose.x) + (_YY - pose.y)) / (2 * r + 1e-6)
         shade = np.clip(1.0 - (0.35 if style == "real" else 0.55) * d, 0.45, 1.5)[..., None]
@@ -141,7 +183,12 @@ def _paint_object(frame: np.ndarray, obj: ObjectSpec, pose: Pose, radius: float,
         if style == "real" and texture is not None:
             colour = colour * texture[..., None]
         if style == "3d-cartoon":
-            spot = np.exp(-(((_XX - pose.x + 0.35 * r) ** 2 + (_YY - pose.y + 0.35 * r) ** 2) / (0.08 * r * r + 1)))
+            spot = np.exp(
+                -(
+                    ((_XX - pose.x + 0.35 * r) ** 2 + (_YY - pose.y + 0.35 * r) ** 2)
+                    / (0.08 * r * r + 1)
+                )
+            )
             colour = colour + (255 - colour) * 0.85 * spot[..., None]
     else:
         colour = np.broadcast_to(rgb, frame.shape)
@@ -181,7 +228,9 @@ def degrade(frames: np.ndarray, rng: np.random.Generator, watermark: bool = True
     return np.stack(out)
 
 
-def render_clip(scene: Scene, style: str = "lq", seed: int = 0, num_frames: int = NUM_FRAMES) -> np.ndarray:
+def render_clip(
+    scene: Scene, style: str = "lq", seed: int = 0, num_frames: int = NUM_FRAMES
+) -> np.ndarray:
     """Render `scene` as uint8 frames (F, 64, 64, 3). Same (scene, style, seed) → same clip."""
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; choose from {STYLES}")
