@@ -16,13 +16,22 @@ from pathlib import Path
 
 import torch
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-WEIGHTS_DIR = Path(os.environ.get("MCM_DEMO_WEIGHTS", DEFAULT_WEIGHTS))
-EMBEDDED_TEACHER = WEIGHTS_DIR / "teacher"
-EVALUATOR = WEIGHTS_DIR / "evaluator"
+from .embedded.world import IMAGE_SET_VARIANTS
+from .metrics import ToyEvaluator
+from .pipeline import TextToVideoPipeline
 
-VARIANTS = ("webvid", "laion", "anime", "real", "3d-cartoon")
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+# The style variants of the published MCM checkpoints; the embedded world's image sets are
+# named after them, so the world defines the list and the catalogue is where the rest reads it.
+VARIANTS = IMAGE_SET_VARIANTS
 PUBLISHED_ADAPTER_REPO = "yhzhai/mcm"
+# The prompt every entry point starts from (the page, the CLI, the benchmarks).
+DEFAULT_PROMPT = "a red circle moving left on a black background"
+
+
+def variant_of(model: str) -> str | None:
+    """ "mcm-anime" → "anime"; None for any other model name."""
+    return model.removeprefix("mcm-") if model.startswith("mcm-") else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,89 +133,9 @@ def _cached(repo: str, what: str, command: str, allow_patterns=None) -> str:
         ) from None
 
 
-def student_folder(teacher: str, name: str) -> str:
-    """The adapter folder of a student ("lcm", "mcm-anime") of a catalogue teacher."""
-    t = TEACHERS[teacher]
-    if name not in student_names(teacher):
-        raise CheckpointMissing(
-            f"{t.label} has no student {name!r}; it has {student_names(teacher)}"
-        )
-    if teacher == "embedded":
-        folder = WEIGHTS_DIR / name
-        if not (folder / "adapter_model.safetensors").exists():
-            how = "--method lcm" if name == "lcm" else f"--method mcm --variant {name[4:]}"
-            raise CheckpointMissing(
-                f"the {name} adapter is missing at {folder}; train it with "
-                f"`python -m mcm_demo distill {how} --out {folder}` (see weights/README.md)"
-            )
-        return str(folder)
-    sub = f"{t.prefix}-{name[4:]}"
-    root = _cached(
-        PUBLISHED_ADAPTER_REPO,
-        f"the published adapter {sub}",
-        fetch_command(teacher, name[4:]),
-        [f"{sub}/*"],
-    )
-    return os.path.join(root, sub)
-
-
-# -- pipelines -------------------------------------------------------------------------
-_cache: dict[tuple, object] = {}
-_cache_lock = threading.Lock()
-
-
 def default_device_dtype(device: str | None = None, dtype: torch.dtype | None = None):
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return device, dtype or (torch.float16 if device.startswith("cuda") else torch.float32)
-
-
-def load_pipeline(
-    teacher: str = "embedded", device: str | None = None, dtype: torch.dtype | None = None
-):
-    """The cached pipeline of `teacher`, loaded once per (teacher, device, dtype).
-
-    `teacher` is a catalogue name, a local pipeline folder or a hub id (owner/name).
-    """
-    if teacher not in TEACHERS and not (os.path.isdir(teacher) or teacher.count("/") == 1):
-        raise CheckpointMissing(
-            f"unknown teacher {teacher!r}; choose from {sorted(TEACHERS)}, "
-            "a local pipeline folder or a hub id"
-        )
-    device, dtype = default_device_dtype(device, dtype)
-    key = (teacher, device, dtype)
-    with _cache_lock:
-        if key not in _cache:
-            _cache[key] = _load(teacher, dtype).to(device)
-            if device.startswith("cuda"):
-                _enable_cuda_savings(_cache[key])
-        return _cache[key]
-
-
-def _load(teacher: str, dtype: torch.dtype):
-    import diffusers
-    import transformers
-
-    from .pipeline import TextToVideoPipeline
-
-    # Loading takes well under a second for the embedded teacher: no progress bars in the log.
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.disable_progress_bar()
-
-    if teacher == "embedded":
-        if not (EMBEDDED_TEACHER / "model_index.json").exists():
-            raise CheckpointMissing(
-                f"the embedded teacher is missing at {EMBEDDED_TEACHER}; rebuild it with "
-                "`python -m mcm_demo train teacher` (see weights/README.md)"
-            )
-        return TextToVideoPipeline.from_pretrained(str(EMBEDDED_TEACHER), dtype=dtype)
-    t = TEACHERS.get(teacher)
-    if t is None:  # a folder or hub id of a ModelScope-layout pipeline
-        return TextToVideoPipeline.from_pretrained(teacher, dtype=dtype)
-    base = _cached(t.repo, t.label, fetch_command(teacher))
-    if t.motion_adapter is None:
-        return TextToVideoPipeline.from_pretrained(base, dtype=dtype)
-    motion = _cached(t.motion_adapter, f"{t.label}'s motion adapter", fetch_command(teacher))
-    return assemble_animatediff(base, motion, dtype)
 
 
 def assemble_animatediff(base: str, motion_adapter: str, dtype: torch.dtype = torch.float32):
@@ -220,8 +149,6 @@ def assemble_animatediff(base: str, motion_adapter: str, dtype: torch.dtype = to
         UNetMotionModel,
     )
     from transformers import CLIPTextModel, CLIPTokenizer
-
-    from .pipeline import TextToVideoPipeline
 
     unet = UNetMotionModel.from_unet2d(
         UNet2DConditionModel.from_pretrained(base, subfolder="unet"),
@@ -259,24 +186,133 @@ def _enable_cuda_savings(pipe) -> None:
         pass
 
 
-def use_student(pipe, teacher: str, name: str | None, folder: str | None = None) -> str:
-    """Switch the cached pipeline to a student (loaded on first use, from `folder` or the
-    catalogue's) or to the teacher (None). Returns the sampler to run it with."""
-    if name is None:
-        pipe.set_adapter(None)
-        return "ddim"
-    if name not in pipe.adapters:
-        pipe.load_adapter(folder or student_folder(teacher, name), name)
-    pipe.set_adapter(name)
-    return "consistency"
+class Catalog:
+    """Teachers and students → folders under `weights_dir` (the embedded default) or the hub
+    cache, and one cached pipeline per (teacher, device, dtype) behind a lock. The app owns
+    one; the CLI makes one per command."""
 
+    def __init__(self, weights_dir: str | os.PathLike = DEFAULT_WEIGHTS):
+        self.weights_dir = Path(weights_dir)
+        self._pipelines: dict[tuple, TextToVideoPipeline] = {}
+        self._lock = threading.Lock()
 
-def load_evaluator():
-    from .metrics import ToyEvaluator
+    @property
+    def teacher_folder(self) -> Path:
+        return self.weights_dir / "teacher"
 
-    if not (EVALUATOR / "config.json").exists():
-        raise CheckpointMissing(
-            f"the evaluator is missing at {EVALUATOR}; rebuild it with "
-            "`python -m mcm_demo train evaluator`"
+    @property
+    def evaluator_folder(self) -> Path:
+        return self.weights_dir / "evaluator"
+
+    def student_folder(self, teacher: str, name: str) -> str:
+        """The adapter folder of a student ("lcm", "mcm-anime") of a catalogue teacher."""
+        t = TEACHERS[teacher]
+        if name not in student_names(teacher):
+            raise CheckpointMissing(
+                f"{t.label} has no student {name!r}; it has {student_names(teacher)}"
+            )
+        if teacher == "embedded":
+            folder = self.weights_dir / name
+            if not (folder / "adapter_model.safetensors").exists():
+                how = (
+                    "--method lcm"
+                    if name == "lcm"
+                    else f"--method mcm --variant {variant_of(name)}"
+                )
+                raise CheckpointMissing(
+                    f"the {name} adapter is missing at {folder}; train it with "
+                    f"`python -m mcm_demo distill {how} --out {folder}` (see weights/README.md)"
+                )
+            return str(folder)
+        sub = f"{t.prefix}-{variant_of(name)}"
+        root = _cached(
+            PUBLISHED_ADAPTER_REPO,
+            f"the published adapter {sub}",
+            fetch_command(teacher, variant_of(name)),
+            [f"{sub}/*"],
         )
-    return ToyEvaluator.from_pretrained(str(EVALUATOR)).eval()
+        return os.path.join(root, sub)
+
+    def load_pipeline(
+        self, teacher: str = "embedded", device: str | None = None, dtype: torch.dtype | None = None
+    ) -> TextToVideoPipeline:
+        """The cached pipeline of `teacher`, loaded once per (teacher, device, dtype).
+
+        `teacher` is a catalogue name, a local pipeline folder or a hub id (owner/name).
+        """
+        if teacher not in TEACHERS and not (os.path.isdir(teacher) or teacher.count("/") == 1):
+            raise CheckpointMissing(
+                f"unknown teacher {teacher!r}; choose from {sorted(TEACHERS)}, "
+                "a local pipeline folder or a hub id"
+            )
+        device, dtype = default_device_dtype(device, dtype)
+        key = (teacher, device, dtype)
+        with self._lock:
+            if key not in self._pipelines:
+                pipe = self._load(teacher, dtype).to(device)
+                if device.startswith("cuda"):
+                    _enable_cuda_savings(pipe)
+                self._pipelines[key] = pipe
+            return self._pipelines[key]
+
+    def _load(self, teacher: str, dtype: torch.dtype) -> TextToVideoPipeline:
+        import diffusers
+        import transformers
+
+        # Loading takes well under a second for the embedded teacher: no progress bars.
+        diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()
+
+        if teacher == "embedded":
+            if not (self.teacher_folder / "model_index.json").exists():
+                raise CheckpointMissing(
+                    f"the embedded teacher is missing at {self.teacher_folder}; rebuild it with "
+                    "`python -m mcm_demo train teacher` (see weights/README.md)"
+                )
+            return TextToVideoPipeline.from_pretrained(str(self.teacher_folder), dtype=dtype)
+        t = TEACHERS.get(teacher)
+        if t is None:  # a folder or hub id of a ModelScope-layout pipeline
+            return TextToVideoPipeline.from_pretrained(teacher, dtype=dtype)
+        base = _cached(t.repo, t.label, fetch_command(teacher))
+        if t.motion_adapter is None:
+            return TextToVideoPipeline.from_pretrained(base, dtype=dtype)
+        motion = _cached(t.motion_adapter, f"{t.label}'s motion adapter", fetch_command(teacher))
+        return assemble_animatediff(base, motion, dtype)
+
+    def use_student(self, pipe, teacher: str, name: str | None, folder: str | None = None) -> str:
+        """Switch a pipeline to a student (loaded on first use, from `folder` or the
+        catalogue's) or to the teacher (None). Returns the sampler to run it with."""
+        if name is None:
+            pipe.set_adapter(None)
+            return "ddim"
+        if name not in pipe.adapters:
+            pipe.load_adapter(folder or self.student_folder(teacher, name), name)
+        pipe.set_adapter(name)
+        return "consistency"
+
+    def missing(self, teacher: str) -> list[str]:
+        """What of `teacher` and its students is not on this machine (nothing is loaded)."""
+        t = TEACHERS[teacher]
+        gone = []
+        if t.repos:
+            for repo in t.repos:
+                try:
+                    _snapshot(repo, offline=True)
+                except Exception:  # not in the hub cache
+                    gone.append(repo)
+        elif not (self.teacher_folder / "model_index.json").exists():
+            gone.append("teacher")
+        for name in student_names(teacher):
+            try:
+                self.student_folder(teacher, name)
+            except CheckpointMissing:
+                gone.append(name)
+        return gone
+
+    def load_evaluator(self) -> ToyEvaluator:
+        if not (self.evaluator_folder / "config.json").exists():
+            raise CheckpointMissing(
+                f"the evaluator is missing at {self.evaluator_folder}; rebuild it with "
+                "`python -m mcm_demo train evaluator`"
+            )
+        return ToyEvaluator.from_pretrained(str(self.evaluator_folder)).eval()

@@ -5,6 +5,7 @@ The sampler is a pure function from `samplers.py`; this class only wraps the UNe
 denoiser (prediction type, classifier-free guidance) and hands it over.
 """
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -24,11 +25,60 @@ from .schedule import (
     x0_and_eps,
 )
 
-MAX_PROMPT_CHARS = 2000
-
 
 class PipelineInputError(ValueError):
     """Bad user input (empty prompt, step count out of range, ...), with a message to show."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What a request may ask for, stated once: the pipeline enforces them, and the app's
+    validator (`app.service.check_request`), the CLI and the page's sliders read them."""
+
+    prompt_chars: int = 2000
+    frames: tuple[int, int] = (2, 32)
+    teacher_steps: tuple[int, int] = (1, 1000)
+    student_steps: tuple[int, int] = (1, 8)  # the consistency students are few-step samplers
+    guidance: tuple[float, float] = (0.0, 50.0)
+
+
+LIMITS = Limits()
+
+
+def check_prompt(prompt, what: str = "The prompt") -> str:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise PipelineInputError(f"{what} is empty: describe the video.")
+    if len(prompt) > LIMITS.prompt_chars:
+        raise PipelineInputError(
+            f"{what} has {len(prompt):,} characters; the limit is {LIMITS.prompt_chars:,}."
+        )
+    return prompt
+
+
+def whole_number(value, what: str) -> int:
+    """`value` as an int, if it is a whole number (a UI may send 4.0)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise PipelineInputError(f"{what} must be a whole number, got {value!r}.") from None
+    if not number.is_integer():
+        raise PipelineInputError(f"{what} must be a whole number, got {value!r}.")
+    return int(number)
+
+
+def check_seed(seed) -> int:
+    seed = whole_number(seed, "Seed")
+    if not 0 <= seed < 2**63:
+        raise PipelineInputError(f"Seed must be from 0 to 2^63−1, got {seed}.")
+    return seed
+
+
+def check_range(value, bounds: tuple, message: str):
+    """`value` if it lies in `bounds` (inclusive); else PipelineInputError("<message>, got v.")."""
+    lo, hi = bounds
+    if not lo <= value <= hi:
+        raise PipelineInputError(f"{message.format(lo=lo, hi=hi)}, got {value}.")
+    return value
 
 
 def unet_forward(unet, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
@@ -37,6 +87,17 @@ def unet_forward(unet, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> 
     if isinstance(unet, UNetMotionModel):
         text = text.repeat_interleave(x.shape[2], dim=0)
     return unet(x, t, encoder_hidden_states=text).sample
+
+
+@torch.no_grad()
+def encode_clips(vae, clips: np.ndarray) -> torch.Tensor:
+    """uint8 clips (B, F, H, W, 3) → the VAE's scaled latents (B, C, F, h, w) in float32, every
+    frame encoded as an image (the posterior's mode)."""
+    frames = torch.from_numpy(np.ascontiguousarray(clips)).float().div(127.5).sub(1)
+    b, f = frames.shape[:2]
+    x = frames.flatten(0, 1).permute(0, 3, 1, 2).contiguous()  # (B·F, 3, H, W)
+    z = vae.encode(x.to(vae.device, vae.dtype)).latent_dist.mode().float()
+    return (z * vae.config.scaling_factor).view(b, f, *z.shape[1:]).transpose(1, 2).contiguous()
 
 
 def encode_prompts(tokenizer, text_encoder, prompts: list[str], return_pooled: bool = False):
@@ -142,30 +203,29 @@ class TextToVideoPipeline(DiffusionPipeline):
 
     def check_inputs(self, prompt, num_inference_steps, num_frames, guidance_scale, sampler):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
-            raise PipelineInputError(
-                "The prompt is empty: describe the video, e.g. "
-                "'a red circle moving left on a black background'."
-            )
-        if any(len(p) > MAX_PROMPT_CHARS for p in prompts):
-            raise PipelineInputError(f"The prompt is longer than {MAX_PROMPT_CHARS} characters.")
-        if not isinstance(num_inference_steps, int) or not 1 <= num_inference_steps <= 1000:
-            raise PipelineInputError(
-                f"Steps must be a whole number from 1 to 1000, got {num_inference_steps!r}."
-            )
-        if not isinstance(num_frames, int) or not 2 <= num_frames <= 64:
-            raise PipelineInputError(f"Frames must be from 2 to 64, got {num_frames!r}.")
-        if guidance_scale < 0 or guidance_scale > 50:
-            raise PipelineInputError(f"Guidance scale must be from 0 to 50, got {guidance_scale}.")
+        if not prompts:
+            check_prompt("")
+        for p in prompts:
+            check_prompt(p)
         if sampler not in samplers.SAMPLERS and sampler != "consistency":
             raise PipelineInputError(
                 f"Unknown sampler {sampler!r}; choose from "
                 f"{sorted(samplers.SAMPLERS) + ['consistency']}."
             )
-        if sampler == "consistency" and num_inference_steps > 50:
-            raise PipelineInputError(
-                f"A consistency student samples in 1 to 50 steps, got {num_inference_steps}."
+        if not isinstance(num_inference_steps, int) or not isinstance(num_frames, int):
+            raise PipelineInputError("Steps and frames must be whole numbers.")
+        if sampler == "consistency":
+            check_range(
+                num_inference_steps,
+                LIMITS.student_steps,
+                "A consistency student samples in {lo} to {hi} steps",
             )
+        else:
+            check_range(
+                num_inference_steps, LIMITS.teacher_steps, "Steps must be from {lo} to {hi}"
+            )
+        check_range(num_frames, LIMITS.frames, "Frames must be from {lo} to {hi}")
+        check_range(guidance_scale, LIMITS.guidance, "Guidance scale must be from {lo} to {hi}")
         return prompts
 
     # -- the story ----------------------------------------------------------------------

@@ -22,6 +22,11 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
     return (np.clip(frames, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
+def to_unit_float(frames: np.ndarray) -> np.ndarray:
+    """uint8 frames → float32 in [0, 1] (the inverse of `to_uint8`, up to rounding)."""
+    return np.ascontiguousarray(frames).astype(np.float32) / 255
+
+
 DISPLAY_SIDE = 256  # small clips are enlarged to about this many pixels for the browser
 
 

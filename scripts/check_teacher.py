@@ -35,7 +35,7 @@ import time
 import numpy as np
 import torch
 
-from mcm_demo.catalog import load_evaluator
+from mcm_demo.catalog import Catalog
 from mcm_demo.embedded.world.grammar import heldout_scenes
 from mcm_demo.eval.tables import EVAL_SEED, generate_clips
 from mcm_demo.metrics.scores import score_clips
@@ -151,7 +151,7 @@ def vae_ceiling(vae, count: int) -> None:
         .byte()
         .view(*clips.shape[:2], 3, *clips.shape[2:4])
     )
-    evaluator = load_evaluator()
+    evaluator = Catalog().load_evaluator()
     for name, c in (
         ("real clips", clips),
         ("through the VAE", round_trip.permute(0, 1, 3, 4, 2).numpy()),
@@ -230,7 +230,7 @@ def shape_probe(pipe, timesteps=(900, 800, 700, 600, 500, 400, 300, 200)) -> Non
     from mcm_demo.transfer.core import encode_clip
 
     evaluator, schedule, gen = (
-        load_evaluator(),
+        Catalog().load_evaluator(),
         build_noise_schedule(),
         torch.Generator().manual_seed(0),
     )
@@ -415,7 +415,7 @@ def main():
     scenes = heldout_scenes(args.clips, seed=EVAL_SEED)
     t0 = time.time()
     clips = generate_clips(pipe, scenes, args.steps, args.sampler, args.guidance, batch=32)
-    s = score_clips(load_evaluator(), clips, scenes)
+    s = score_clips(Catalog().load_evaluator(), clips, scenes)
     print(
         f"{args.folder}: {args.clips} held-out clips, {args.sampler} {args.steps} steps, CFG "
         f"{args.guidance} "

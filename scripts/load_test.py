@@ -9,6 +9,8 @@ import time
 
 from gradio_client import Client
 
+from mcm_demo import DEFAULT_PROMPT
+
 
 def main():
     p = argparse.ArgumentParser()
@@ -20,7 +22,7 @@ def main():
     t0 = time.perf_counter()
     jobs = [
         client.submit(
-            prompt="a red circle moving left on a black background",
+            prompt=DEFAULT_PROMPT,
             teacher="embedded",
             variant="webvid",
             steps=args.steps,

@@ -45,8 +45,8 @@ def student_weights(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("weights")
     for name in ("teacher", "evaluator"):
-        (root / name).symlink_to(catalog.WEIGHTS_DIR / name)
-    unet = TextToVideoPipeline.from_pretrained(str(catalog.EMBEDDED_TEACHER)).unet
+        (root / name).symlink_to(catalog.DEFAULT_WEIGHTS / name)
+    unet = TextToVideoPipeline.from_pretrained(str(catalog.DEFAULT_WEIGHTS / "teacher")).unet
     torch.manual_seed(0)
     for name in ("lcm", "mcm-webvid"):
         attach_lora(unet, name, rank=4, init="gaussian")
@@ -55,11 +55,9 @@ def student_weights(tmp_path_factory):
 
 
 @pytest.fixture
-def with_students(student_weights, monkeypatch):
-    """Point the catalogue's students at `student_weights` (the teacher is the shipped one)."""
-    from mcm_demo import catalog
+def with_students(student_weights):
+    """A service whose catalogue has `student_weights` (the teacher is the shipped one)."""
+    from mcm_demo.app.service import Service
+    from mcm_demo.catalog import Catalog
 
-    monkeypatch.setattr(catalog, "WEIGHTS_DIR", student_weights)
-    catalog._cache.clear()
-    yield student_weights
-    catalog._cache.clear()  # the cached pipeline carries these students: forget it
+    return Service(Catalog(student_weights))

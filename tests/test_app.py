@@ -5,8 +5,9 @@ import socket
 
 import pytest
 
-from mcm_demo import catalog
 from mcm_demo.app import ui
+from mcm_demo.app.service import Service
+from mcm_demo.catalog import Catalog
 from mcm_demo.video_io import probe
 
 PROMPT = "a blue square moving right on a white background"
@@ -20,17 +21,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def app_url(student_weights):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(catalog, "WEIGHTS_DIR", student_weights)
-        catalog._cache.clear()
-        demo = ui.build_demo()
-        port = free_port()
-        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-        try:
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            demo.close()
-            catalog._cache.clear()
+    demo = ui.build_demo(Service(Catalog(student_weights)))
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
 
 
 def compare_args(**overrides):

@@ -20,8 +20,8 @@ def run_cli(*args, env=None):
     "args, message",
     [
         (["--prompt", ""], "prompt is empty"),
-        (["--steps", "0"], "--steps must be 1 or more"),
-        (["--seed", "-1"], "Seed must be 0 or more"),
+        (["--steps", "0"], "Steps must be from 1 to 1000"),
+        (["--seed", "-1"], "Seed must be from 0"),
     ],
 )
 def test_bad_generate_input_is_a_clear_error(args, message, tmp_path):
@@ -49,10 +49,10 @@ def test_generate_writes_a_browser_playable_mp4(tmp_path):
 
 
 def test_missing_checkpoint_names_the_rebuild_command(tmp_path):
-    import os
 
-    env = dict(os.environ, MCM_DEMO_WEIGHTS=str(tmp_path))
-    result = run_cli("generate", "--steps", "2", "--out", str(tmp_path / "y.mp4"), env=env)
+    result = run_cli(
+        "--weights", str(tmp_path), "generate", "--steps", "2", "--out", str(tmp_path / "y.mp4")
+    )
     assert result.returncode == 3 and "python -m mcm_demo train teacher" in result.stderr
 
 
@@ -68,13 +68,12 @@ def test_every_eval_transfer_setting_is_a_valid_config():
 def test_the_teacher_training_command_lines_map_onto_the_library(monkeypatch):
     """The rebuild commands of the shipped checkpoints parse and reach `train_component` as
     written."""
-    from mcm_demo.app import cli
-    from mcm_demo.train import checkpoint, components
+    from mcm_demo.app import cli, commands
 
     calls = []
-    monkeypatch.setattr(components, "train_component", lambda what, **kw: calls.append((what, kw)))
+    monkeypatch.setattr(commands, "train_component", lambda what, **kw: calls.append((what, kw)))
     monkeypatch.setattr(
-        checkpoint,
+        commands,
         "save_snapshot",
         lambda run_dir, out: calls.append((run_dir, out)) or {"step": 1},
     )

@@ -5,22 +5,26 @@ import math
 import torch
 
 from mcm_demo.adapters import attach_lora, save_adapter
-from mcm_demo.catalog import load_pipeline
+from mcm_demo.catalog import Catalog
 from mcm_demo.eval.bench import bench_steps
 from mcm_demo.eval.tables import format_tables, run_sampler_table
+
+CATALOG = Catalog()
 
 
 def test_sampler_table_has_every_cell_and_prints_like_table_1(tmp_path):
     import copy
 
     unet = copy.deepcopy(
-        load_pipeline().unet
+        CATALOG.load_pipeline().unet
     )  # a random student of the shipped teacher, saved like ours
     torch.manual_seed(0)
     attach_lora(unet, "s", rank=2, init=False)
     save_adapter(unet, "s", str(tmp_path / "student"))
     rows = ["ddim", "dpm++", f"mcm-anime={tmp_path / 'student'}"]
-    results = run_sampler_table(rows, [1, 2, 50], num_clips=4, batch=4, log=lambda *_: None)
+    results = run_sampler_table(
+        CATALOG, rows, [1, 2, 50], num_clips=4, batch=4, log=lambda *_: None
+    )
     for row in ("ddim", "dpm++", "mcm-anime"):
         for steps in (1, 2):
             cell = results["rows"][row][steps]
@@ -29,7 +33,10 @@ def test_sampler_table_has_every_cell_and_prints_like_table_1(tmp_path):
     assert (
         50 in results["rows"]["ddim"] and 50 not in results["rows"]["mcm-anime"]
     )  # students are few-step
-    assert "mcm-anime" in load_pipeline().adapters and not load_pipeline().unet.training
+    assert (
+        "mcm-anime" in CATALOG.load_pipeline().adapters
+        and not CATALOG.load_pipeline().unet.training
+    )
     text = format_tables(results)
     assert (
         "| ddim |" in text
@@ -42,14 +49,16 @@ def test_sampler_table_has_every_cell_and_prints_like_table_1(tmp_path):
     )  # the evaluator reads it; a student that loses the background shows
     # eval --seed: other prompts and noise, so a snapshot picked on the tables' prompts can be
     # confirmed
-    other = run_sampler_table(["ddim"], [1], num_clips=4, batch=4, seed=7, log=lambda *_: None)
+    other = run_sampler_table(
+        CATALOG, ["ddim"], [1], num_clips=4, batch=4, seed=7, log=lambda *_: None
+    )
     assert other["seed"] == 7 and results["seed"] != 7
     assert other["rows"]["ddim"][1]["fvd"] != results["rows"]["ddim"][1]["fvd"]
 
 
 def test_bench_reports_a_time_per_step_count():
     lines = []
-    med = bench_steps([1, 2], repeats=1, log=lines.append)
+    med = bench_steps(CATALOG.load_pipeline(), [1, 2], repeats=1, log=lines.append)
     assert set(med) == {1, 2} and all(t > 0 for t in med.values())
     assert "x" in lines[0]
 

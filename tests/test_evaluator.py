@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from mcm_demo.catalog import load_evaluator
+from mcm_demo.catalog import Catalog
 from mcm_demo.metrics.scores import frechet_distance, reference_clips, score_clips
 
 
 @pytest.fixture(scope="module")
 def evaluator():
-    return load_evaluator()
+    return Catalog().load_evaluator()
 
 
 @pytest.fixture(scope="module")

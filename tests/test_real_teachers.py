@@ -107,7 +107,7 @@ def _run(pipe, sampler, steps=2):
 
 
 def test_modelscope_layout_loads_and_samples(modelscope_folder):
-    pipe = catalog.load_pipeline(str(modelscope_folder))
+    pipe = catalog.Catalog().load_pipeline(str(modelscope_folder))
     assert type(pipe.unet).__name__ == "UNet3DConditionModel"
     assert _run(pipe, "ddim").shape == (1, 4, 64, 64, 3)
 
@@ -146,7 +146,7 @@ def test_catalogue_finds_published_adapters_in_the_hub_cache(
 ):
     """`student_folder` reads <cache>/yhzhai/mcm/modelscopet2v-<variant>; offline and absent → the
     fetch command."""
-    pipe = catalog.load_pipeline(str(modelscope_folder))
+    pipe = catalog.Catalog().load_pipeline(str(modelscope_folder))
     attach_lora(pipe.unet, "published", rank=4, init="gaussian")
     save_adapter(pipe.unet, "published", str(tmp_path / "hub" / "modelscopet2v-anime"))
     monkeypatch.setattr(
@@ -158,13 +158,13 @@ def test_catalogue_finds_published_adapters_in_the_hub_cache(
             else str(modelscope_folder)
         ),
     )
-    assert catalog.student_folder("modelscope", "mcm-anime") == str(
+    assert catalog.Catalog().student_folder("modelscope", "mcm-anime") == str(
         tmp_path / "hub" / "modelscopet2v-anime"
     )
     monkeypatch.undo()
     with pytest.raises(
         catalog.CheckpointMissing, match="python -m mcm_demo fetch modelscope --variant anime"
     ):
-        catalog.student_folder("modelscope", "mcm-anime")
+        catalog.Catalog().student_folder("modelscope", "mcm-anime")
     with pytest.raises(catalog.CheckpointMissing, match="has no student"):
-        catalog.student_folder("animatediff", "mcm-anime")
+        catalog.Catalog().student_folder("animatediff", "mcm-anime")

@@ -12,7 +12,7 @@ from mcm_demo.pipeline import TextToVideoPipeline
 SHIPPED = [
     n
     for n in catalog.student_names("embedded")
-    if (catalog.WEIGHTS_DIR / n / "adapter_model.safetensors").exists()
+    if (catalog.DEFAULT_WEIGHTS / n / "adapter_model.safetensors").exists()
 ]
 
 
@@ -22,12 +22,12 @@ def test_the_baseline_and_at_least_one_mcm_student_are_shipped():
 
 @pytest.fixture(scope="module")
 def teacher():
-    return TextToVideoPipeline.from_pretrained(str(catalog.EMBEDDED_TEACHER))
+    return TextToVideoPipeline.from_pretrained(str(catalog.DEFAULT_WEIGHTS / "teacher"))
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_adapter_loads_switches_and_samples(teacher, name):
-    folder = catalog.WEIGHTS_DIR / name
+    folder = catalog.DEFAULT_WEIGHTS / name
     config = json.loads((folder / "distill_config.json").read_text())
     assert config["teacher"] == "embedded" and config["adapter_name"] == name
     if name.startswith("mcm-"):

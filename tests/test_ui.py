@@ -9,7 +9,7 @@ from mcm_demo.video_io import probe
 PROMPT = "a red circle moving left on a black background"
 
 
-def run_compare(**overrides):
+def run_compare(svc=None, **overrides):
     args = dict(
         prompt=PROMPT,
         teacher="embedded",
@@ -25,7 +25,7 @@ def run_compare(**overrides):
         guidance=5.0,
     )
     args.update(overrides)
-    return list(ui.compare(**args))
+    return list(ui.compare(svc or service.Service(), **args))
 
 
 def sent(value):
@@ -33,7 +33,9 @@ def sent(value):
 
 
 def test_compare_streams_both_columns_then_videos_and_speedups(with_students):
-    updates = run_compare()
+    updates = run_compare(
+        with_students,
+    )
     left_previews = {u[3] for u in updates if sent(u[1]) and not sent(u[2])}
     right_previews = {u[6] for u in updates if sent(u[4]) and not sent(u[5])}
     assert len(left_previews) == 2 and len(right_previews) == 2  # one per step
@@ -50,7 +52,13 @@ def test_compare_streams_both_columns_then_videos_and_speedups(with_students):
 
 def test_teacher_column_and_randomized_seed(with_students):
     updates = run_compare(
-        left="teacher", right="lcm", randomize=True, seed=0, teacher_steps=2, frames=4
+        with_students,
+        left="teacher",
+        right="lcm",
+        randomize=True,
+        seed=0,
+        teacher_steps=2,
+        frames=4,
     )
     assert isinstance(updates[0][0], int) and updates[0][0] >= 0  # the seed used is shown
     assert any(sent(u[1]) and "Teacher (DDIM-2" in u[3] for u in updates)
@@ -73,19 +81,21 @@ def test_teacher_column_and_randomized_seed(with_students):
     ],
 )
 def test_bad_input_is_a_clear_message_and_the_next_request_works(with_students, overrides, message):
-    updates = run_compare(**overrides)
+    updates = run_compare(with_students, **overrides)
     texts = " ".join(str(v) for u in updates for v in u if isinstance(v, str))
     assert "⚠️" in texts and message in texts
-    assert any(sent(u[5]) for u in run_compare(steps=1))  # and the next request works
+    assert any(
+        sent(u[5]) for u in run_compare(with_students, steps=1)
+    )  # and the next request works
 
 
 def test_unknown_variant_from_the_api(with_students):
-    updates = run_compare(variant="watercolour")
+    updates = run_compare(with_students, variant="watercolour")
     assert "Unknown style variant" in updates[-1][7]
 
 
 def test_missing_student_names_the_command_and_the_other_column_still_runs(with_students):
-    updates = run_compare(right="mcm-anime")
+    updates = run_compare(with_students, right="mcm-anime")
     right_status = updates[-1][6]
     assert (
         "mcm-anime adapter is missing" in right_status
@@ -95,7 +105,9 @@ def test_missing_student_names_the_command_and_the_other_column_still_runs(with_
 
 
 def test_missing_real_teacher_names_the_fetch_command():
-    status = ui.teacher_status("modelscope")  # HF_HUB_OFFLINE: nothing cached, nothing downloaded
+    status = ui.teacher_status(
+        service.Service(), "modelscope"
+    )  # HF_HUB_OFFLINE: nothing cached, nothing downloaded
     assert "python -m mcm_demo fetch modelscope" in status and "embedded" in status
     updates = run_compare(teacher="modelscope", left="teacher", right="mcm-webvid")
     assert all("python -m mcm_demo fetch modelscope" in updates[-1][i] for i in (3, 6))
@@ -129,6 +141,7 @@ REFERENCE = str(ui.ASSETS + "/right-red-square.mp4")
 
 def test_transfer_tab_returns_reference_result_and_baseline(with_students):
     ref, new, base, status = ui.run_transfer(
+        with_students,
         REFERENCE,
         "a yellow star on a gray background",
         "fastvmt",
@@ -145,6 +158,7 @@ def test_transfer_tab_returns_reference_result_and_baseline(with_students):
         assert probe(path)["codec"] == "h264"
     assert "motion fidelity" in status and "measured" in status
     ref, new, base, status = ui.run_transfer(
+        with_students,
         REFERENCE,
         "a yellow star on a gray background",
         "vmc",
@@ -189,8 +203,8 @@ def test_transfer_bad_input_is_a_clear_message(with_students, tmp_path, make, ov
         seed=0,
     )
     args.update(overrides)
-    *videos, status = ui.run_transfer(**args)
+    *videos, status = ui.run_transfer(with_students, **args)
     assert videos == [None, None, None] and status.startswith("⚠️") and message in status
     if args["reference"]:  # the upload's own preview says the same, or shows the clip
-        preview, note = ui.reference_preview(args["reference"])
+        preview, note = ui.reference_preview(with_students, args["reference"])
         assert (preview is None) == ("⚠️" in note)

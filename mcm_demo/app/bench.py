@@ -6,8 +6,12 @@ import time
 
 import numpy as np
 
+from ..catalog import DEFAULT_PROMPT
+from .service import BASELINE_STEPS, TEACHER_MODEL, Preview, Request, Result, Service
+
 
 def bench_stream(
+    svc: Service,
     models,
     steps_list,
     teacher: str = "embedded",
@@ -19,13 +23,11 @@ def bench_stream(
     """The app's timings, measured side by side in one run (settings interleaved, medians):
     time to the first preview and end to end with per-step previews, as a column runs them,
     and the model time without preview decoding, against the teacher's 50-step DDIM + CFG."""
-    from ..app.service import BASELINE_STEPS, TEACHER_MODEL, Preview, Request, Result, stream
-
-    prompt = "a red circle moving left on a black background"
+    prompt = DEFAULT_PROMPT
 
     def once(model: str, steps: int, seed: int) -> tuple[float, float, float]:
         t0, first = time.perf_counter(), None
-        for event in stream(Request(prompt, model, steps, seed, frames, guidance, teacher)):
+        for event in svc.stream(Request(prompt, model, steps, seed, frames, guidance, teacher)):
             if isinstance(event, Preview) and first is None:
                 first = time.perf_counter() - t0
             if isinstance(event, Result):

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..catalog import DEFAULT_PROMPT, DEFAULT_WEIGHTS, VARIANTS
 from ..eval.tables import EVAL_SEED
 from ..pipeline import PipelineInputError
 from ..transfer.core import START_LOOKS, TransferConfig
 from .commands import (
-    DEFAULT_PROMPT,
     cmd_ablation,
     cmd_bench,
     cmd_compare,
@@ -313,7 +313,7 @@ def _add_distill(sub) -> None:
     p.add_argument(
         "--variant",
         default="webvid",
-        choices=["webvid", "laion", "anime", "real", "3d-cartoon"],
+        choices=VARIANTS,
         help="image set the discriminator calls real",
     )
     p.add_argument("--name", help="adapter name (default lcm or mcm-<variant>)")
@@ -407,6 +407,11 @@ def _add_ablation(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mcm_demo", description=__doc__)
+    p.add_argument(
+        "--weights",
+        default=str(DEFAULT_WEIGHTS),
+        help="the folder of the embedded checkpoints (default: the repository's weights/)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     _add_generate(sub)
     _add_evaluate(sub)

@@ -2,38 +2,46 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 
-from ..pipeline import PipelineInputError
+import torch
 
-DEFAULT_PROMPT = "a red circle moving left on a black background"
+from ..catalog import TEACHERS, Catalog, fetch
+from ..eval.bench import bench_steps
+from ..eval.tables import format_tables, run_sampler_table, select_row
+from ..eval.transfer import transfer_table
+from ..pipeline import LIMITS, PipelineInputError, check_prompt, check_range, check_seed
+from ..train.ablations import ROWS, format_ablation_tables, row_config, row_folder
+from ..train.checkpoint import save_snapshot
+from ..train.components import train_component
+from ..train.distill import DistillConfig, export_adapter, train_distill
+from ..video_io import UploadError, display_upscale, write_mp4
+from . import service
+from .bench import bench_stream
+from .service import Service
 
 
-def _generator(seed: int):
-    import torch
+def _catalog(args) -> Catalog:
+    return Catalog(args.weights)
 
-    if seed < 0:
-        raise PipelineInputError(f"Seed must be 0 or more, got {seed}.")
-    return torch.Generator().manual_seed(seed)
+
+def _service(args) -> Service:
+    return Service(_catalog(args))
 
 
 def cmd_generate(args) -> int:
-    from ..catalog import load_pipeline
-    from ..video_io import write_mp4
-
-    if not args.prompt or not args.prompt.strip():
-        raise PipelineInputError(
-            "The prompt is empty: pass --prompt 'a red circle moving left on a black background'."
-        )
-    if args.steps < 1:
-        raise PipelineInputError(f"--steps must be 1 or more, got {args.steps}.")
-    pipe = load_pipeline(args.teacher)
+    check_prompt(args.prompt)
+    limits = LIMITS.student_steps if args.adapter else LIMITS.teacher_steps
+    check_range(args.steps, limits, "Steps must be from {lo} to {hi}")
+    generator = torch.Generator().manual_seed(check_seed(args.seed))
+    catalog = _catalog(args)
+    pipe = catalog.load_pipeline(args.teacher)
     sampler = args.sampler
     if args.adapter:
-        from ..eval.tables import select_row
-
         try:
-            sampler = select_row(pipe, args.adapter)
+            sampler = select_row(catalog, pipe, args.adapter)
         except FileNotFoundError as err:
             raise PipelineInputError(
                 f"adapter {args.adapter!r} not found ({err}); train it with "
@@ -48,7 +56,7 @@ def cmd_generate(args) -> int:
         guidance_scale=args.guidance,
         sampler=sampler,
         num_frames=args.frames,
-        generator=_generator(args.seed),
+        generator=generator,
     )[0]
     seconds = time.perf_counter() - t0
     write_mp4(frames, args.out, fps=args.fps, upscale=args.upscale)
@@ -60,9 +68,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from ..eval.tables import format_tables, run_sampler_table
-
     results = run_sampler_table(
+        _catalog(args),
         args.samplers,
         args.steps,
         num_clips=args.num_clips,
@@ -83,9 +90,6 @@ def cmd_eval(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from ..eval.bench import bench_steps
-    from .bench import bench_stream
-
     if (
         args.transfer
     ):  # the app's defaults, a few held-out references, settings interleaved per clip
@@ -94,6 +98,7 @@ def cmd_bench(args) -> int:
         return 0
     if args.models:
         bench_stream(
+            _service(args),
             args.models,
             args.steps,
             args.teacher,
@@ -104,17 +109,20 @@ def cmd_bench(args) -> int:
         )
     else:
         bench_steps(
-            args.steps, args.teacher, repeats=args.repeats, guidance=args.guidance, log=print
+            _catalog(args).load_pipeline(args.teacher),
+            args.steps,
+            args.teacher,
+            repeats=args.repeats,
+            guidance=args.guidance,
+            log=print,
         )
     return 0
 
 
 def cmd_compare(args) -> int:
     """The page's compare mode: two models, one prompt and seed, their mp4s and speedups."""
-    import os
 
-    from ..video_io import display_upscale, write_mp4
-    from . import service
+    svc = _service(args)
 
     requests = [
         (
@@ -137,7 +145,7 @@ def cmd_compare(args) -> int:
     seconds = {}
     for side, req in requests:
         model, steps = req.model, req.steps
-        for event in service.stream(req):
+        for event in svc.stream(req):
             if isinstance(event, service.Preview):
                 print(
                     f"{side} {model}: step {event.step}/{event.total} preview at "
@@ -156,7 +164,7 @@ def cmd_compare(args) -> int:
                     "preview "
                     f"decoding {event.preview_seconds:.2f}s) → {path}"
                 )
-    base = service.teacher_baseline_seconds(args.teacher, args.frames, args.guidance)
+    base = svc.teacher_baseline_seconds(args.teacher, args.frames, args.guidance)
     print(
         f"teacher DDIM-{service.BASELINE_STEPS} + CFG: {base:.2f}s (measured); speedup: "
         + ", ".join(f"{m} {base / s:.1f}x" for m, s in seconds.items())
@@ -166,10 +174,6 @@ def cmd_compare(args) -> int:
 
 def cmd_transfer(args) -> int:
     """The page's motion-transfer tab: the reference's motion, the prompt's look."""
-    import os
-
-    from ..video_io import UploadError, display_upscale, write_mp4
-    from . import service
 
     req = service.TransferRequest(
         args.reference,
@@ -190,7 +194,7 @@ def cmd_transfer(args) -> int:
             print(f"vmc tuning {i}/{n}: motion loss {loss:.3f}")
 
     try:
-        out = service.run_transfer(req, baseline=args.baseline, progress=progress)
+        out = _service(args).run_transfer(req, baseline=args.baseline, progress=progress)
     except UploadError as err:
         raise PipelineInputError(str(err)) from None
     stem = os.path.splitext(args.out)[0]
@@ -213,13 +217,11 @@ def cmd_transfer(args) -> int:
 
 
 def _transfer_table(args, names, num_clips, **knobs) -> None:
-    from ..catalog import load_evaluator, load_pipeline, use_student
-    from ..eval.transfer import transfer_table
-
-    pipe = load_pipeline(args.teacher)
-    use_student(pipe, args.teacher, args.student)
+    catalog = _catalog(args)
+    pipe = catalog.load_pipeline(args.teacher)
+    catalog.use_student(pipe, args.teacher, args.student)
     try:
-        transfer_table(pipe, names, num_clips, args.student, load_evaluator(), **knobs)
+        transfer_table(pipe, names, num_clips, args.student, catalog.load_evaluator(), **knobs)
     except ValueError as err:
         raise PipelineInputError(str(err)) from None
 
@@ -241,23 +243,17 @@ def cmd_eval_transfer(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    from ..catalog import TEACHERS, fetch
-
     variants = TEACHERS[args.teacher].published if args.all else args.variant
     fetch(args.teacher, variants)
     return 0
 
 
 def cmd_train(args) -> int:
-    from ..train.components import train_component
-
     if args.what == "snapshot":
-        from ..train.checkpoint import save_snapshot
-
         state = save_snapshot(f"{args.run_dir}/unet", args.out)
         print(f"wrote the step-{state['step']} snapshot of {args.run_dir} to {args.out}")
         return 0
-    from ..catalog import WEIGHTS_DIR as weights
+    weights = _catalog(args).weights_dir
 
     default_out = {
         "teacher": weights / "teacher",
@@ -289,20 +285,12 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _teacher_for_training(teacher: str):
+def _teacher_for_training(args, teacher: str):
     """The teacher a distillation run trains a LoRA on: fp32 on the CPU."""
-    import torch
-
-    from ..catalog import load_pipeline
-
-    return load_pipeline(teacher, device="cpu", dtype=torch.float32)
+    return _catalog(args).load_pipeline(teacher, device="cpu", dtype=torch.float32)
 
 
 def cmd_distill(args) -> int:
-    import dataclasses
-
-    from ..train.distill import DistillConfig, export_adapter, train_distill
-
     name = args.name or ("lcm" if args.method == "lcm" else f"mcm-{args.variant}")
     overrides = {
         k: v
@@ -334,7 +322,7 @@ def cmd_distill(args) -> int:
         **overrides,
     )
     print("distilling with", {k: v for k, v in dataclasses.asdict(cfg).items()})
-    train_distill(cfg, _teacher_for_training(cfg.teacher))
+    train_distill(cfg, _teacher_for_training(args, cfg.teacher))
     if args.out:
         export_adapter(cfg.run_dir, args.out)
         print(f"wrote {args.out}")
@@ -342,15 +330,11 @@ def cmd_distill(args) -> int:
 
 
 def cmd_ablation(args) -> int:
-    from ..train.ablations import ROWS, format_ablation_tables, row_config, row_folder
-
     if args.action == "train":
-        from ..train.distill import train_distill
-
         overrides = {"latents": args.latents} if args.latents else {}
         for row in args.rows or list(ROWS):
             cfg = row_config(row, args.steps, args.batch, args.root, seed=args.seed, **overrides)
-            train_distill(cfg, _teacher_for_training(cfg.teacher))
+            train_distill(cfg, _teacher_for_training(args, cfg.teacher))
         return 0
     if (
         args.action == "show"
@@ -375,11 +359,11 @@ def cmd_ablation(args) -> int:
             results = {**part, "rows": {**results["rows"], **rows}}
         print(format_ablation_tables(results))
         return 0
-    from ..eval.tables import run_sampler_table
 
     rows = args.rows or list(ROWS)
     samplers = [f"{row}={row_folder(row, args.root)}" for row in rows]
     results = run_sampler_table(
+        _catalog(args),
         samplers,
         [1, 2, 4, 8],
         num_clips=args.num_clips,

@@ -7,15 +7,12 @@ import time
 import numpy as np
 import torch
 
-from ..catalog import load_pipeline
+from ..catalog import DEFAULT_PROMPT
 
 
-def bench_steps(
-    steps_list, teacher: str = "embedded", repeats: int = 3, guidance: float = 5.0, log=print
-) -> dict:
+def bench_steps(pipe, steps_list, repeats: int = 3, guidance: float = 5.0, log=print) -> dict:
     """Wall time of one clip per step count, interleaved so drift hits every setting alike."""
-    pipe = load_pipeline(teacher)
-    prompt = "a red circle moving left on a black background"
+    prompt = DEFAULT_PROMPT
     pipe(prompt, num_inference_steps=2, guidance_scale=guidance)  # warm-up
     times = {s: [] for s in steps_list}
     for r in range(repeats):

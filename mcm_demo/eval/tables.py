@@ -11,7 +11,7 @@ import time
 import numpy as np
 import torch
 
-from ..catalog import WEIGHTS_DIR, load_evaluator, load_pipeline, use_student
+from ..catalog import Catalog, variant_of
 from ..embedded.world import IMAGE_SET_VARIANTS
 from ..embedded.world.grammar import heldout_scenes
 from ..metrics.scores import (
@@ -61,7 +61,7 @@ def pipe_latent_shape(pipe, num_frames: int = 8) -> tuple[int, ...]:
     return (pipe.unet.config.in_channels, num_frames, s, s)
 
 
-def select_row(pipe, row: str) -> str:
+def select_row(catalog: Catalog, pipe, row: str) -> str:
     """A table row is a teacher sampler ("ddim", "dpm++") or a student adapter: "lcm",
     "mcm-anime" (from weights/) or "name=folder". Returns the sampler to run it with."""
     from ..samplers import SAMPLERS
@@ -70,7 +70,7 @@ def select_row(pipe, row: str) -> str:
         pipe.set_adapter(None)
         return row
     name, _, folder = row.partition("=")
-    return use_student(pipe, "embedded", name, folder or str(WEIGHTS_DIR / name))
+    return catalog.use_student(pipe, "embedded", name, folder or str(catalog.weights_dir / name))
 
 
 def row_name(row: str) -> str:
@@ -80,10 +80,12 @@ def row_name(row: str) -> str:
 def row_variant(row: str) -> str | None:
     """mcm-anime → anime: the image set a style student is measured against (Table 3)."""
     name = row_name(row)
-    return name[4:] if name.startswith("mcm-") and name[4:] in IMAGE_SET_VARIANTS else None
+    variant = variant_of(name)
+    return variant if variant in IMAGE_SET_VARIANTS else None
 
 
 def run_sampler_table(
+    catalog: Catalog,
     samplers,
     steps_list,
     num_clips: int = 256,
@@ -98,7 +100,7 @@ def run_sampler_table(
     snapshot chosen on one seed's prompts is confirmed on another's). Each cell: FVD-like
     against real held-out clips, alignment and per-attribute accuracy, watermark rate,
     sharpness, FID-like against each image set in `fid_variants` and the row's own."""
-    pipe, evaluator = load_pipeline(teacher), load_evaluator()
+    pipe, evaluator = catalog.load_pipeline(teacher), catalog.load_evaluator()
     scenes = heldout_scenes(num_clips, seed=seed)
     ref_clips, ref_scenes = reference_clips(max(512, num_clips))
     reference = score_clips(evaluator, ref_clips, ref_scenes)
@@ -117,7 +119,7 @@ def run_sampler_table(
     image_features = {v: frame_features(evaluator, image_set(v)[0]) for v in variants}
     try:
         for row in samplers:
-            sampler = select_row(pipe, row)
+            sampler = select_row(catalog, pipe, row)
             for steps in steps_list:
                 if sampler == "consistency" and steps > 8:
                     # students are few-step samplers; the teacher's 25/50 are its reference
@@ -170,7 +172,7 @@ def format_tables(results: dict) -> str:
         ("seconds", "wall s (all clips)"),
     ]
     fids = sorted({k for r in rows.values() for c in r.values() for k in c if k.startswith("fid_")})
-    metrics[2:2] = [(k, f"FID-like vs the {k[4:]} image set ↓") for k in fids]
+    metrics[2:2] = [(k, f"FID-like vs the {k.removeprefix('fid_')} image set ↓") for k in fids]
     for key, title in metrics:
         lines += [
             "",

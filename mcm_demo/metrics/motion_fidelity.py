@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..video_io import to_uint8
+
 STATIC_PX = 0.05  # a step shorter than this (in the clip's own pixels) counts as standing still
 
 
@@ -20,7 +22,7 @@ def track_points(frames: np.ndarray, max_points: int = 64, work_size: int = 256)
     input. Small clips are enlarged first so LK's window sees a shape's outline."""
     frames = np.asarray(frames)
     if frames.dtype != np.uint8:
-        frames = (np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8)
+        frames = to_uint8(frames)
     scale = work_size / max(frames.shape[1:3])
     size = (round(frames.shape[2] * scale), round(frames.shape[1] * scale))
     gray = [

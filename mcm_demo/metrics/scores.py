@@ -18,6 +18,7 @@ from scipy import linalg
 
 from ..embedded.world import Scene, render_clip, variant_style
 from ..embedded.world.grammar import heldout_scenes
+from ..video_io import to_uint8
 from .evaluator import HEADS, ToyEvaluator, multi_hot
 
 ATTRIBUTES = ("shape", "colour", "motion", "background")
@@ -59,7 +60,7 @@ def score_clips(
 ) -> ClipScores:
     """Score uint8 or [0,1]-float clips (N, F, 64, 64, 3) against the scenes they should show."""
     if clips.dtype != np.uint8:
-        clips = (np.clip(clips, 0, 1) * 255 + 0.5).astype(np.uint8)
+        clips = to_uint8(clips)
     outs = []
     for start in range(0, len(clips), batch):
         x = (

@@ -29,7 +29,13 @@ from ..adapters import attach_lora, load_adapter_weights, lora_parameters, save_
 from ..embedded.world import render_clip, variant_style
 from ..embedded.world.grammar import sample_scene
 from ..pipeline import unet_forward
-from ..schedule import alpha_sigma, consistency_output, to_x0_and_eps
+from ..schedule import (
+    SOLVER_STEPS,
+    TIMESTEP_SCALING,
+    alpha_sigma,
+    consistency_output,
+    to_x0_and_eps,
+)
 from .consistency import DDIMSolver, pseudo_huber
 from .discriminator import (
     DinoBackbone,
@@ -73,8 +79,8 @@ class DistillConfig:
     disc_lr: float | None = None
     guidance_min: float = 3.0  # w in the pipeline's convention: uncond + w (cond − uncond)
     guidance_max: float = 7.0
-    solver_steps: int = 50
-    timestep_scaling: float = 4.0
+    solver_steps: int = SOLVER_STEPS
+    timestep_scaling: float = TIMESTEP_SCALING
     huber_c: float = 0.001
     motion_ema: float = 0.95
     batch: int = 8

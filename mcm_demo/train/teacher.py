@@ -36,8 +36,8 @@ from safetensors.torch import load_file, save_file
 
 from ..embedded.config import TeacherConfig, build_noise_schedule, build_unet
 from ..embedded.text import build_text_encoder, build_tokenizer
-from ..embedded.world.datasets import SceneStream, object_mask, to_tensor
-from ..pipeline import encode_prompts
+from ..embedded.world.datasets import SceneStream, object_mask
+from ..pipeline import encode_clips, encode_prompts
 from .checkpoint import load_snapshot, load_state, save_state
 
 
@@ -71,16 +71,6 @@ class UNetTrainConfig:
     # layout, shape and direction are decided there, and a run's samples got the low-noise
     # detail (background, watermark) right long before any of those.
     high_noise_share: float = 0.0
-
-
-@torch.no_grad()
-def encode_clips(vae, clips) -> torch.Tensor:
-    """uint8 clips (B, F, H, W, 3) → the VAE's scaled latents (B, C, F, h, w), frames encoded as
-    images."""
-    x = to_tensor(clips)
-    b, c, f, h, w = x.shape
-    z = vae.encode(x.transpose(1, 2).reshape(b * f, c, h, w)).latent_dist.mode()
-    return (z * vae.config.scaling_factor).view(b, f, *z.shape[1:]).transpose(1, 2).contiguous()
 
 
 @torch.no_grad()

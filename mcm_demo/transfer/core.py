@@ -45,13 +45,13 @@ from ..adapters import (
     use_adapter,
 )
 from ..embedded.world.grammar import BACKGROUNDS, COLOURS
-from ..pipeline import unet_forward
-from ..schedule import alpha_sigma, to_x0_and_eps
+from ..pipeline import encode_clips, unet_forward
+from ..schedule import alpha_sigma, consistency_timesteps, to_x0_and_eps
+from ..video_io import to_unit_float
 from .flow import QKCapture, StopForward, flow_loss, motion_flow, spatial_attention
 
 METHODS = ("fastvmt", "vmc", "none")
 START_LOOKS = ("reference", "prompt")
-MAX_TUNED_ADAPTERS = 8  # a long-running server keeps the newest tuned clips attached, not all
 
 
 @dataclasses.dataclass
@@ -93,9 +93,7 @@ def appearance_invariant_prompt(prompt: str) -> str:
 @torch.no_grad()
 def encode_clip(pipe, frames: np.ndarray) -> torch.Tensor:
     """uint8 (F, H, W, 3) → scaled latents (1, C, F, h, w) in float32."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1).permute(0, 3, 1, 2)
-    z = pipe.vae.encode(x.to(pipe.vae.device, pipe.vae.dtype)).latent_dist.mode().float()
-    return (z * pipe.vae.config.scaling_factor).permute(1, 0, 2, 3)[None]
+    return encode_clips(pipe.vae, frames[None])
 
 
 # the six orders of the RGB channels, each also inverted: every copy moves exactly as the reference
@@ -257,8 +255,12 @@ def tune_vmc(
     cfg: TransferConfig,
     cache_dir: str | None = None,
     progress=None,
+    tuned: list[str] | None = None,
+    max_tuned: int = 8,
 ) -> str:
     """Tune (or load from the cache) a temporal-attention LoRA on the reference; returns its name.
+    `tuned` (the caller's, oldest first) lists the tuned adapters attached; past `max_tuned` the
+    oldest is detached, so a long-running server does not keep every clip's.
     `reference_latents` is (K, C, F, h, w): K copies of one clip (recoloured_latents), one a
     step."""
     key = hashlib.sha256(
@@ -268,10 +270,10 @@ def tune_vmc(
     name = f"vmc-{key}"
     if name in adapter_names(pipe.unet):
         return name
-    tuned = pipe.unet.__dict__.setdefault("_tuned_motion_adapters", [])  # oldest first
-    while len(tuned) >= MAX_TUNED_ADAPTERS:
-        remove_adapter(pipe.unet, tuned.pop(0))
-    tuned.append(name)
+    if tuned is not None:
+        while len(tuned) >= max_tuned:
+            remove_adapter(pipe.unet, tuned.pop(0))
+        tuned.append(name)
     folder = os.path.join(cache_dir, name) if cache_dir else None
     if folder and os.path.isfile(os.path.join(folder, "adapter_model.safetensors")):
         load_adapter(pipe.unet, folder, name)
@@ -310,6 +312,46 @@ def tune_vmc(
     return name
 
 
+def _with_prompt_look(pipe, reference: np.ndarray, look_latents: torch.Tensor) -> torch.Tensor:
+    """The reference recoloured to the look of a sample of the prompt (`look_latents`, the
+    student's one step from the same noise), encoded."""
+    with torch.no_grad():
+        look = torch.from_numpy(pipe.decode_latents(look_latents)).permute(0, 4, 1, 2, 3)
+    frames = torch.from_numpy(to_unit_float(reference)).permute(3, 0, 1, 2)[None]
+    recoloured = with_look(frames, look)[0].permute(1, 2, 3, 0).mul(255).numpy()
+    return encode_clip(pipe, recoloured)
+
+
+def _guided_denoiser(
+    pipe,
+    denoise,
+    guided: set,
+    start,
+    noise,
+    text,
+    cfg: TransferConfig,
+    capture: QKCapture,
+    logs: list,
+):
+    """FastVMT's wrapper of the student's denoiser: at the `guided` timesteps the latent is
+    first optimised towards the flow of the start noised with the same noise (null prompt)."""
+    alphas = pipe.scheduler.alphas_cumprod
+    null_text = pipe.encode_prompt([""]).to(pipe.unet.dtype)
+
+    def guided_denoise(x, t):
+        if t in guided:
+            tg = time.perf_counter()
+            with torch.no_grad():
+                noised = _noised(start, noise, alphas, t)
+                ref_flow = _flow(pipe, capture, noised, t, null_text, cfg.window)
+            x, log = guide_latent(pipe, x, t, ref_flow, text, cfg, capture)
+            logs.append({**log, "timestep": t, "seconds": time.perf_counter() - tg})
+        with torch.no_grad():
+            return denoise(x, t)
+
+    return guided_denoise
+
+
 def transfer(
     pipe,
     prompt: str,
@@ -319,8 +361,11 @@ def transfer(
     cache_dir: str | None = None,
     progress=None,
     callback=None,
+    tuned: list[str] | None = None,
+    max_tuned: int = 8,
 ) -> tuple[np.ndarray, dict]:
-    """The prompt's look with the reference's motion; returns float frames and timings."""
+    """The prompt's look with the reference's motion; returns float frames and timings.
+    `tuned`/`max_tuned`: the caller's list of tuned VMC adapters kept attached (tune_vmc)."""
     if cfg.method not in METHODS:
         raise ValueError(f"unknown method {cfg.method!r}; choose from {METHODS}")
     if cfg.start_look not in START_LOOKS:
@@ -336,7 +381,16 @@ def transfer(
         # tuned on recoloured copies (they move alike), so the adapter fits less of the clip's
         # colours
         active.append(
-            tune_vmc(pipe, recoloured_latents(pipe, reference), invariant, cfg, cache_dir, progress)
+            tune_vmc(
+                pipe,
+                recoloured_latents(pipe, reference),
+                invariant,
+                cfg,
+                cache_dir,
+                progress,
+                tuned,
+                max_tuned,
+            )
         )
         info["invariant_prompt"] = invariant
     timings["tuning_s"] = time.perf_counter() - t0
@@ -345,7 +399,7 @@ def transfer(
     #    reference (recoloured to the prompt's look unless start_look says otherwise) noised to
     #    `strength`·T with the seed's noise: a motion-preserving start.
     t1 = time.perf_counter()
-    timesteps = samplers.consistency_timesteps(cfg.steps)
+    timesteps = consistency_timesteps(cfg.steps)
     alphas = pipe.scheduler.alphas_cumprod
     generator = torch.Generator().manual_seed(cfg.seed)
     noise = torch.randn(reference_latents.shape, generator=generator).to(reference_latents.device)
@@ -353,22 +407,12 @@ def transfer(
     denoise = pipe.denoiser(text, consistency=True)
     start = reference_latents
     if cfg.method != "none":
-        if cfg.start_look == "prompt":
-            with torch.no_grad():  # the prompt's look: one step from the same noise, one UNet call
-                look = torch.from_numpy(pipe.decode_latents(denoise(noise, timesteps[0]))).permute(
-                    0, 4, 1, 2, 3
-                )
-            as_frames = (
-                torch.from_numpy(np.ascontiguousarray(reference))
-                .float()
-                .div(255)
-                .permute(3, 0, 1, 2)[None]
-            )
-            start = encode_clip(
-                pipe, with_look(as_frames, look)[0].permute(1, 2, 3, 0).mul(255).numpy()
-            )
-        # start exactly at strength·T (a consistency model denoises from any t), then the grid below
-        # it
+        if cfg.start_look == "prompt":  # the prompt's look: one step from the same noise
+            with torch.no_grad():
+                look_latents = denoise(noise, timesteps[0])
+            start = _with_prompt_look(pipe, reference, look_latents)
+        # start exactly at strength·T (a consistency model denoises from any t), then the grid
+        # below it
         t_start = min(round(cfg.strength * len(alphas)), len(alphas) - 1)
         timesteps = [t_start] + [t for t in timesteps if t < t_start]
         x = _noised(start, noise, alphas, timesteps[0])
@@ -376,34 +420,35 @@ def transfer(
         x = noise
     # 4. FastVMT: before the first step(s) denoise, optimise the latent towards the flow of
     #    the reference noised with the same noise to the same timestep.
-    capture = None
+    capture, sample_with = None, denoise
     if (
         cfg.method == "fastvmt" and cfg.inner_iterations > 0
     ):  # 0 = the motion-preserving start alone
-        null_text = pipe.encode_prompt([""]).to(pipe.unet.dtype)
         capture = QKCapture(spatial_attention(pipe.unet), stop_early=True)
         # Guide the first steps whose noised reference still holds signal: at zero terminal SNR
         # the reference "noised" to T is the noise itself, and its flow says nothing.
         informative = [t for t in timesteps if float(alphas[t]) > 1e-6]
-        guided, logs, plain = set(informative[: cfg.guided_steps]), [], denoise
-
-        def denoise(x, t):  # noqa: F811 — the guided wrapper of the student's denoiser
-            if t in guided:
-                tg = time.perf_counter()
-                with torch.no_grad():
-                    ref_flow = _flow(
-                        pipe, capture, _noised(start, noise, alphas, t), t, null_text, cfg.window
-                    )
-                x, log = guide_latent(pipe, x, t, ref_flow, text, cfg, capture)
-                logs.append({**log, "timestep": t, "seconds": time.perf_counter() - tg})
-            with torch.no_grad():
-                return plain(x, t)
-
-        info["guidance"] = logs
+        info["guidance"] = []
+        sample_with = _guided_denoiser(
+            pipe,
+            denoise,
+            set(informative[: cfg.guided_steps]),
+            start,
+            noise,
+            text,
+            cfg,
+            capture,
+            info["guidance"],
+        )
     # 5. Sample with the student (multistep consistency), then decode.
     try:
         latents = samplers.sample_consistency(
-            denoise, x, timesteps, alphas.to(torch.float64), generator=generator, callback=callback
+            sample_with,
+            x,
+            timesteps,
+            alphas.to(torch.float64),
+            generator=generator,
+            callback=callback,
         )
         frames = pipe.decode_latents(latents)[0]
     finally:
