@@ -168,7 +168,7 @@ def direction_loss_probe(pipe, timesteps=(999, 900, 700, 500)) -> None:
     from mcm_demo.embedded.world.grammar import parse_caption
     from mcm_demo.embedded.world.render import render_clip
     from mcm_demo.pipeline import encode_prompts, unet_forward
-    from mcm_demo.transfer.core import encode_clip
+    from mcm_demo.transfer.look import encode_clip
 
     def latents_of(captions):  # one real clip per caption, render seed = its position
         return torch.cat(
@@ -227,7 +227,7 @@ def shape_probe(pipe, timesteps=(900, 800, 700, 600, 500, 400, 300, 200)) -> Non
     from mcm_demo.embedded.world.grammar import SHAPES, parse_caption, with_shape_swapped
     from mcm_demo.embedded.world.render import render_clip
     from mcm_demo.pipeline import encode_prompts, unet_forward
-    from mcm_demo.transfer.core import encode_clip
+    from mcm_demo.transfer.look import encode_clip
 
     evaluator, schedule, gen = (
         Catalog().load_evaluator(),
@@ -284,7 +284,7 @@ def shape_loss_probe(pipe, timesteps=(400, 550, 700)) -> None:
     from mcm_demo.embedded.world.grammar import with_shape_swapped
     from mcm_demo.embedded.world.render import render_clip
     from mcm_demo.pipeline import encode_prompts
-    from mcm_demo.transfer.core import encode_clip
+    from mcm_demo.transfer.look import encode_clip
 
     scenes = heldout_scenes(48, seed=EVAL_SEED)
     z = torch.cat([encode_clip(pipe, render_clip(s, "lq", i)) for i, s in enumerate(scenes)])

@@ -9,19 +9,10 @@ import torch
 
 from mcm_demo.adapters import attach_lora
 from mcm_demo.embedded.world import parse_caption, render_clip
-from mcm_demo.transfer.core import (
-    TransferConfig,
-    appearance_invariant_prompt,
-    encode_clip,
-    recoloured_clips,
-    recoloured_latents,
-    temporal_attention_targets,
-    transfer,
-    tune_vmc,
-    vmc_loss,
-    with_look,
-)
+from mcm_demo.transfer import TransferConfig, appearance_invariant_prompt, transfer
 from mcm_demo.transfer.flow import flow_loss, motion_flow
+from mcm_demo.transfer.look import encode_clip, recoloured_clips, recoloured_latents, with_look
+from mcm_demo.transfer.vmc import temporal_attention_targets, tune_vmc, vmc_loss
 
 
 def _shifted_features(shift=(1, 0), frames=3, h=8, w=8, dim=16, heads=2):
@@ -95,7 +86,7 @@ def test_vmc_loss_and_tuning_touch_only_the_temporal_lora(pipe, tmp_path, monkey
         for t in temporal_attention_targets(pipe.unet)
     )
     # the same clip, prompt and settings again: read from the cache, not tuned
-    monkeypatch.setattr("mcm_demo.transfer.core.vmc_loss", lambda *a: pytest.fail("tuned again"))
+    monkeypatch.setattr("mcm_demo.transfer.vmc.vmc_loss", lambda *a: pytest.fail("tuned again"))
     assert tune_vmc(fresh, x0, "a square", cfg, cache_dir=str(tmp_path)) == name
     tuned = dict(pipe.unet.named_parameters())
     assert all(
@@ -132,7 +123,7 @@ def test_vmc_tuning_draws_a_copy_each_step(pipe, monkeypatch):
         seen.append(next(i for i in range(len(copies)) if torch.equal(copies[i : i + 1], x0)))
         return real_loss(p, x0, text, generator)
 
-    monkeypatch.setattr("mcm_demo.transfer.core.vmc_loss", recording_loss)
+    monkeypatch.setattr("mcm_demo.transfer.vmc.vmc_loss", recording_loss)
     tune_vmc(pipe, copies, "a square", TransferConfig(method="vmc", tune_steps=8))
     assert len(seen) == 8 and len(set(seen)) > 1
 

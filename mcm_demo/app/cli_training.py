@@ -1,0 +1,195 @@
+"""The flags of the training subcommands: `train`, `distill`, `ablation`."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..catalog import VARIANTS
+from .commands import cmd_ablation, cmd_distill, cmd_train
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="rebuild a shipped checkpoint (seeded, resumable)")
+    p.add_argument(
+        "what",
+        choices=["teacher", "evaluator", "vae", "vae-decoder", "snapshot"],
+        help="teacher = vae → text encoder + UNet → decoder fine-tune → weights/teacher; "
+        "snapshot = the teacher run's resumable fp16 state in --run-dir, written to --out",
+    )
+    p.add_argument("--steps", type=int, help="override the default number of steps")
+    p.add_argument("--out", help="where to write the checkpoint (default: weights/...)")
+    p.add_argument("--run-dir", default="runs", help="resumable training state lives here")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--object-weight",
+        type=float,
+        help="teacher UNet: extra loss weight on the latent pixels around objects (default 4; 0 "
+        "= plain MSE)",
+    )
+    p.add_argument(
+        "--init-unet",
+        help="teacher: start the UNet from this run folder's EMA weights (warm start)",
+    )
+    p.add_argument(
+        "--high-noise-share",
+        type=float,
+        default=0.0,
+        help="teacher UNet: share of each batch trained at the noisiest 40%% of timesteps "
+        "(default 0)",
+    )
+    p.add_argument(
+        "--spatial-positions",
+        action=argparse.BooleanOptionalAction,
+        help="teacher UNet: a learned embedding of each latent pixel's place (default: the "
+        "size's, on)",
+    )
+    p.add_argument(
+        "--plain-levels",
+        type=int,
+        help="teacher UNet: top levels without cross-attention (default: the size's; x4 has 1). "
+        "With --init-unet from a plainer UNet, the new attention starts as a no-op",
+    )
+    p.add_argument(
+        "--lr", type=float, help="teacher UNet / evaluator: learning rate (default 1e-3)"
+    )
+    p.add_argument(
+        "--text-embedding-std",
+        metavar="{clip,STD}",
+        help="teacher: std of the frozen text encoder's embeddings (default: the size's; x4 0.5). "
+        "'clip' keeps CLIP's init, as runs/x4's first stage had (scripts/rebuild_teacher.sh)",
+    )
+    p.add_argument(
+        "--base",
+        help="teacher: take the VAE, tokenizer, frozen text encoder and starting UNet from "
+        "this teacher folder (e.g. weights/teacher) instead of training a VAE; "
+        "evaluator: start from this evaluator folder (e.g. weights/evaluator)",
+    )
+    p.add_argument(
+        "--image-batch",
+        type=int,
+        default=0,
+        help="teacher UNet: stills per step (single frames, temporal layers skipped) beside the "
+        "clips",
+    )
+    p.add_argument("--batch", type=int, help="teacher UNet: clips per step (default 32)")
+    p.add_argument(
+        "--num-clips", type=int, help="teacher UNet: clips in the latent cache (default 8000)"
+    )
+    p.add_argument(
+        "--keep-every",
+        type=int,
+        default=0,
+        help="teacher UNet: also keep the EMA UNet every N steps (run-dir/unet/ema<step>)",
+    )
+    p.add_argument(
+        "--resume-from",
+        help="teacher UNet: a snapshot folder (train snapshot) to continue from when "
+        "--run-dir holds no state yet",
+    )
+    p.add_argument(
+        "--size",
+        choices=["x4"],
+        default="x4",
+        help="teacher/vae: VAE downsampling and the UNet that goes with it (TEACHER_SIZES)",
+    )
+    p.set_defaults(func=cmd_train)
+
+
+def add_distill(sub) -> None:
+    p = sub.add_parser(
+        "distill", help="distill the teacher into an LCM or MCM LoRA student (seeded, resumable)"
+    )
+    p.add_argument("--method", choices=["lcm", "mcm"], default="mcm")
+    p.add_argument(
+        "--variant",
+        default="webvid",
+        choices=VARIANTS,
+        help="image set the discriminator calls real",
+    )
+    p.add_argument("--name", help="adapter name (default lcm or mcm-<variant>)")
+    p.add_argument("--teacher", default="embedded", help="catalogue name, local folder or hub id")
+    p.add_argument(
+        "--motion",
+        choices=[
+            "raw",
+            "difference",
+            "correlation",
+            "low-frequency",
+            "high-frequency",
+            "learnable",
+        ],
+        help="motion representation (ablation, Table 5)",
+    )
+    p.add_argument(
+        "--adversarial",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="frame adversarial loss on/off (ablation, Table 4)",
+    )
+    p.add_argument(
+        "--lambda-real", type=float, help="share of real trajectories (ablation, Table 6)"
+    )
+    p.add_argument("--adv-loss", choices=["hinge", "wgan"])
+    p.add_argument("--adv-weight", type=float)
+    p.add_argument(
+        "--disc-lr",
+        type=float,
+        help="discriminator heads' learning rate (default 1e-3 on the vae "
+        "backbone, 1e-4 on DINOv2)",
+    )
+    p.add_argument(
+        "--backbone", help="discriminator backbone: vae (synthetic world) or a DINOv2 path / hub id"
+    )
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--rank", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--num-clips", type=int, help="video-set clips to cache as latents")
+    p.add_argument(
+        "--latents",
+        help="latent cache (made on first use; the teacher run's runs/unet/latents.safetensors "
+        "holds the same video set)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run-dir", help="resumable state (default runs/distill/<name>)")
+    p.add_argument(
+        "--snapshot-every",
+        type=int,
+        help="also keep the adapter every N steps in "
+        "<run-dir>/snapshots/step-NNNNN, to pick the best by eval",
+    )
+    p.add_argument("--out", help="copy the finished adapter folder here, e.g. weights/mcm-anime")
+    p.set_defaults(func=cmd_distill)
+
+
+def add_ablation(sub) -> None:
+    p = sub.add_parser(
+        "ablation",
+        help="the paper's Tables 4–6: train every ablation row at one budget, then evaluate them",
+    )
+    p.add_argument("action", choices=["train", "eval", "show"])
+    p.add_argument(
+        "rows",
+        nargs="*",
+        help="rows to train or evaluate (default: all; see mcm_demo/train/ablations.py); "
+        "for show, the --json files of eval runs",
+    )
+    p.add_argument(
+        "--steps", type=int, default=100, help="distillation steps, the same for every row"
+    )
+    p.add_argument(
+        "--batch", type=int, default=8, help="distillation batch, the same for every row"
+    )
+    p.add_argument(
+        "--root", default="runs/ablation", help="one resumable run folder per row lives here"
+    )
+    p.add_argument(
+        "--latents", help="video-set latent cache shared by the rows (see distill --latents)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-clips", type=int, default=256)
+    p.add_argument("--batch-eval", type=int, default=32)
+    p.add_argument("--guidance", type=float, default=5.0)
+    p.add_argument("--teacher", default="embedded")
+    p.add_argument("--json", help="also write the numbers here")
+    p.set_defaults(func=cmd_ablation)

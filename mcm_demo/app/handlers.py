@@ -1,0 +1,271 @@
+"""The page's handlers: plain functions of a `Service` and the controls' values, so tests and
+API clients call them without a browser.
+
+Only UI code lives here; the work is a `service.Service`'s (no gradio below this module).
+Every handler takes the service the page was built with.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from ..catalog import (
+    DEFAULT_PROMPT,
+    TEACHERS,
+    VARIANTS,
+    CheckpointMissing,
+    fetch_command,
+    variant_of,
+)
+from ..pipeline import PipelineInputError
+from ..transfer import appearance_invariant_prompt
+from ..video_io import UploadError, display_upscale, load_reference, to_uint8, write_mp4
+from . import service
+from .service import Service
+
+EXAMPLES = [
+    DEFAULT_PROMPT,
+    "a yellow star spinning on a gray background",
+    "a blue square bouncing and a green triangle moving right on a white background",
+    "a purple cross orbiting on a brown background",
+]
+MAX_QUEUE = 32
+
+
+def model_label(model: str, teacher_steps: int | None = None) -> str:
+    if model == service.TEACHER_MODEL:
+        return f"Teacher (DDIM-{teacher_steps}, CFG)" if teacher_steps else "Teacher (DDIM, CFG)"
+    return "LCM" if model == "lcm" else f"MCM-{variant_of(model)}"
+
+
+def model_dropdown_choices(teacher: str) -> list[tuple[str, str]]:
+    return [(model_label(m), m) for m in service.model_choices(teacher)]
+
+
+def filmstrip(frames: np.ndarray, scale: int = 3, max_width: int = 1536) -> np.ndarray:
+    """(F, H, W, 3) floats → one uint8 image with the frames side by side, enlarged."""
+    strip = np.concatenate(list(frames), axis=1)
+    scale = max(1, min(scale, max_width // strip.shape[1]))
+    strip = strip.repeat(scale, 0).repeat(scale, 1)
+    return to_uint8(strip)
+
+
+def teacher_status(svc: Service, teacher: str) -> str:
+    """What the chosen teacher has on this machine, and the command for what it lacks."""
+    t = TEACHERS[teacher]
+    missing = svc.catalog.missing(teacher)
+    absent_repos = [m for m in missing if m in t.repos]
+    if absent_repos or "teacher" in missing:
+        how = f"`{fetch_command(teacher)}`" if t.repos else "`python -m mcm_demo train teacher`"
+        return (
+            f"⚠️ {t.label}: {', '.join(absent_repos) or 'the teacher'} is not on this machine; "
+            f"get it with {how} (needs internet once). The embedded teacher keeps working "
+            "meanwhile."
+        )
+    if not missing:
+        return f"{t.label}: teacher and all students available."
+    how = (
+        f"`{fetch_command(teacher, '<variant>')}`"
+        if teacher != "embedded"
+        else "`python -m mcm_demo distill …` (weights/README.md)"
+    )
+    return f"{t.label}: missing {', '.join(missing)}; get them with {how}."
+
+
+def _column_request(
+    prompt, model, steps, teacher_steps, seed, frames, guidance, teacher
+) -> service.Request:
+    return service.Request(
+        prompt,
+        model,
+        teacher_steps if model == service.TEACHER_MODEL else steps,
+        seed,
+        frames,
+        guidance,
+        teacher,
+    )
+
+
+def run_column(svc: Service, req: service.Request, fps: float):
+    """Yield (preview, video, status, seconds) for one column; problems become a ⚠️ status.
+    `seconds` (the measured generation time) comes with the final video only."""
+    label = model_label(req.model, req.steps if req.model == service.TEACHER_MODEL else None)
+    try:
+        for event in svc.stream(req):
+            if isinstance(event, service.Preview):
+                yield (
+                    filmstrip(event.frames),
+                    None,
+                    f"**{label}** · step {event.step}/{event.total} (denoised estimate)",
+                    None,
+                )
+            else:
+                path = write_mp4(
+                    event.frames,
+                    service.new_output_path(),
+                    fps=float(fps),
+                    upscale=display_upscale(event.frames),
+                )
+                first = (
+                    f"; first preview {event.first_preview_seconds:.2f} s after the start"
+                    if event.first_preview_seconds is not None
+                    else ""
+                )
+                yield (
+                    filmstrip(event.frames),
+                    path,
+                    f"**{label}** · {req.steps} step{'s' * (req.steps > 1)} in "
+                    f"**{event.seconds:.2f} s** "
+                    f"(measured, without the {event.preview_seconds:.2f} s of preview "
+                    f"decoding{first})",
+                    event.seconds,
+                )
+                return
+    except (PipelineInputError, CheckpointMissing, RuntimeError) as err:
+        yield None, None, f"⚠️ {err}", None
+
+
+def compare(
+    svc: Service,
+    prompt,
+    teacher,
+    variant,
+    steps,
+    seed,
+    randomize,
+    frames,
+    fps,
+    left,
+    right,
+    teacher_steps,
+    guidance,
+):
+    """The page's one handler: stream the left column, then the right, then the speedups.
+
+    Yields (seed, left preview, left video, left status, right preview, right video,
+    right status, summary).
+    """
+    if randomize:
+        seed = random.randrange(2**31)
+    # Every yield carries the whole state (Gradio sends only what changed), so the last one is
+    # the complete answer for API clients too.
+    outputs = [seed, None, None, "", None, None, "", "Generating…"]
+    yield tuple(outputs)
+    if variant not in VARIANTS:
+        message = f"⚠️ Unknown style variant {variant!r}; choose from {', '.join(VARIANTS)}."
+        outputs[3] = outputs[6] = outputs[7] = message
+        yield tuple(outputs)
+        return
+    timings = {}
+    for side, model in ((0, left), (1, right)):
+        req = _column_request(prompt, model, steps, teacher_steps, seed, frames, guidance, teacher)
+        for preview, video, status, seconds in run_column(svc, req, fps):
+            outputs[1 + 3 * side : 4 + 3 * side] = [preview, video, status]
+            yield tuple(outputs)
+            if seconds is not None:
+                timings[
+                    model_label(model, req.steps if model == service.TEACHER_MODEL else None)
+                ] = seconds
+    if not timings:
+        outputs[7] = "Nothing was generated: see the messages above."
+        yield tuple(outputs)
+        return
+    outputs[7] = (
+        f"Measuring the teacher's {service.BASELINE_STEPS}-step DDIM + CFG once on this machine…"
+    )
+    yield tuple(outputs)
+    try:
+        base = svc.teacher_baseline_seconds(teacher, int(frames), float(guidance))
+    except (PipelineInputError, CheckpointMissing, RuntimeError) as err:
+        outputs[7] = f"⚠️ no speedup: {err}"
+    else:
+        ratios = ", ".join(f"{name} **{base / s:.1f}×**" for name, s in timings.items())
+        outputs[7] = (
+            f"Speedup over the teacher's {service.BASELINE_STEPS}-step DDIM + CFG "
+            f"({base:.2f} s, measured on this machine): {ratios}"
+        )
+    yield tuple(outputs)
+
+
+TRANSFER_PROMPTS = [
+    "a yellow star on a gray background",
+    "a green triangle on a white background",
+    "a purple cross on a brown background",
+]
+
+
+def reference_preview(svc: Service, path, teacher: str = "embedded"):
+    """The uploaded clip as the model will see it (frames and centre crop), or a message."""
+    if not path:
+        return None, ""
+    size = svc.clip_size(teacher)
+    try:
+        clip = load_reference(path, num_frames=service.TRANSFER_FRAMES, size=size)
+    except UploadError as err:
+        return None, f"⚠️ {err}"
+    return (
+        write_mp4(clip, service.new_output_path(), fps=8, upscale=display_upscale(clip)),
+        f"Reference read: {service.TRANSFER_FRAMES} frames, {size}×{size} centre crop.",
+    )
+
+
+def run_transfer(
+    svc: Service,
+    reference,
+    prompt,
+    method,
+    student,
+    steps,
+    strength,
+    inner_iterations,
+    tune_steps,
+    motion_prompt,
+    seed,
+    start_look=service.TransferRequest.start_look,
+    progress=None,
+):
+    """Returns (reference mp4, transferred mp4, baseline mp4, status)."""
+
+    def report(i, n, loss):
+        if progress is not None:
+            progress(i / n, desc=f"VMC tuning {i}/{n} (motion loss {loss:.3f})")
+
+    req = service.TransferRequest(
+        reference,
+        prompt,
+        method,
+        student,
+        steps,
+        strength,
+        inner_iterations,
+        tune_steps,
+        motion_prompt or "",
+        seed,
+        start_look=start_look,
+    )
+    try:
+        out = svc.run_transfer(req, progress=report)
+    except (PipelineInputError, CheckpointMissing, UploadError, ValueError, RuntimeError) as err:
+        return None, None, None, f"⚠️ {err}"
+    paths = [
+        write_mp4(out[k], service.new_output_path(), fps=8, upscale=display_upscale(out[k]))
+        for k in ("reference", "transferred", "baseline")
+    ]
+    mf = {k: out[f"{k}_fidelity"] for k in ("transferred", "baseline")}
+    tuned = (
+        f" (motion prompt: '{out['info']['invariant_prompt']}')"
+        if "invariant_prompt" in out["info"]
+        else ""
+    )
+    status = (
+        f"**{method}**{tuned}: {out['transferred_seconds']:.2f} s, motion fidelity to the "
+        "reference "
+        f"**{mf['transferred']:.2f}** · same seed without transfer: "
+        f"{out['baseline_seconds']:.2f} s, "
+        f"motion fidelity {mf['baseline']:.2f} (measured)"
+    )
+    if method == "vmc" and not motion_prompt:
+        status += f". Derived motion prompt: '{appearance_invariant_prompt(prompt)}'."
+    return *paths, status
