@@ -95,9 +95,11 @@ def encode_clips(vae, clips: np.ndarray) -> torch.Tensor:
     frame encoded as an image (the posterior's mode)."""
     frames = torch.from_numpy(np.ascontiguousarray(clips)).float().div(127.5).sub(1)
     b, f = frames.shape[:2]
-    x = frames.flatten(0, 1).permute(0, 3, 1, 2).contiguous()  # (B·F, 3, H, W)
+    # (B·F, 3, H, W) as a channels-last view: how motion transfer has always encoded its reference
+    # (a contiguous copy gives the same latents only to ~1e-7, and transfer's outputs shift)
+    x = frames.flatten(0, 1).permute(0, 3, 1, 2)
     z = vae.encode(x.to(vae.device, vae.dtype)).latent_dist.mode().float()
-    return (z * vae.config.scaling_factor).view(b, f, *z.shape[1:]).transpose(1, 2).contiguous()
+    return (z * vae.config.scaling_factor).view(b, f, *z.shape[1:]).transpose(1, 2)
 
 
 def encode_prompts(tokenizer, text_encoder, prompts: list[str], return_pooled: bool = False):

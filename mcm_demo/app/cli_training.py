@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..catalog import VARIANTS
+from ..train.motion import MOTION_REPRESENTATIONS
 from .commands import cmd_ablation, cmd_distill, cmd_train
 
 
@@ -110,14 +111,7 @@ def add_distill(sub) -> None:
     p.add_argument("--teacher", default="embedded", help="catalogue name, local folder or hub id")
     p.add_argument(
         "--motion",
-        choices=[
-            "raw",
-            "difference",
-            "correlation",
-            "low-frequency",
-            "high-frequency",
-            "learnable",
-        ],
+        choices=MOTION_REPRESENTATIONS,
         help="motion representation (ablation, Table 5)",
     )
     p.add_argument(

@@ -130,6 +130,7 @@ def _compare_tab(gr, svc: Service) -> None:
             teacher_status(svc, name),
         )
 
+    # named like `compare`'s parameters: API clients call /compare with these keywords
     def on_compare(
         prompt,
         teacher,
