@@ -252,3 +252,31 @@ def test_defaults_rebuild_the_shipped_teacher():
         "max_position_embeddings",
     ):
         assert text[key] == config("text_encoder")[key], key
+
+
+def test_a_still_skips_every_temporal_layer():
+    torch.manual_seed(0)
+    unet = build_unet(TINY).eval()
+    still, text = torch.randn(2, 8, 1, 8, 8), torch.randn(2, 24, 16)
+    before = unet(still, torch.tensor([10, 500]), text).sample
+    with torch.no_grad():  # scramble every temporal layer: a still must not notice
+        for name, p in unet.named_parameters():
+            if "temp" in name or "transformer_in" in name:
+                p.add_(torch.randn_like(p))
+    assert torch.equal(before, unet(still, torch.tensor([10, 500]), text).sample)
+    clip = torch.randn(2, 8, 4, 8, 8)
+    assert unet(clip, torch.tensor([10, 500]), text).sample.shape == clip.shape
+
+
+def test_stills_train_beside_clips_and_a_snapshot_resumes_the_run(tmp_path):
+    from mcm_demo.train.checkpoint import save_snapshot
+
+    _, _, first = _run(tmp_path, "joint", image_batch=3)
+    state = save_snapshot(str(tmp_path / "joint"), str(tmp_path / "snapshot"))
+    assert state["step"] == 2
+    # a fresh run folder (a new machine) continues from the snapshot's step and weights
+    _, _, again = _run(
+        tmp_path, "resumed", image_batch=3, steps=2, resume_from=str(tmp_path / "snapshot")
+    )
+    for a, b in zip(first.state_dict().values(), again.state_dict().values()):
+        assert torch.allclose(a, b.to(a.dtype), atol=1e-3)  # the snapshot is fp16

@@ -88,7 +88,11 @@ def cache_latents(vae, num_clips: int, seed: int, path: str, batch: int = 64, lo
         if start % (batch * 20) == 0:
             log(f"cached {start + len(clips)}/{num_clips} clips {time.time() - t0:.0f}s")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    save_file({"latents": torch.cat(latents).contiguous()}, path, metadata={"captions": json.dumps(captions)})
+    save_file(
+        {"latents": torch.cat(latents).contiguous()},
+        path,
+        metadata={"captions": json.dumps(captions)},
+    )
 
 
 def replayed_object_masks(num_clips: int, seed: int):
