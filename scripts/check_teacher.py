@@ -11,6 +11,9 @@
     python scripts/check_teacher.py runs/x/export --shape-probe
     # a minute: does it read the shape word at all?
     python scripts/check_teacher.py runs/x/export --shape-loss-probe
+    # a run's kept EMA UNets in the shipped pipeline, one after the other (docs/shape.md)
+    python scripts/check_teacher.py --clips 64 --steps 25 \
+        --unet runs/shape/unet/ema*/ema_unet.safetensors
 
 Held-out prompts (EVAL_SEED), one clip each, DDIM with CFG; prints per-attribute accuracy
 and the watermark rate. `--word-probe` is the early check for a training run: prompts that
@@ -34,6 +37,7 @@ import time
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 
 from mcm_demo.catalog import Catalog
 from mcm_demo.embedded.world.grammar import heldout_scenes
@@ -359,6 +363,23 @@ def text_probe(tokenizer, text_encoder) -> None:
         )
 
 
+def report(pipe, args) -> None:
+    """Sample the held-out prompts and print what the evaluator reads in them."""
+    scenes = heldout_scenes(args.clips, seed=EVAL_SEED)
+    t0 = time.time()
+    clips = generate_clips(pipe, scenes, args.steps, args.sampler, args.guidance, batch=32)
+    s = score_clips(Catalog().load_evaluator(), clips, scenes)
+    print(
+        f"{args.clips} held-out clips, {args.sampler} {args.steps} steps, CFG {args.guidance} "
+        f"({time.time() - t0:.0f}s)"
+    )
+    print(
+        {k: round(v, 3) for k, v in s.accuracy.items()},
+        f"watermark {s.watermark_rate:.3f}",
+        f"sharpness {s.sharpness:.0f}",
+    )
+
+
 def main():
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -393,9 +414,22 @@ def main():
         action="store_true",
         help="does the loss on the outline depend on the shape word, and on its own state?",
     )
+    p.add_argument(
+        "--unet",
+        nargs="+",
+        help="UNet weights to score in the folder's pipeline instead of its own, one after the "
+        "other: a run's kept EMA files (runs/shape/unet/ema1500/ema_unet.safetensors), the "
+        "shape curve of docs/shape.md",
+    )
     args = p.parse_args()
     pipe = TextToVideoPipeline.from_pretrained(args.folder)
     pipe.set_progress_bar_config(disable=True)
+    for weights in args.unet or []:
+        pipe.unet.load_state_dict(load_file(weights))
+        print(weights, end=": ")
+        report(pipe, args)
+    if args.unet:
+        return
     if args.text_probe:
         text_probe(pipe.tokenizer, pipe.text_encoder.eval())
         return
@@ -412,20 +446,8 @@ def main():
         word_probe(pipe, 8, 25, args.guidance)
         direction_loss_probe(pipe)
         return
-    scenes = heldout_scenes(args.clips, seed=EVAL_SEED)
-    t0 = time.time()
-    clips = generate_clips(pipe, scenes, args.steps, args.sampler, args.guidance, batch=32)
-    s = score_clips(Catalog().load_evaluator(), clips, scenes)
-    print(
-        f"{args.folder}: {args.clips} held-out clips, {args.sampler} {args.steps} steps, CFG "
-        f"{args.guidance} "
-        f"({time.time() - t0:.0f}s)"
-    )
-    print(
-        {k: round(v, 3) for k, v in s.accuracy.items()},
-        f"watermark {s.watermark_rate:.3f}",
-        f"sharpness {s.sharpness:.0f}",
-    )
+    print(f"{args.folder}", end=": ")
+    report(pipe, args)
 
 
 if __name__ == "__main__":
