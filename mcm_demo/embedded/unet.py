@@ -8,7 +8,6 @@ A UNet3D sees frame order only through zero-padded temporal convolutions, and di
 from __future__ import annotations
 
 import functools
-import inspect
 
 import torch
 import torch.nn.functional as F
@@ -152,18 +151,12 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
         return super().forward(sample, *args, **kwargs)
 
 
-def _skip_on_stills(
-    forward, hidden_states, *args, num_frames: int = 1, return_dict: bool = True, **kwargs
-):
+def _skip_on_stills(forward, hidden_states, *args, num_frames: int = 1, **kwargs):
     """A temporal layer's forward that passes one-frame inputs through unchanged."""
     if num_frames > 1:
-        if "return_dict" in inspect.signature(forward).parameters:
-            kwargs["return_dict"] = return_dict
         return forward(hidden_states, *args, num_frames=num_frames, **kwargs)
     if isinstance(forward.__self__, TransformerTemporalModel):
-        return (
-            TransformerTemporalModelOutput(sample=hidden_states)
-            if return_dict
-            else (hidden_states,)
-        )
+        if kwargs.get("return_dict", True):
+            return TransformerTemporalModelOutput(sample=hidden_states)
+        return (hidden_states,)
     return hidden_states

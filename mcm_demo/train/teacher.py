@@ -257,6 +257,9 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     unet.train()
     text_encoder.eval()
 
+    def captions_with_dropout(idx):  # an empty caption teaches the unconditional branch (CFG)
+        return ["" if pick.random() < cfg.caption_dropout else captions[i] for i in idx]
+
     def stills_batch():
         """`image_batch` single frames (B, C, 1, H, W) of random cached clips, with captions and
         weights."""
@@ -265,12 +268,12 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
         rows, cols = torch.tensor(idx, device=device), torch.tensor(frames, device=device)
         x = latents[rows, :, cols].unsqueeze(2)
         w = None if pixel_weight is None else pixel_weight[rows, :, cols].unsqueeze(2)
-        return x, ["" if pick.random() < cfg.caption_dropout else captions[i] for i in idx], w
+        return x, captions_with_dropout(idx), w
 
     t0 = time.time()
     while step < cfg.steps:
         idx = pick.sample(range(len(captions)), cfg.batch)
-        batch_captions = ["" if pick.random() < cfg.caption_dropout else captions[i] for i in idx]
+        batch_captions = captions_with_dropout(idx)
         rows = torch.tensor(idx, device=device)
         lr = cfg.lr * min(1.0, (step - warm_up_from + 1) / 200)
         for g in opt.param_groups:
