@@ -3,17 +3,21 @@
 import os
 import tempfile
 
-from mcm_demo.app.ui import PAGE_CSS, build_demo
+from mcm_demo.app.ui import PAGE_CSS, build_demo, warm_examples
 from mcm_demo.video_io import UploadLimits
 
 if __name__ == "__main__":
-    # The examples are run once at start-up (docs/export.md has the seconds it adds) into a
-    # fresh folder: Gradio would otherwise reuse a cache made with older weights.
+    # Cached examples go to a fresh folder: Gradio would otherwise reuse results made with older
+    # weights.
     os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="mcm-demo-examples-"))
-    build_demo(cache_examples=True).launch(
+    demo = build_demo(cache_examples=True)
+    demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         # the server refuses bigger uploads before reading them
         max_file_size=UploadLimits.max_bytes,
         css=PAGE_CSS,
+        prevent_thread_lock=True,
     )
+    warm_examples(demo)  # the examples' results, made while the page already serves
+    demo.block_thread()

@@ -157,13 +157,15 @@ def compare(
     teacher_steps,
     guidance,
     progress=None,
+    speedup: bool = True,
 ):
     """The page's one handler: stream the left column, then the right, then the speedups.
 
     Yields (seed, left preview, left video, left status, right preview, right video,
     right status, summary, side by side): the last is a `SideBySide` of the finished columns
     for `export_comparison`, once both are done (None before). `progress(fraction, desc=…)`
-    hears of every step, as Gradio's `gr.Progress` does.
+    hears of every step, as Gradio's `gr.Progress` does. Without `speedup` the teacher's
+    baseline is not measured (the cached examples: it would add seconds to start-up).
     """
     if randomize:
         seed = random.randrange(2**31)
@@ -197,6 +199,13 @@ def compare(
         )
     if not timings:
         outputs[7] = "Nothing was generated: see the messages above."
+        yield tuple(outputs)
+        return
+    if not speedup:
+        outputs[7] = (
+            "Press Generate for the speedups: the teacher's "
+            f"{service.BASELINE_STEPS}-step time is measured once on this machine."
+        )
         yield tuple(outputs)
         return
     outputs[7] = (

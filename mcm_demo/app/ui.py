@@ -6,6 +6,7 @@ below this package), reached through the handlers.
 from __future__ import annotations
 
 import os
+import threading
 
 from ..catalog import TEACHERS, VARIANTS, student_names
 from ..pipeline import LIMITS
@@ -31,6 +32,7 @@ __all__ = [
     "ASSETS",
     "PAGE_CSS",
     "build_demo",
+    "warm_examples",
     "compare",
     "reference_examples",
     "reference_preview",
@@ -71,9 +73,9 @@ def _gpu(fn):
 
 
 def build_demo(svc: Service | None = None, cache_examples: bool = False):
-    """The page around `svc` (a new one on the default weights if None). `cache_examples` runs
-    the example prompts once at launch so a visitor's click on one shows it at once (app.py
-    does; tests do not). Launch it with `css=PAGE_CSS`."""
+    """The page around `svc` (a new one on the default weights if None). With `cache_examples`
+    an example's result is kept once made, for every later click; `warm_examples` makes them
+    right after launch (app.py does; tests do not). Launch it with `css=PAGE_CSS`."""
     import gradio as gr
 
     svc = svc or Service()
@@ -87,7 +89,8 @@ def build_demo(svc: Service | None = None, cache_examples: bool = False):
         )
         with gr.Tabs():
             with gr.Tab("Compare"):
-                _compare_tab(gr, svc, cache_examples)
+                # the examples, for `warm_examples`
+                demo.mcm_examples = _compare_tab(gr, svc, cache_examples)
             with gr.Tab("Motion transfer"):
                 _transfer_tab(gr, svc)
         demo.queue(max_size=MAX_QUEUE)
@@ -104,7 +107,22 @@ def _export_updates(gr, job):
     )
 
 
-def _compare_tab(gr, svc: Service, cache_examples: bool = False) -> None:
+def warm_examples(demo) -> threading.Thread:
+    """Make the cached examples' results in the background, one after another, once `demo` is
+    launched: the page serves at once, and a click on an example made by then shows it at once.
+    (Gradio's eager caching would hold up the launch for all of them: docs/export.md.)"""
+    examples = demo.mcm_examples
+
+    def work():
+        for i in range(len(examples.examples)):
+            examples.load_from_cache(i)  # what a click does: make it unless already made
+
+    thread = threading.Thread(target=work, name="warm-examples", daemon=True)
+    thread.start()
+    return thread
+
+
+def _compare_tab(gr, svc: Service, cache_examples: bool = False):
     with gr.Row():
         with gr.Column(scale=2):
             prompt = gr.Textbox(label="Prompt", value=EXAMPLES[0], max_lines=3)
@@ -178,17 +196,19 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False) -> None:
             right=f"mcm-{variant}",
             teacher_steps=25,
             guidance=5.0,
+            speedup=False,  # the teacher's 50 steps would add seconds to start-up
         )
         *shown, job = list(runs)[-1]
         return *shown, *_export_updates(gr, job)
 
     with examples_slot:
-        gr.Examples(
+        examples = gr.Examples(
             EXAMPLE_RUNS,
             inputs=[prompt, variant, steps, seed],
             outputs=[seed, *columns, summary, *exports],
             fn=on_example,
             cache_examples=cache_examples,
+            cache_mode="lazy",  # made by `warm_examples` after launch, not during it
             label="Examples (colour and motion words: what the embedded teacher draws best)",
         )
 
@@ -281,6 +301,7 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False) -> None:
         api_visibility="private",
         show_progress_on=[export_status],
     )
+    return examples
 
 
 def _transfer_tab(gr, svc: Service) -> None:
