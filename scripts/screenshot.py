@@ -67,6 +67,7 @@ def transfer_screenshot(page, args):
     page.get_by_label("Prompt (the look)").fill(args.prompt)
     page.get_by_role("button", name="Transfer motion").click()
     page.wait_for_selector("#transfer-status :text('motion fidelity')", timeout=300_000)
+    page.wait_for_selector("#transfer-export-status :text('built in')", timeout=300_000)
     page.wait_for_timeout(1500)
     page.screenshot(path=f"{args.out}-transfer.png", full_page=True)
     print(f"wrote {args.out}-transfer.png")

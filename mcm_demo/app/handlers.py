@@ -241,7 +241,7 @@ def export_comparison(job: SideBySide | None):
         export.mp4,
         export.gif,
         f"Side by side, labelled: {export.width}×{export.height} px, {export.frames} frames "
-        f"(mp4 and GIF), built in {seconds:.2f} s after the columns (measured).",
+        f"(mp4 and GIF), built in {seconds:.2f} s once the clips were done (measured).",
     )
 
 

@@ -376,8 +376,12 @@ def _transfer_tab(gr, svc: Service) -> None:
     t_finished = gr.State(None)
     t_exports = [t_mp4, t_gif, t_export_status]
     upload.change(lambda path: reference_preview(svc, path), upload, [ref_preview, ref_status])
-    for trigger in (method.change, tune.change, t_button.click):
-        trigger(lambda m, n: method_note(m, n, times), [method, tune], method_help, queue=False)
+
+    def on_method(m, n):
+        return method_note(m, n, times)
+
+    for trigger in (method.change, tune.change):
+        trigger(on_method, [method, tune], method_help, queue=False)
 
     def transfer_handler(
         reference,
@@ -438,6 +442,8 @@ def _transfer_tab(gr, svc: Service) -> None:
         concurrency_limit=1,
         concurrency_id="device",
         show_progress_on=[t_status],
+    ).then(  # the note now quotes the time measured here
+        on_method, [method, tune], method_help, queue=False, api_visibility="private"
     ).then(
         lambda job: _export_updates(gr, job),
         t_finished,
