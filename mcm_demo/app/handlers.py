@@ -19,11 +19,11 @@ from ..catalog import (
     fetch_command,
     variant_of,
 )
-from ..pipeline import PipelineInputError
+from ..pipeline import PipelineInputError, check_range
 from ..transfer import appearance_invariant_prompt
-from ..video_io import UploadError, display_upscale, load_reference, to_uint8, write_mp4
+from ..video_io import UploadError, display_upscale, to_uint8, write_mp4
 from . import service
-from .service import Service
+from .service import Service, as_number
 
 EXAMPLES = [
     DEFAULT_PROMPT,
@@ -32,6 +32,7 @@ EXAMPLES = [
     "a purple cross orbiting on a brown background",
 ]
 MAX_QUEUE = 32
+FPS_RANGE = "Frames per second must be from {lo} to {hi}"
 
 
 def model_label(model: str, teacher_steps: int | None = None) -> str:
@@ -158,6 +159,12 @@ def compare(
         outputs[3] = outputs[6] = outputs[7] = message
         yield tuple(outputs)
         return
+    try:  # the one knob no request checks: it only sets the mp4's rate
+        fps = check_range(as_number(fps, "Frames per second"), (1, 60), FPS_RANGE)
+    except PipelineInputError as err:
+        outputs[3] = outputs[6] = outputs[7] = f"⚠️ {err}"
+        yield tuple(outputs)
+        return
     timings = {}
     for side, model in ((0, left), (1, right)):
         req = _column_request(prompt, model, steps, teacher_steps, seed, frames, guidance, teacher)
@@ -200,11 +207,11 @@ def reference_preview(svc: Service, path, teacher: str = "embedded"):
     """The uploaded clip as the model will see it (frames and centre crop), or a message."""
     if not path:
         return None, ""
-    size = svc.clip_size(teacher)
-    try:
-        clip = load_reference(path, num_frames=service.TRANSFER_FRAMES, size=size)
+    try:  # decoded once: the transfer reuses this clip (the service keys it by content)
+        clip = svc.reference_clip(path, teacher)
     except UploadError as err:
         return None, f"⚠️ {err}"
+    size = clip.shape[1]
     return (
         write_mp4(clip, service.new_output_path(), fps=8, upscale=display_upscale(clip)),
         f"Reference read: {service.TRANSFER_FRAMES} frames, {size}×{size} centre crop.",
