@@ -11,4 +11,6 @@ if __name__ == "__main__":
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         # the server refuses bigger uploads before reading them
         max_file_size=UploadLimits.max_bytes,
+        # an API client that sends a value a component refuses reads why, not a bare "error"
+        show_error=True,
     )
