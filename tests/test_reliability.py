@@ -208,3 +208,14 @@ def test_outputs_and_adapters_live_in_private_folders():
     assert os.path.dirname(out) == service.OUTPUTS.path
     for folder in (service.OUTPUTS, service.ADAPTER_CACHE):
         assert stat.S_IMODE(os.stat(folder.path).st_mode) == 0o700
+
+
+def test_previews_are_files_written_once(with_students):
+    """Gradio rewrote an array preview in its cache at every later yield, while clients read it."""
+    with_students.teacher_baseline_seconds = lambda *a, **k: 1.0
+    args = ["a red circle moving left", "embedded", "webvid", 1, 0, False, 8, 8, "lcm", "lcm", 3, 5]
+    updates = list(handlers.compare(with_students, *args))
+    left = {u[1] for u in updates if u[1] is not None}
+    assert all(isinstance(p, str) and p.endswith(".png") and os.path.isfile(p) for p in left)
+    assert len(left) == 2  # the step's preview, then the finished strip, carried unchanged
+    assert updates[-1][1] == updates[-2][1] and updates[-1][4].endswith(".png")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+import cv2
 import numpy as np
 
 from ..catalog import (
@@ -51,6 +52,18 @@ def filmstrip(frames: np.ndarray, scale: int = 3, max_width: int = 1536) -> np.n
     scale = max(1, min(scale, max_width // strip.shape[1]))
     strip = strip.repeat(scale, 0).repeat(scale, 1)
     return to_uint8(strip)
+
+
+def filmstrip_file(frames: np.ndarray) -> str:
+    """The filmstrip written once as a PNG in the private output folder; its path.
+
+    A column's preview stays in every later yield of `compare`, and Gradio saves an array
+    output to its cache again at each yield, rewriting the same file in place while a client
+    may be downloading it (the server then logs "Too little data for declared Content-Length").
+    A path is copied to the cache once."""
+    path = service.new_output_path(".png")
+    cv2.imwrite(path, cv2.cvtColor(filmstrip(frames), cv2.COLOR_RGB2BGR))
+    return path
 
 
 def teacher_status(svc: Service, teacher: str) -> str:
@@ -97,7 +110,7 @@ def run_column(svc: Service, req: service.Request, fps: float):
         for event in svc.stream(req):
             if isinstance(event, service.Preview):
                 yield (
-                    filmstrip(event.frames),
+                    filmstrip_file(event.frames),
                     None,
                     f"**{label}** · step {event.step}/{event.total} (denoised estimate)",
                     None,
@@ -115,7 +128,7 @@ def run_column(svc: Service, req: service.Request, fps: float):
                     else ""
                 )
                 yield (
-                    filmstrip(event.frames),
+                    filmstrip_file(event.frames),
                     path,
                     f"**{label}** · {req.steps} step{'s' * (req.steps > 1)} in "
                     f"**{event.seconds:.2f} s** "
