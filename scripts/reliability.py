@@ -368,13 +368,15 @@ def run_load(out: str, clients: int, leavers: int = 2, timeout: float = 1800) ->
             }
 
         threads = [threading.Thread(target=user, args=(i,)) for i in range(clients)]
+        # clients that leave mid-run: each submits a comparison first, and is killed once the
+        # others have joined (its job then running or queued)
+        leaving = [_leaving_client(server.url) for _ in range(leavers)]
+        left_in = [p.stdout.readline().strip() for p in leaving]  # its job's status then
         for t in threads:
             t.start()
         ready.wait()
-        # clients that leave mid-run: a process submits a comparison, then is killed
-        leaving = [_leaving_client(server.url) for _ in range(leavers)]
+        time.sleep(3)
         for p in leaving:
-            p.stdout.readline()  # "submitted" (or "" if it failed: it is killed all the same)
             p.kill()
             p.wait()
         for t in threads:
@@ -385,7 +387,7 @@ def run_load(out: str, clients: int, leavers: int = 2, timeout: float = 1800) ->
         full = [r for r in records if r["answer"] == "queue full"]
         result = {
             "clients": clients,
-            "leavers_killed_mid_run": leavers,
+            "leavers_killed_mid_run": left_in,
             "answers": {a: answers.count(a) for a in sorted(set(answers))},
             "by_request": {
                 label: {
@@ -411,15 +413,17 @@ def run_load(out: str, clients: int, leavers: int = 2, timeout: float = 1800) ->
 
 
 def _leaving_client(url: str) -> subprocess.Popen:
-    """A process that submits a comparison and says so once the server has it (queued or
-    running); the caller then kills it."""
+    """A process that submits a comparison and prints its job's status once the server has it
+    (queued or running; at most 120 s); the caller then kills it."""
     code = (
         "from gradio_client import Client; import time, json, sys\n"
         "job = Client(sys.argv[1], verbose=False).submit(**json.loads(sys.argv[2]), "
         "api_name='/compare')\n"
-        "while job.status().code.name not in ('IN_QUEUE', 'PROCESSING', 'ITERATING'):\n"
+        "deadline = time.time() + 120\n"
+        "while time.time() < deadline and job.status().code.name not in "
+        "('IN_QUEUE', 'PROCESSING', 'ITERATING', 'FINISHED', 'QUEUE_FULL'):\n"
         "    time.sleep(0.2)\n"
-        "print('submitted', flush=True); time.sleep(600)\n"
+        "print(job.status().code.name, flush=True); time.sleep(600)\n"
     )
     args = json.dumps(compare_args(seed=7))
     return subprocess.Popen(

@@ -216,6 +216,6 @@ def test_previews_are_files_written_once(with_students):
     args = ["a red circle moving left", "embedded", "webvid", 1, 0, False, 8, 8, "lcm", "lcm", 3, 5]
     updates = list(handlers.compare(with_students, *args))
     left = {u[1] for u in updates if u[1] is not None}
-    assert all(isinstance(p, str) and p.endswith(".png") and os.path.isfile(p) for p in left)
+    assert all(isinstance(p, str) and p.endswith(".webp") and os.path.isfile(p) for p in left)
     assert len(left) == 2  # the step's preview, then the finished strip, carried unchanged
-    assert updates[-1][1] == updates[-2][1] and updates[-1][4].endswith(".png")
+    assert updates[-1][1] == updates[-2][1] and updates[-1][4].endswith(".webp")

@@ -55,14 +55,16 @@ def filmstrip(frames: np.ndarray, scale: int = 3, max_width: int = 1536) -> np.n
 
 
 def filmstrip_file(frames: np.ndarray) -> str:
-    """The filmstrip written once as a PNG in the private output folder; its path.
+    """The filmstrip written once as a WebP (as Gradio writes arrays; a PNG is 20× bigger) in
+    the private output folder; its path.
 
     A column's preview stays in every later yield of `compare`, and Gradio saves an array
     output to its cache again at each yield, rewriting the same file in place while a client
     may be downloading it (the server then logs "Too little data for declared Content-Length").
     A path is copied to the cache once."""
-    path = service.new_output_path(".png")
-    cv2.imwrite(path, cv2.cvtColor(filmstrip(frames), cv2.COLOR_RGB2BGR))
+    path = service.new_output_path(".webp")
+    strip = cv2.cvtColor(filmstrip(frames), cv2.COLOR_RGB2BGR)
+    cv2.imwrite(path, strip, [cv2.IMWRITE_WEBP_QUALITY, 90])
     return path
 
 
