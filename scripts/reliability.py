@@ -38,6 +38,9 @@ from mcm_demo import DEFAULT_PROMPT  # noqa: E402
 from mcm_demo.video_io import UploadError, load_reference  # noqa: E402
 
 MIB = 2**20
+# A browser waits for a busy server; gradio_client gives up on a POST (/upload, /queue/join)
+# after 5 s by default, which a CPU-starved server under 50 clients missed 7 times in one run.
+PATIENCE = {"timeout": 120}
 REFERENCE = os.path.join(ROOT, "assets", "references", "growing-cyan-cross.gif")
 
 
@@ -356,7 +359,7 @@ def run_load(out: str, clients: int, leavers: int = 2, timeout: float = 1800) ->
 
         def user(i):
             label, kind, kwargs = plan[i]
-            client = Client(server.url, verbose=False)
+            client = Client(server.url, verbose=False, httpx_kwargs=PATIENCE)
             ready.wait()
             t0 = time.perf_counter()
             answer, shown = _send(client, kind, kwargs, timeout)
@@ -381,7 +384,12 @@ def run_load(out: str, clients: int, leavers: int = 2, timeout: float = 1800) ->
             p.wait()
         for t in threads:
             t.join(timeout + 60)
-        after, _ = _send(Client(server.url, verbose=False), "compare", compare_args(seed=99), 600)
+        after, _ = _send(
+            Client(server.url, verbose=False, httpx_kwargs=PATIENCE),
+            "compare",
+            compare_args(seed=99),
+            600,
+        )
         answers = [r["answer"] for r in records]
         waits = sorted(r["seconds"] for r in records if r["answer"] in ("video", "message"))
         full = [r for r in records if r["answer"] == "queue full"]
@@ -437,7 +445,7 @@ def run_soak(out: str, requests: int) -> dict:
 
     server = Server(out, "soak")
     try:
-        client = Client(server.url, verbose=False)
+        client = Client(server.url, verbose=False, httpx_kwargs=PATIENCE)
         samples, answers = [], {}
         t0 = time.perf_counter()
         for i, (label, kind, kwargs) in enumerate(_requests_mix(out, requests, light=True), 1):
