@@ -1,11 +1,27 @@
 """`python app.py`: the mcm-demo page at http://localhost:7860 on the embedded default."""
 
+import ctypes
 import os
+import sys
 
 from mcm_demo.app.ui import build_demo
 from mcm_demo.video_io import UploadLimits
 
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread that contends for malloc an arena of its own (up to 8 a core),
+    and Gradio runs handlers on a pool of threads: a server's RSS then climbs in 50-60 MiB
+    steps for hours. Two arenas keep it flat (docs/reliability.md: the soak, with and without).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # -8: M_ARENA_MAX
+        except (OSError, AttributeError):  # not glibc (musl): nothing to limit
+            pass
+
+
 if __name__ == "__main__":
+    limit_malloc_arenas()
     build_demo().launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
