@@ -3,7 +3,8 @@
     python app.py &   # then
     python scripts/screenshot.py --url http://127.0.0.1:7860 --out docs/page
 
-writes docs/page-streaming.png (a column's per-step preview showing) and docs/page-done.png.
+writes docs/page-streaming.png (a column's per-step preview showing) and docs/page-done.png
+(both videos, the speedups and the side-by-side export's download buttons).
 With `--transfer CLIP` it uses the Motion transfer tab instead: uploads CLIP, transfers with
 the page's defaults and writes <out>-transfer.png.
 Needs Debian's `chromium` and `pip install playwright` (it drives the system Chromium; no
@@ -53,6 +54,7 @@ def main():
         page.wait_for_selector("#right-status :text('denoised estimate')", timeout=300_000)
         page.screenshot(path=f"{args.out}-streaming.png", full_page=True)
         page.wait_for_selector("#summary :text('Speedup')", timeout=300_000)
+        page.wait_for_selector("#export-status :text('built in')", timeout=300_000)
         page.wait_for_timeout(1500)
         page.screenshot(path=f"{args.out}-done.png", full_page=True)
         browser.close()
@@ -65,6 +67,7 @@ def transfer_screenshot(page, args):
     page.get_by_label("Prompt (the look)").fill(args.prompt)
     page.get_by_role("button", name="Transfer motion").click()
     page.wait_for_selector("#transfer-status :text('motion fidelity')", timeout=300_000)
+    page.wait_for_selector("#transfer-export-status :text('built in')", timeout=300_000)
     page.wait_for_timeout(1500)
     page.screenshot(path=f"{args.out}-transfer.png", full_page=True)
     print(f"wrote {args.out}-transfer.png")

@@ -23,7 +23,13 @@ def free_port() -> int:
 def app_url(student_weights):
     demo = ui.build_demo(Service(Catalog(student_weights)))
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        css=ui.PAGE_CSS,
+    )
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -156,7 +162,9 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def test_browser_types_a_prompt_clicks_generate_and_sees_both_videos(app_url, tmp_path):
+def test_browser_types_a_prompt_clicks_generate_sees_both_videos_and_downloads_the_export(
+    app_url, tmp_path
+):
     if not os.path.exists(CHROMIUM):
         if os.environ.get("MCM_DEMO_REQUIRE_BROWSER"):
             pytest.fail(f"no Chromium at {CHROMIUM}")
@@ -169,12 +177,28 @@ def test_browser_types_a_prompt_clicks_generate_and_sees_both_videos(app_url, tm
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(app_url)
+        assert "LCM baseline" in page.inner_text("#left-note")  # each column says what it is
+        assert "MCM with the webvid image set" in page.inner_text("#right-note")
         page.get_by_label("Prompt").fill(PROMPT)
         page.get_by_role("button", name="Generate").click()
         for side in ("left", "right"):
             page.wait_for_selector(f"#{side}-video video", timeout=180_000)
         page.wait_for_selector("#summary :text('Speedup')", timeout=180_000)
+        # the clips are enlarged without blur, in the file and by the browser
+        rendering = page.eval_on_selector(
+            "#right-video video", "e => getComputedStyle(e).imageRendering"
+        )
+        assert rendering == "pixelated"
+        # the labelled side by side follows the columns, as a download
+        page.wait_for_selector("#export-status :text('built in')", timeout=180_000)
+        with page.expect_download(timeout=60_000) as download:
+            page.locator("#download-mp4").click()
+        saved = tmp_path / "side-by-side.mp4"
+        download.value.save_as(saved)
         shot = tmp_path / "page.png"
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
+    info = probe(str(saved))
+    assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["frames"] == 8
+    assert info["width"] >= 2 * 256 and info["height"] > 256
     assert shot.stat().st_size > 10_000

@@ -123,3 +123,15 @@ def test_the_teacher_training_command_lines_map_onto_the_library(monkeypatch):
         and kw["spatial_positions"] is False
         and kw["plain_levels"] == 0
     )
+
+
+def test_compare_writes_the_labelled_side_by_side(tmp_path):
+    out = tmp_path / "comparison.mp4"
+    result = run_cli(
+        "compare", "--steps", "1", "--out-dir", str(tmp_path / "cols"), "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "side by side:" in result.stdout and "measured" in result.stdout
+    info = probe(str(out))
+    assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["frames"] == 8
+    assert info["width"] >= 2 * 256 and probe(str(tmp_path / "comparison.gif"))["frames"] == 8

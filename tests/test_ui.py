@@ -208,3 +208,67 @@ def test_transfer_bad_input_is_a_clear_message(with_students, tmp_path, make, ov
     if args["reference"]:  # the upload's own preview says the same, or shows the clip
         preview, note = ui.reference_preview(with_students, args["reference"])
         assert (preview is None) == ("⚠️" in note)
+
+
+def test_a_finished_comparison_exports_one_labelled_side_by_side(with_students):
+    final = run_compare(with_students, steps=1)[-1]
+    job = final[8]  # the finished columns, kept for the export that follows them
+    assert [p.title for p in job.panels] == ["LCM", "MCM-webvid"]
+    assert "1 step · " in job.panels[0].detail and "measured" in job.panels[0].detail
+    assert PROMPT in job.caption and "seed 0" in job.caption
+    mp4, gif, status = ui.export_comparison(job)
+    info = probe(mp4)
+    assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["frames"] == 8
+    assert info["width"] >= 2 * 256 and probe(gif)["frames"] == 8
+    assert "built in" in status and "measured" in status
+    assert ui.export_comparison(None) == (None, None, "")
+
+
+def test_nothing_finished_means_nothing_to_export(with_students):
+    assert run_compare(with_students, prompt="")[-1][8] is None
+
+
+def test_the_page_says_what_each_column_and_method_is():
+    from mcm_demo.app.notes import RunTimes, column_note, method_note
+
+    assert "LCM baseline" in column_note("lcm")
+    assert "anime image set" in column_note("mcm-anime") and "ink outlines" in column_note(
+        "mcm-anime"
+    )
+    assert "25 DDIM steps" in column_note("teacher", 25)
+    assert "2-core CPU" in method_note("fastvmt", 60)
+    times = RunTimes()
+    times.record_transfer("vmc", {"tuning_s": 10.0, "sampling_s": 0.5}, 10.6, 20)
+    assert "0.50 s a tuning step, measured on this server" in method_note("vmc", 20, times)
+    assert "about **10 s**" in method_note("vmc", 19, times)  # 19 × 0.5 + 0.5
+
+
+def test_a_transfer_exports_reference_transferred_and_no_transfer(with_students):
+    from mcm_demo.app.notes import RunTimes
+
+    times = RunTimes()
+    *videos, status, job = ui.transfer_for_page(
+        with_students,
+        REFERENCE,
+        "a yellow star on a gray background",
+        "fastvmt",
+        "mcm-webvid",
+        2,
+        0.75,
+        2,
+        5,
+        "",
+        0,
+        "prompt",
+        None,
+        times,
+    )
+    assert all(videos) and [p.title for p in job.panels] == [
+        "Reference",
+        "fastvmt transfer · MCM-webvid",
+        "Same seed, no transfer",
+    ]
+    assert "motion fidelity" in job.panels[1].detail and "seed 0" in job.caption
+    assert times.estimate("fastvmt")[1]  # the method note now quotes this server's time
+    mp4, _, _ = ui.export_comparison(job)
+    assert probe(mp4)["width"] >= 3 * 256

@@ -120,8 +120,22 @@ def _add_compare(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--fps", type=float, default=8.0)
-    p.add_argument("--out-dir", default="compare")
+    p.add_argument("--out-dir", default="compare", help="each column's own mp4")
+    p.add_argument(
+        "--out",
+        help="also write both columns as one labelled side-by-side mp4 here (and a GIF beside it)",
+    )
+    _add_gif_flag(p)
     p.set_defaults(func=cmd_compare)
+
+
+def _add_gif_flag(p) -> None:
+    p.add_argument(
+        "--gif",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with the side-by-side mp4, also write a looping GIF of it (<out>.gif)",
+    )
 
 
 def _add_transfer(sub) -> None:
@@ -169,6 +183,12 @@ def _add_transfer(sub) -> None:
         help="also write the same seed without transfer (<out>-baseline.mp4)",
     )
     p.add_argument("--out", default="transfer.mp4")
+    p.add_argument(
+        "--side-by-side",
+        metavar="PATH",
+        help="also write reference | transferred | no transfer as one labelled mp4 (and a GIF)",
+    )
+    _add_gif_flag(p)
     p.set_defaults(func=cmd_transfer)
 
 

@@ -20,6 +20,14 @@ from ..train.distill import DistillConfig, export_adapter, train_distill
 from ..video_io import UploadError, display_upscale, write_mp4
 from . import service
 from .bench import bench_stream
+from .exports import (
+    SideBySide,
+    column_panel,
+    comparison_caption,
+    transfer_side_by_side,
+    write_side_by_side,
+)
+from .handlers import model_label
 from .service import Service
 
 
@@ -142,7 +150,7 @@ def cmd_compare(args) -> int:
         for side, model in (("left", args.left), ("right", args.right))
     ]
     os.makedirs(args.out_dir, exist_ok=True)
-    seconds = {}
+    seconds, panels = {}, []
     for side, req in requests:
         model, steps = req.model, req.steps
         for event in svc.stream(req):
@@ -159,6 +167,8 @@ def cmd_compare(args) -> int:
                     upscale=display_upscale(event.frames),
                 )
                 seconds[model] = event.seconds
+                label = model_label(model, steps if model == service.TEACHER_MODEL else None)
+                panels.append(column_panel(label, event.frames, steps, event.seconds))
                 print(
                     f"{side} {model}: {steps} steps in {event.seconds:.2f}s (measured, without "
                     "preview "
@@ -169,7 +179,19 @@ def cmd_compare(args) -> int:
         f"teacher DDIM-{service.BASELINE_STEPS} + CFG: {base:.2f}s (measured); speedup: "
         + ", ".join(f"{m} {base / s:.1f}x" for m, s in seconds.items())
     )
+    if args.out:
+        caption = comparison_caption(args.prompt, requests[0][1].seed, args.teacher)
+        _write_side_by_side(SideBySide(tuple(panels), caption, args.fps), args.out, args.gif)
     return 0
+
+
+def _write_side_by_side(job: SideBySide, out: str, gif: bool) -> None:
+    gif_path = os.path.splitext(out)[0] + ".gif" if gif else None
+    export, seconds = write_side_by_side(job, out, gif_path)
+    print(
+        f"side by side: {export.width}x{export.height}, {export.frames} frames in {seconds:.2f}s "
+        f"(measured) → {out}" + (f" and {gif_path}" if gif_path else "")
+    )
 
 
 def cmd_transfer(args) -> int:
@@ -213,6 +235,10 @@ def cmd_transfer(args) -> int:
             "motion fidelity "
             f"{out['baseline_fidelity']:.3f}"
         )
+    if args.side_by_side:  # reference | transferred (| no transfer, with --baseline)
+        label = model_label(args.student)
+        job = transfer_side_by_side(out, args.prompt, args.method, label, args.steps, args.seed)
+        _write_side_by_side(job, args.side_by_side, args.gif)
     return 0
 
 

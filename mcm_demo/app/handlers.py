@@ -24,14 +24,26 @@ from ..pipeline import PipelineInputError, check_range
 from ..transfer import appearance_invariant_prompt
 from ..video_io import UploadError, display_upscale, to_uint8, write_mp4
 from . import service
+from .exports import (
+    SideBySide,
+    column_panel,
+    comparison_caption,
+    transfer_side_by_side,
+    write_side_by_side,
+)
+from .notes import RunTimes
 from .service import Service, as_number
 
-EXAMPLES = [
-    DEFAULT_PROMPT,
-    "a yellow star spinning on a gray background",
-    "a blue square bouncing and a green triangle moving right on a white background",
-    "a purple cross orbiting on a brown background",
+# The page's examples: (prompt, style variant, steps, seed). Colour, motion and background are
+# what the embedded teacher draws well (its shape is still being trained, docs/shape.md): at 4
+# steps, seeds 0-3, the evaluator read all three right in every clip of LCM and of the MCM
+# variant named (but for one LCM background of the star); MCM-laion and -anime drew the star red.
+EXAMPLE_RUNS = [
+    [DEFAULT_PROMPT, "webvid", 4, 0],
+    ["a yellow star moving right on a gray background", "webvid", 4, 0],
+    ["a red square shrinking on a white background", "anime", 4, 0],
 ]
+EXAMPLES = [run[0] for run in EXAMPLE_RUNS]
 MAX_QUEUE = 32
 FPS_RANGE = "Frames per second must be from {lo} to {hi}"
 
@@ -104,13 +116,16 @@ def _column_request(
     )
 
 
-def run_column(svc: Service, req: service.Request, fps: float):
-    """Yield (preview, video, status, seconds) for one column; problems become a ⚠️ status.
-    `seconds` (the measured generation time) comes with the final video only."""
+def run_column(svc: Service, req: service.Request, fps: float, progress=None):
+    """Yield (preview, video, status, result) for one column; problems become a ⚠️ status.
+    `result` (the finished `service.Result`, with its measured seconds) comes with the final
+    video only. `progress(i, n, label)` hears of every sampling step."""
     label = model_label(req.model, req.steps if req.model == service.TEACHER_MODEL else None)
     try:
         for event in svc.stream(req):
             if isinstance(event, service.Preview):
+                if progress is not None:
+                    progress(event.step, event.total, label)
                 yield (
                     filmstrip_file(event.frames),
                     None,
@@ -136,7 +151,7 @@ def run_column(svc: Service, req: service.Request, fps: float):
                     f"**{event.seconds:.2f} s** "
                     f"(measured, without the {event.preview_seconds:.2f} s of preview "
                     f"decoding{first})",
-                    event.seconds,
+                    event,
                 )
                 return
     except (PipelineInputError, CheckpointMissing, RuntimeError) as err:
@@ -157,17 +172,22 @@ def compare(
     right,
     teacher_steps,
     guidance,
+    progress=None,
+    speedup: bool = True,
 ):
     """The page's one handler: stream the left column, then the right, then the speedups.
 
     Yields (seed, left preview, left video, left status, right preview, right video,
-    right status, summary).
+    right status, summary, side by side): the last is a `SideBySide` of the finished columns
+    for `export_comparison`, once both are done (None before). `progress(fraction, desc=…)`
+    hears of every step, as Gradio's `gr.Progress` does. Without `speedup` the teacher's
+    baseline is not measured (the cached examples: it would add seconds to start-up).
     """
     if randomize:
         seed = random.randrange(2**31)
     # Every yield carries the whole state (Gradio sends only what changed), so the last one is
     # the complete answer for API clients too.
-    outputs = [seed, None, None, "", None, None, "", "Generating…"]
+    outputs = [seed, None, None, "", None, None, "", "Generating…", None]
     yield tuple(outputs)
     if variant not in VARIANTS:
         message = f"⚠️ Unknown style variant {variant!r}; choose from {', '.join(VARIANTS)}."
@@ -180,23 +200,41 @@ def compare(
         outputs[3] = outputs[6] = outputs[7] = f"⚠️ {err}"
         yield tuple(outputs)
         return
-    timings = {}
+    timings, panels = {}, []
     for side, model in ((0, left), (1, right)):
         req = _column_request(prompt, model, steps, teacher_steps, seed, frames, guidance, teacher)
-        for preview, video, status, seconds in run_column(svc, req, fps):
+
+        def on_step(i, n, label, side=side):
+            if progress is not None:  # each column is half of the run
+                progress((side + i / n) / 2, desc=f"{label}: step {i}/{n}")
+
+        for preview, video, status, result in run_column(svc, req, fps, on_step):
             outputs[1 + 3 * side : 4 + 3 * side] = [preview, video, status]
             yield tuple(outputs)
-            if seconds is not None:
-                timings[
-                    model_label(model, req.steps if model == service.TEACHER_MODEL else None)
-                ] = seconds
+            if result is not None:
+                label = model_label(model, req.steps if model == service.TEACHER_MODEL else None)
+                timings[label] = result.seconds
+                panels.append(column_panel(label, result.frames, req.steps, result.seconds))
+    if panels:
+        outputs[8] = SideBySide(
+            tuple(panels), comparison_caption(prompt, seed, teacher), float(fps)
+        )
     if not timings:
         outputs[7] = "Nothing was generated: see the messages above."
+        yield tuple(outputs)
+        return
+    if not speedup:
+        outputs[7] = (
+            "Press Generate for the speedups: the teacher's "
+            f"{service.BASELINE_STEPS}-step time is measured once on this machine."
+        )
         yield tuple(outputs)
         return
     outputs[7] = (
         f"Measuring the teacher's {service.BASELINE_STEPS}-step DDIM + CFG once on this machine…"
     )
+    if progress is not None:
+        progress(None, desc=outputs[7])
     yield tuple(outputs)
     try:
         base = svc.teacher_baseline_seconds(teacher, int(frames), float(guidance))
@@ -209,6 +247,24 @@ def compare(
             f"({base:.2f} s, measured on this machine): {ratios}"
         )
     yield tuple(outputs)
+
+
+def export_comparison(job: SideBySide | None):
+    """The finished comparison as one labelled mp4 and GIF: (mp4, gif, status). Runs after
+    the columns are done (the page chains it), so it never holds them up; its time is shown."""
+    if job is None:
+        return None, None, ""
+    mp4 = service.new_output_path("-side-by-side.mp4")
+    try:
+        export, seconds = write_side_by_side(job, mp4, mp4.removesuffix(".mp4") + ".gif")
+    except (OSError, ValueError, RuntimeError) as err:  # ffmpeg's failures are OSErrors
+        return None, None, f"⚠️ the side-by-side export failed: {err}"
+    return (
+        export.mp4,
+        export.gif,
+        f"Side by side, labelled: {export.width}×{export.height} px, {export.frames} frames "
+        f"(mp4 and GIF), built in {seconds:.2f} s once the clips were done (measured).",
+    )
 
 
 TRANSFER_PROMPTS = [
@@ -249,11 +305,48 @@ def run_transfer(
     progress=None,
 ):
     """Returns (reference mp4, transferred mp4, baseline mp4, status)."""
+    return transfer_for_page(
+        svc,
+        reference,
+        prompt,
+        method,
+        student,
+        steps,
+        strength,
+        inner_iterations,
+        tune_steps,
+        motion_prompt,
+        seed,
+        start_look,
+        progress,
+    )[:4]
+
+
+def transfer_for_page(
+    svc: Service,
+    reference,
+    prompt,
+    method,
+    student,
+    steps,
+    strength,
+    inner_iterations,
+    tune_steps,
+    motion_prompt,
+    seed,
+    start_look=service.TransferRequest.start_look,
+    progress=None,
+    times: RunTimes | None = None,
+):
+    """`run_transfer`'s outputs and a `SideBySide` of them for `export_comparison` (None when
+    nothing was made); `times` records how long it took, for the method notes."""
 
     def report(i, n, loss):
         if progress is not None:
             progress(i / n, desc=f"VMC tuning {i}/{n} (motion loss {loss:.3f})")
 
+    if progress is not None:  # fastvmt's guidance and the sampling report no steps of their own
+        progress(None, desc=f"{method}: transferring, then the same seed without transfer…")
     req = service.TransferRequest(
         reference,
         prompt,
@@ -270,7 +363,9 @@ def run_transfer(
     try:
         out = svc.run_transfer(req, progress=report)
     except (PipelineInputError, CheckpointMissing, UploadError, ValueError, RuntimeError) as err:
-        return None, None, None, f"⚠️ {err}"
+        return None, None, None, f"⚠️ {err}", None
+    if times is not None:
+        times.record_transfer(method, out["info"], out["transferred_seconds"], int(tune_steps))
     paths = [
         write_mp4(out[k], service.new_output_path(), fps=8, upscale=display_upscale(out[k]))
         for k in ("reference", "transferred", "baseline")
@@ -290,4 +385,5 @@ def run_transfer(
     )
     if method == "vmc" and not motion_prompt:
         status += f". Derived motion prompt: '{appearance_invariant_prompt(prompt)}'."
-    return *paths, status
+    job = transfer_side_by_side(out, prompt, method, model_label(student), int(steps), int(seed))
+    return *paths, status, job

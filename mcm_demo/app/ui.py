@@ -6,30 +6,39 @@ below this package), reached through the handlers.
 from __future__ import annotations
 
 import os
+import threading
 
 from ..catalog import TEACHERS, VARIANTS, student_names
 from ..pipeline import LIMITS
 from . import service
 from .handlers import (
+    EXAMPLE_RUNS,
     EXAMPLES,
     MAX_QUEUE,
     TRANSFER_PROMPTS,
     compare,
+    export_comparison,
     model_dropdown_choices,
     model_label,
     reference_preview,
     run_transfer,
     teacher_status,
+    transfer_for_page,
 )
+from .notes import SPEEDUP_NOTE, RunTimes, column_note, method_note
 from .service import Service
 
 __all__ = [
     "ASSETS",
+    "PAGE_CSS",
     "build_demo",
+    "warm_examples",
     "compare",
     "reference_examples",
     "reference_preview",
     "run_transfer",
+    "export_comparison",
+    "transfer_for_page",
     "teacher_status",
 ]
 
@@ -38,6 +47,13 @@ ASSETS = os.path.join(
     "assets",
     "references",
 )
+
+
+# The clips are enlarged with nearest-neighbour in the file; the browser must not smear them
+# again when it fits them to the column (pass to `launch(css=…)`: Gradio 6 takes CSS there).
+PAGE_CSS = """
+.pixelated video, .pixelated img { image-rendering: pixelated; }
+"""
 
 
 def reference_examples() -> list[str]:
@@ -56,8 +72,10 @@ def _gpu(fn):
     return spaces.GPU(duration=120)(fn)
 
 
-def build_demo(svc: Service | None = None):
-    """The page around `svc` (a new one on the default weights if None)."""
+def build_demo(svc: Service | None = None, cache_examples: bool = False):
+    """The page around `svc` (a new one on the default weights if None). With `cache_examples`
+    an example's result is kept once made, for every later click; `warm_examples` makes them
+    right after launch (app.py does; tests do not). Launch it with `css=PAGE_CSS`."""
     import gradio as gr
 
     svc = svc or Service()
@@ -66,22 +84,49 @@ def build_demo(svc: Service | None = None):
             "# mcm-demo — LCM vs MCM, few-step text-to-video\n"
             "Two few-step students of the same teacher side by side: the LCM baseline and a "
             "Motion Consistency Model whose frame quality comes from a style's image set. "
-            "Every step's denoised estimate streams in, then the mp4 plays."
+            "Every step's denoised estimate streams in, then the mp4 plays, and the two "
+            "come as one labelled side-by-side video to download."
         )
         with gr.Tabs():
             with gr.Tab("Compare"):
-                _compare_tab(gr, svc)
+                # the examples, for `warm_examples`
+                demo.mcm_examples = _compare_tab(gr, svc, cache_examples)
             with gr.Tab("Motion transfer"):
                 _transfer_tab(gr, svc)
         demo.queue(max_size=MAX_QUEUE)
     return demo
 
 
-def _compare_tab(gr, svc: Service) -> None:
+def _export_updates(gr, job):
+    """Build the side-by-side export and show its two download buttons (hidden without one)."""
+    mp4, gif, note = export_comparison(job)
+    return (
+        gr.update(value=mp4, visible=mp4 is not None),
+        gr.update(value=gif, visible=gif is not None),
+        note,
+    )
+
+
+def warm_examples(demo) -> threading.Thread:
+    """Make the cached examples' results in the background, one after another, once `demo` is
+    launched: the page serves at once, and a click on an example made by then shows it at once.
+    (Gradio's eager caching would hold up the launch for all of them: docs/export.md.)"""
+    examples = demo.mcm_examples
+
+    def work():
+        for i in range(len(examples.examples)):
+            examples.load_from_cache(i)  # what a click does: make it unless already made
+
+    thread = threading.Thread(target=work, name="warm-examples", daemon=True)
+    thread.start()
+    return thread
+
+
+def _compare_tab(gr, svc: Service, cache_examples: bool = False):
     with gr.Row():
         with gr.Column(scale=2):
             prompt = gr.Textbox(label="Prompt", value=EXAMPLES[0], max_lines=3)
-            gr.Examples(EXAMPLES, inputs=prompt)
+            examples_slot = gr.Column()  # filled below, once the outputs exist
         with gr.Column(scale=1):
             teachers = [(t.label, name) for name, t in TEACHERS.items()]
             teacher = gr.Dropdown(teachers, value="embedded", label="Teacher")
@@ -103,18 +148,69 @@ def _compare_tab(gr, svc: Service) -> None:
         availability = gr.Markdown(teacher_status(svc, "embedded"))
     button = gr.Button("Generate", variant="primary")
     with gr.Row(equal_height=True):
-        columns = []
-        for side in ("left", "right"):
+        columns, notes = [], []
+        for side, model in (("left", "lcm"), ("right", "mcm-webvid")):
             with gr.Column():
                 status = gr.Markdown(elem_id=f"{side}-status")
                 preview = gr.Image(
-                    label="Denoised estimate, per step", type="numpy", elem_id=f"{side}-preview"
+                    label="Denoised estimate, per step",
+                    type="numpy",
+                    elem_id=f"{side}-preview",
+                    elem_classes=["pixelated"],
                 )
                 video = gr.Video(
-                    label="Result", autoplay=True, loop=True, height=280, elem_id=f"{side}-video"
+                    label="Result",
+                    autoplay=True,
+                    loop=True,
+                    height=320,
+                    elem_id=f"{side}-video",
+                    elem_classes=["pixelated"],
                 )
+                notes.append(gr.Markdown(column_note(model), elem_id=f"{side}-note"))
                 columns += [preview, video, status]
     summary = gr.Markdown(elem_id="summary")
+    gr.Markdown(SPEEDUP_NOTE)
+    with gr.Row():
+        export_status = gr.Markdown(elem_id="export-status")
+        download_mp4 = gr.DownloadButton(
+            "Download side by side (mp4)", visible=False, elem_id="download-mp4"
+        )
+        download_gif = gr.DownloadButton(
+            "Download side by side (GIF)", visible=False, elem_id="download-gif"
+        )
+    finished = gr.State(None)  # the finished columns, for the export that follows them
+    exports = [download_mp4, download_gif, export_status]
+
+    def on_example(prompt, variant, steps, seed):  # what a cached example shows
+        runs = compare(
+            svc,
+            prompt,
+            "embedded",
+            variant,
+            steps,
+            seed,
+            randomize=False,
+            frames=8,
+            fps=8,
+            left="lcm",
+            right=f"mcm-{variant}",
+            teacher_steps=25,
+            guidance=5.0,
+            speedup=False,  # the teacher's 50 steps would add seconds to start-up
+        )
+        *shown, job = list(runs)[-1]
+        return *shown, *_export_updates(gr, job)
+
+    with examples_slot:
+        examples = gr.Examples(
+            EXAMPLE_RUNS,
+            inputs=[prompt, variant, steps, seed],
+            outputs=[seed, *columns, summary, *exports],
+            fn=on_example,
+            cache_examples=cache_examples,
+            cache_mode="lazy",  # made by `warm_examples` after launch, not during it
+            label="Examples (colour and motion words: what the embedded teacher draws best)",
+        )
 
     def on_variant(name, v):  # the right column follows the style, where the teacher has it
         return gr.update(value=f"mcm-{v}") if f"mcm-{v}" in student_names(name) else gr.update()
@@ -144,6 +240,7 @@ def _compare_tab(gr, svc: Service) -> None:
         right,
         teacher_steps,
         guidance,
+        progress=gr.Progress(),
     ):
         yield from compare(
             svc,
@@ -159,10 +256,14 @@ def _compare_tab(gr, svc: Service) -> None:
             right,
             teacher_steps,
             guidance,
+            progress,
         )
 
     variant.change(on_variant, [teacher, variant], right_model, queue=False)
     teacher.change(on_teacher, [teacher, variant], [left_model, right_model, availability])
+    for dropdown, note in zip((left_model, right_model), notes):
+        for trigger in (dropdown.change, teacher_steps.change):
+            trigger(column_note, [dropdown, teacher_steps], note, queue=False)
     inputs = [
         prompt,
         teacher,
@@ -177,23 +278,40 @@ def _compare_tab(gr, svc: Service) -> None:
         teacher_steps,
         guidance,
     ]
+    # a new comparison hides the last one's downloads until its own export is ready
+    button.click(
+        lambda: (gr.update(visible=False), gr.update(visible=False), ""),
+        None,
+        exports,
+        queue=False,
+        api_visibility="private",
+    )
     button.click(
         _gpu(on_compare),
         inputs,
-        [seed, *columns, summary],
+        [seed, *columns, summary, finished],
         api_name="compare",
         concurrency_limit=1,
         concurrency_id="device",
+        show_progress_on=[summary],
+    ).then(  # after both columns are done, so the export never holds them up
+        lambda job: _export_updates(gr, job),
+        finished,
+        exports,
+        api_visibility="private",
+        show_progress_on=[export_status],
     )
+    return examples
 
 
 def _transfer_tab(gr, svc: Service) -> None:
     gr.Markdown(
         "Upload a short clip (mp4, webm, mov or gif): the new video takes the prompt's look "
-        "and the clip's motion, sampled by a few-step student. **fastvmt** guides the first "
-        "step with the clip's attention motion flow (training-free); **vmc** first tunes a "
-        "small temporal-attention LoRA on the clip (cached per clip)."
+        "and the clip's motion, sampled by a few-step student. Below: the reference, the "
+        "transfer, and the same seed without transfer, each with its motion fidelity to the "
+        "reference (1 = the same motion)."
     )
+    times = RunTimes()  # this server's measured transfer times, for the method note
     defaults = service.TransferRequest  # the library's defaults, as the CLI's
     with gr.Row():
         with gr.Column():
@@ -210,6 +328,9 @@ def _transfer_tab(gr, svc: Service) -> None:
         with gr.Column():
             t_prompt = gr.Textbox(label="Prompt (the look)", value=TRANSFER_PROMPTS[0], max_lines=2)
             method = gr.Radio(["fastvmt", "vmc"], value="fastvmt", label="Method")
+            method_help = gr.Markdown(
+                method_note("fastvmt", defaults.tune_steps), elem_id="method-note"
+            )
             t_student = gr.Dropdown(
                 [(model_label(m), m) for m in student_names("embedded")],
                 value="mcm-webvid",
@@ -244,12 +365,23 @@ def _transfer_tab(gr, svc: Service) -> None:
             t_button = gr.Button("Transfer motion", variant="primary")
     t_status = gr.Markdown(elem_id="transfer-status")
     with gr.Row():
-        out_ref = gr.Video(label="Reference", autoplay=True, loop=True, height=240)
-        out_new = gr.Video(
-            label="Transferred", autoplay=True, loop=True, height=240, elem_id="transferred"
-        )
-        out_base = gr.Video(label="Same seed, no transfer", autoplay=True, loop=True, height=240)
+        video = dict(autoplay=True, loop=True, height=256, elem_classes=["pixelated"])
+        out_ref = gr.Video(label="Reference", **video)
+        out_new = gr.Video(label="Transferred", elem_id="transferred", **video)
+        out_base = gr.Video(label="Same seed, no transfer", **video)
+    with gr.Row():
+        t_export_status = gr.Markdown(elem_id="transfer-export-status")
+        t_mp4 = gr.DownloadButton("Download side by side (mp4)", visible=False)
+        t_gif = gr.DownloadButton("Download side by side (GIF)", visible=False)
+    t_finished = gr.State(None)
+    t_exports = [t_mp4, t_gif, t_export_status]
     upload.change(lambda path: reference_preview(svc, path), upload, [ref_preview, ref_status])
+
+    def on_method(m, n):
+        return method_note(m, n, times)
+
+    for trigger in (method.change, tune.change):
+        trigger(on_method, [method, tune], method_help, queue=False)
 
     def transfer_handler(
         reference,
@@ -265,7 +397,7 @@ def _transfer_tab(gr, svc: Service) -> None:
         look,
         progress=gr.Progress(),
     ):
-        return run_transfer(
+        return transfer_for_page(
             svc,
             reference,
             prompt_text,
@@ -279,6 +411,7 @@ def _transfer_tab(gr, svc: Service) -> None:
             seed_v,
             look,
             progress,
+            times,
         )
 
     inputs = [
@@ -295,10 +428,26 @@ def _transfer_tab(gr, svc: Service) -> None:
         start_look,
     ]
     t_button.click(
+        lambda: (gr.update(visible=False), gr.update(visible=False), ""),
+        None,
+        t_exports,
+        queue=False,
+        api_visibility="private",
+    )
+    t_button.click(
         _gpu(transfer_handler),
         inputs,
-        [out_ref, out_new, out_base, t_status],
+        [out_ref, out_new, out_base, t_status, t_finished],
         api_name="transfer",
         concurrency_limit=1,
         concurrency_id="device",
+        show_progress_on=[t_status],
+    ).then(  # the note now quotes the time measured here
+        on_method, [method, tune], method_help, queue=False, api_visibility="private"
+    ).then(
+        lambda job: _export_updates(gr, job),
+        t_finished,
+        t_exports,
+        api_visibility="private",
+        show_progress_on=[t_export_status],
     )
