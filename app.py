@@ -11,8 +11,8 @@ from mcm_demo.video_io import UploadLimits
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """glibc gives each thread that contends for malloc an arena of its own (up to 8 a core),
-    and Gradio runs handlers on a pool of threads: a server's RSS then climbs in 50-60 MiB
-    steps for hours. Two arenas keep it flat (docs/reliability.md: the soak, with and without).
+    and Gradio runs handlers on a pool of threads: a server's RSS then climbs in ~50 MiB steps.
+    Two arenas bound that (docs/reliability.md: the soak, with and without).
     """
     if sys.platform.startswith("linux"):
         try:
