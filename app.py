@@ -1,12 +1,28 @@
 """`python app.py`: the mcm-demo page at http://localhost:7860 on the embedded default."""
 
+import ctypes
 import os
+import sys
 import tempfile
 
 from mcm_demo.app.ui import PAGE_CSS, build_demo, warm_examples
 from mcm_demo.video_io import UploadLimits
 
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread that contends for malloc an arena of its own (up to 8 a core),
+    and Gradio runs handlers on a pool of threads: a server's RSS then climbs in ~50 MiB steps.
+    Two arenas bound that (docs/reliability.md: the soak, with and without).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # -8: M_ARENA_MAX
+        except (OSError, AttributeError):  # not glibc (musl): nothing to limit
+            pass
+
+
 if __name__ == "__main__":
+    limit_malloc_arenas()
     # Cached examples go to a fresh folder: Gradio would otherwise reuse results made with older
     # weights.
     os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="mcm-demo-examples-"))
@@ -16,6 +32,8 @@ if __name__ == "__main__":
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         # the server refuses bigger uploads before reading them
         max_file_size=UploadLimits.max_bytes,
+        # an API client that sends a value a component refuses reads why, not a bare "error"
+        show_error=True,
         css=PAGE_CSS,
         prevent_thread_lock=True,
     )

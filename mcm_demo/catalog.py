@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -31,6 +33,8 @@ DEFAULT_PROMPT = "a red circle moving left on a black background"
 
 def variant_of(model: str) -> str | None:
     """ "mcm-anime" → "anime"; None for any other model name."""
+    if not isinstance(model, str):  # an API client's None: the request's check says so
+        return None
     return model.removeprefix("mcm-") if model.startswith("mcm-") else None
 
 
@@ -138,6 +142,18 @@ def default_device_dtype(device: str | None = None, dtype: torch.dtype | None = 
     return device, dtype or (torch.float16 if device.startswith("cuda") else torch.float32)
 
 
+def device_key(device: str | torch.device) -> str:
+    """One name per device: "cuda", "cuda:0" and torch.device("cuda", 0) are all "cuda:0" (on
+    a machine whose current GPU is 0), so a lock named by it is one lock per device."""
+    device = torch.device(device)
+    if device.type == "cpu" or device.index is not None:
+        return str(device)
+    current = (
+        torch.cuda.current_device() if device.type == "cuda" and torch.cuda.is_available() else 0
+    )
+    return f"{device.type}:{current}"
+
+
 def assemble_animatediff(base: str, motion_adapter: str, dtype: torch.dtype = torch.float32):
     """An SD1.5 folder + a motion adapter folder → our pipeline around `UNetMotionModel`,
     with the scheduler MCM's AnimateDiff checkpoints were distilled with (DESIGN §4)."""
@@ -188,13 +204,15 @@ def _enable_cuda_savings(pipe) -> None:
 
 class Catalog:
     """Teachers and students → folders under `weights_dir` (the embedded default) or the hub
-    cache, and one cached pipeline per (teacher, device, dtype) behind a lock. The app owns
-    one; the CLI makes one per command."""
+    cache, and one cached pipeline per (teacher, device, dtype): at most `max_pipelines` of
+    them, the least recently used evicted. The app owns one; the CLI makes one per command."""
 
-    def __init__(self, weights_dir: str | os.PathLike = DEFAULT_WEIGHTS):
+    def __init__(self, weights_dir: str | os.PathLike = DEFAULT_WEIGHTS, max_pipelines: int = 2):
         self.weights_dir = Path(weights_dir)
-        self._pipelines: dict[tuple, TextToVideoPipeline] = {}
-        self._lock = threading.Lock()
+        self.max_pipelines = max_pipelines
+        self._pipelines: OrderedDict[tuple, TextToVideoPipeline] = OrderedDict()
+        self._lock = threading.Lock()  # guards the two dicts only, never held through a load
+        self._loading: dict[tuple, threading.Lock] = {}  # one load at a time per key
 
     @property
     def teacher_folder(self) -> Path:
@@ -246,14 +264,57 @@ class Catalog:
                 "a local pipeline folder or a hub id"
             )
         device, dtype = default_device_dtype(device, dtype)
-        key = (teacher, device, dtype)
+        key = (teacher, device_key(device), dtype)
         with self._lock:
-            if key not in self._pipelines:
-                pipe = self._load(teacher, dtype).to(device)
-                if device.startswith("cuda"):
-                    _enable_cuda_savings(pipe)
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # a second caller of the same key waits for the first's pipeline
+            with self._lock:
+                if key in self._pipelines:
+                    self._pipelines.move_to_end(key)
+                    return self._pipelines[key]
+            pipe = self._load(teacher, dtype).to(device)
+            if device.startswith("cuda"):
+                _enable_cuda_savings(pipe)
+            with self._lock:
                 self._pipelines[key] = pipe
-            return self._pipelines[key]
+                while len(self._pipelines) > self.max_pipelines:
+                    self._pipelines.popitem(last=False)  # callers that hold it finish with it
+            return pipe
+
+    def loaded(self) -> list[tuple]:
+        """The (teacher, device, dtype) keys of the cached pipelines, least recently used first."""
+        with self._lock:
+            return list(self._pipelines)
+
+    def clip_size(self, teacher: str = "embedded") -> int:
+        """The side in pixels of the clips `teacher` makes, read from its configs: nothing is
+        loaded (the upload preview asks while a generation holds the device)."""
+        with self._lock:
+            for (name, _, _), pipe in self._pipelines.items():
+                if name == teacher:
+                    return pipe.unet.config.sample_size * pipe.vae_scale_factor
+        folder = Path(self._pipeline_folder(teacher))
+        unet = json.loads((folder / "unet" / "config.json").read_text())
+        vae = json.loads((folder / "vae" / "config.json").read_text())
+        sample_size = unet["sample_size"]
+        sample_size = sample_size[0] if isinstance(sample_size, list) else sample_size
+        return sample_size * 2 ** (len(vae["block_out_channels"]) - 1)
+
+    def _pipeline_folder(self, teacher: str) -> str:
+        """The folder holding `teacher`'s unet/ and vae/ (AnimateDiff's: its SD1.5 base)."""
+        if teacher == "embedded":
+            if not (self.teacher_folder / "model_index.json").exists():
+                raise CheckpointMissing(
+                    f"the embedded teacher is missing at {self.teacher_folder}; rebuild it with "
+                    "`python -m mcm_demo train teacher` (see weights/README.md)"
+                )
+            return str(self.teacher_folder)
+        t = TEACHERS.get(teacher)
+        if t is not None:
+            return _cached(t.repo, t.label, fetch_command(teacher))
+        if os.path.isdir(teacher):
+            return teacher
+        return _cached(teacher, teacher, f"huggingface-cli download {teacher}")
 
     def _load(self, teacher: str, dtype: torch.dtype) -> TextToVideoPipeline:
         import diffusers
@@ -264,12 +325,7 @@ class Catalog:
         transformers.utils.logging.disable_progress_bar()
 
         if teacher == "embedded":
-            if not (self.teacher_folder / "model_index.json").exists():
-                raise CheckpointMissing(
-                    f"the embedded teacher is missing at {self.teacher_folder}; rebuild it with "
-                    "`python -m mcm_demo train teacher` (see weights/README.md)"
-                )
-            return TextToVideoPipeline.from_pretrained(str(self.teacher_folder), dtype=dtype)
+            return TextToVideoPipeline.from_pretrained(self._pipeline_folder(teacher), dtype=dtype)
         t = TEACHERS.get(teacher)
         if t is None:  # a folder or hub id of a ModelScope-layout pipeline
             return TextToVideoPipeline.from_pretrained(teacher, dtype=dtype)

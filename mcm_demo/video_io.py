@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from fractions import Fraction
 
 import av
@@ -88,6 +89,10 @@ def read_video(path: str) -> np.ndarray:
 
 # -- uploads ----------------------------------------------------------------------------
 UPLOAD_FORMATS = (".mp4", ".webm", ".mov", ".gif")
+# The demuxers FFmpeg may pick for an upload, whatever its name says: mp4/mov, matroska/webm and
+# gif. Without this list FFmpeg guesses from the content among all its demuxers (an ffconcat
+# list named .mp4 read the file beside it; random bytes named .gif decoded as CD+G).
+UPLOAD_DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,gif"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +101,15 @@ class UploadLimits:
     max_seconds: float = 30.0
     max_frames: int = 1500
     max_side: int = 4096
+    # a 4K frame either way round: a decoder may hold 16 reference pictures, so the area, not
+    # the side, bounds its memory (a 16-reference 4096×4096 clip peaked 361 MiB above idle)
+    max_frame_pixels: int = 4096 * 2160
+    # the decoding work, whatever the headers say: all frames' pixels together (about 1,000
+    # frames of 1080p), and wall time
+    max_total_pixels: int = 2 * 1024**3
+    max_decode_seconds: float = 60.0
+    # decoded frames held while reading, from which the sampled ones are picked (see _Sampler)
+    held_frames: int = 64
 
 
 class UploadError(ValueError):
@@ -106,8 +120,9 @@ def load_reference(
     path: str, num_frames: int = 8, size: int = 64, limits: UploadLimits = UploadLimits()
 ) -> np.ndarray:
     """An uploaded clip → uint8 (num_frames, size, size, 3): frames sampled evenly over the
-    whole clip, the shorter side resized to `size`, centre-cropped. Anything unusable raises
-    UploadError with what is wrong and what is accepted."""
+    whole clip, each centre-cropped to a square and resized to `size`. Decoding holds at most
+    `limits.held_frames` small frames and one full one, whatever the clip. Anything unusable
+    raises UploadError with what is wrong and what is accepted."""
     if not path or not os.path.isfile(path):
         raise UploadError("No clip was uploaded.")
     ext = os.path.splitext(path)[1].lower()
@@ -123,55 +138,130 @@ def load_reference(
         raise UploadError(
             f"The clip is {nbytes / 2**20:.0f} MB; the limit is {limits.max_bytes / 2**20:.0f} MB."
         )
+    sampler = _Sampler(num_frames, size, limits.held_frames)
     try:
-        frames = _decode_within_limits(path, limits)
-    except UploadError:
-        raise
-    except Exception as err:  # FFmpeg's errors for truncated, corrupt or mislabelled files
+        _decode_within_limits(path, limits, sampler)
+    except av.FFmpegError as err:  # FFmpeg's errors for truncated, corrupt or mislabelled files
         raise UploadError(
-            f"The file could not be decoded as a video ({type(err).__name__}); "
-            "it may be corrupt or not a video."
+            f"The file could not be decoded as a video ({type(err).__name__}); it may be "
+            f"corrupt, not a video, or have frames over {limits.max_frame_pixels / 1e6:.1f} "
+            "megapixels."
         ) from None
-    if len(frames) < 2:
-        raise UploadError(f"The clip has {len(frames)} frame(s); motion needs at least 2.")
-    picks = np.linspace(0, len(frames) - 1, num_frames).round().astype(int)
-    return np.stack([_resize_centre_crop(frames[i], size) for i in picks])
+    if sampler.count < 2:
+        raise UploadError(f"The clip has {sampler.count} frame(s); motion needs at least 2.")
+    return sampler.picks()
 
 
-def _decode_within_limits(path: str, limits: UploadLimits) -> list[np.ndarray]:
-    with av.open(path) as container:
+def _decode_within_limits(path: str, limits: UploadLimits, sampler: _Sampler) -> None:
+    """Decode every frame once, checking each against the limits, and hand it to `sampler`."""
+    started = time.monotonic()
+    options = {"format_whitelist": UPLOAD_DEMUXERS, "protocol_whitelist": "file"}
+    # metadata_errors="replace": one non-UTF-8 byte in a tag must not reject a good clip
+    with av.open(path, options=options, metadata_errors="replace") as container:
         if not container.streams.video:
             raise UploadError("The file has no video stream.")
         stream = container.streams.video[0]
-        w, h = stream.codec_context.width, stream.codec_context.height
-        if max(w, h) > limits.max_side:
-            raise UploadError(
-                f"The clip is {w}×{h}; the largest side allowed is {limits.max_side} px."
-            )
-        seconds = (
-            float(stream.duration * stream.time_base)
-            if stream.duration and stream.time_base
-            else (container.duration or 0) / 1e6
+        if stream.codec_context is None:  # FFmpeg has no decoder for this codec
+            raise UploadError("The clip's video codec is not supported; upload H.264, VP9 or gif.")
+        _check_side(stream.codec_context.width, stream.codec_context.height, limits)
+        seconds = _metadata_seconds(stream, container)
+        if seconds is not None and seconds > limits.max_seconds:
+            raise _too_long(limits, f"{seconds:.0f} s")
+        # The decoder itself refuses pictures over the largest allowed area (a stream may
+        # switch size mid-way; headers are only a first check). One thread: a threaded
+        # decoder holds a picture per thread.
+        stream.codec_context.options = {"max_pixels": str(limits.max_frame_pixels)}
+        stream.thread_count = 1
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        first_time, total_pixels = None, 0
+        for packet in container.demux(stream):
+            _check_clock(started, limits)
+            for frame in packet.decode():
+                _check_clock(started, limits)
+                _check_side(frame.width, frame.height, limits)
+                total_pixels += frame.width * frame.height
+                if total_pixels > limits.max_total_pixels:
+                    raise UploadError(
+                        f"The clip has too many pixels to read ({sampler.count + 1} frames of "
+                        f"{frame.width}×{frame.height}); upload a shorter or smaller clip."
+                    )
+                # a clip's length from its frames' timestamps: a stream may carry no duration
+                t = frame.time if frame.time is not None else sampler.count / rate
+                first_time = t if first_time is None else first_time
+                if t - first_time > limits.max_seconds:
+                    raise _too_long(limits, f"over {limits.max_seconds:.0f} s")
+                if sampler.count >= limits.max_frames:
+                    raise UploadError(
+                        f"The clip has more than {limits.max_frames} frames; trim it."
+                    )
+                sampler.add(frame)
+
+
+def _metadata_seconds(stream, container) -> float | None:
+    """The duration the headers state, or None where they state none (unknown is not 0 s)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / 1e6
+    return None
+
+
+def _too_long(limits: UploadLimits, length: str) -> UploadError:
+    return UploadError(f"The clip is {length} long; the limit is {limits.max_seconds:.0f} s.")
+
+
+def _check_side(w: int, h: int, limits: UploadLimits) -> None:
+    if max(w, h) > limits.max_side:
+        raise UploadError(f"The clip is {w}×{h}; the largest side allowed is {limits.max_side} px.")
+    if w * h > limits.max_frame_pixels:
+        raise UploadError(
+            f"The clip is {w}×{h}; frames of up to {limits.max_frame_pixels / 1e6:.1f} megapixels "
+            "(4096×2160, either way round) are accepted."
         )
-        if seconds > limits.max_seconds:
-            raise UploadError(
-                f"The clip is {seconds:.0f} s long; the limit is {limits.max_seconds:.0f} s."
-            )
-        frames = []
-        for frame in container.decode(stream):
-            frames.append(frame.to_ndarray(format="rgb24"))
-            if len(frames) > limits.max_frames:
-                raise UploadError(f"The clip has more than {limits.max_frames} frames; trim it.")
-        return frames
 
 
-def _resize_centre_crop(frame: np.ndarray, size: int) -> np.ndarray:
+def _check_clock(started: float, limits: UploadLimits) -> None:
+    if time.monotonic() - started > limits.max_decode_seconds:
+        raise UploadError(
+            f"Reading the clip took over {limits.max_decode_seconds:.0f} s; upload a shorter or "
+            "smaller clip."
+        )
+
+
+class _Sampler:
+    """Evenly spaced frames of a clip of unknown length, chosen while it decodes.
+
+    It keeps every `stride`-th frame, centre-cropped and resized at once; when more than `held`
+    are kept it drops every other one and doubles the stride. At the end each of the
+    `num_frames` evenly spaced indices takes the nearest kept frame: exact for clips of up to
+    `held` frames, within one stride beyond (a 1,400-frame clip: within 32 frames, about 1 s).
+    """
+
+    def __init__(self, num_frames: int, size: int, held: int):
+        self.num_frames, self.size, self.held = num_frames, size, max(held, 2 * num_frames)
+        self.count, self.stride = 0, 1
+        self.kept: dict[int, np.ndarray] = {}
+
+    def add(self, frame: av.VideoFrame) -> None:
+        if self.count % self.stride == 0:  # only kept frames are converted to RGB
+            self.kept[self.count] = _centre_crop_resize(frame.to_ndarray(format="rgb24"), self.size)
+            if len(self.kept) > self.held:
+                self.stride *= 2
+                self.kept = {i: f for i, f in self.kept.items() if i % self.stride == 0}
+        self.count += 1
+
+    def picks(self) -> np.ndarray:
+        kept = np.array(sorted(self.kept))
+        targets = np.linspace(0, self.count - 1, self.num_frames)
+        nearest = kept[np.abs(kept[None, :] - targets[:, None]).argmin(axis=1)]
+        return np.stack([self.kept[i] for i in nearest])
+
+
+def _centre_crop_resize(frame: np.ndarray, size: int) -> np.ndarray:
+    """Crop first, then resize: a 4096×2 frame becomes a 2×2 square, never a 131,072×64 one."""
     h, w = frame.shape[:2]
-    scale = size / min(h, w)
-    resized = cv2.resize(
-        frame,
-        (max(size, round(w * scale)), max(size, round(h * scale))),
-        interpolation=cv2.INTER_AREA,
-    )
-    top, left = (resized.shape[0] - size) // 2, (resized.shape[1] - size) // 2
-    return resized[top : top + size, left : left + size]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = frame[top : top + side, left : left + side]
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(square, (size, size), interpolation=interpolation)

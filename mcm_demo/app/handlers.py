@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+import cv2
 import numpy as np
 
 from ..catalog import (
@@ -19,9 +20,9 @@ from ..catalog import (
     fetch_command,
     variant_of,
 )
-from ..pipeline import PipelineInputError
+from ..pipeline import PipelineInputError, check_range
 from ..transfer import appearance_invariant_prompt
-from ..video_io import UploadError, display_upscale, load_reference, to_uint8, write_mp4
+from ..video_io import UploadError, display_upscale, to_uint8, write_mp4
 from . import service
 from .exports import (
     SideBySide,
@@ -31,7 +32,7 @@ from .exports import (
     write_side_by_side,
 )
 from .notes import RunTimes
-from .service import Service
+from .service import Service, as_number
 
 # The page's examples: (prompt, style variant, steps, seed). Colour, motion and background are
 # what the embedded teacher draws well (its shape is still being trained, docs/shape.md): at 4
@@ -44,6 +45,7 @@ EXAMPLE_RUNS = [
 ]
 EXAMPLES = [run[0] for run in EXAMPLE_RUNS]
 MAX_QUEUE = 32
+FPS_RANGE = "Frames per second must be from {lo} to {hi}"
 
 
 def model_label(model: str, teacher_steps: int | None = None) -> str:
@@ -62,6 +64,20 @@ def filmstrip(frames: np.ndarray, scale: int = 3, max_width: int = 1536) -> np.n
     scale = max(1, min(scale, max_width // strip.shape[1]))
     strip = strip.repeat(scale, 0).repeat(scale, 1)
     return to_uint8(strip)
+
+
+def filmstrip_file(frames: np.ndarray) -> str:
+    """The filmstrip written once as a WebP (as Gradio writes arrays; a PNG is 20× bigger) in
+    the private output folder; its path.
+
+    A column's preview stays in every later yield of `compare`, and Gradio saves an array
+    output to its cache again at each yield, rewriting the same file in place while a client
+    may be downloading it (the server then logs "Too little data for declared Content-Length").
+    A path is copied to the cache once."""
+    path = service.new_output_path(".webp")
+    strip = cv2.cvtColor(filmstrip(frames), cv2.COLOR_RGB2BGR)
+    cv2.imwrite(path, strip, [cv2.IMWRITE_WEBP_QUALITY, 90])
+    return path
 
 
 def teacher_status(svc: Service, teacher: str) -> str:
@@ -111,7 +127,7 @@ def run_column(svc: Service, req: service.Request, fps: float, progress=None):
                 if progress is not None:
                     progress(event.step, event.total, label)
                 yield (
-                    filmstrip(event.frames),
+                    filmstrip_file(event.frames),
                     None,
                     f"**{label}** · step {event.step}/{event.total} (denoised estimate)",
                     None,
@@ -129,7 +145,7 @@ def run_column(svc: Service, req: service.Request, fps: float, progress=None):
                     else ""
                 )
                 yield (
-                    filmstrip(event.frames),
+                    filmstrip_file(event.frames),
                     path,
                     f"**{label}** · {req.steps} step{'s' * (req.steps > 1)} in "
                     f"**{event.seconds:.2f} s** "
@@ -176,6 +192,12 @@ def compare(
     if variant not in VARIANTS:
         message = f"⚠️ Unknown style variant {variant!r}; choose from {', '.join(VARIANTS)}."
         outputs[3] = outputs[6] = outputs[7] = message
+        yield tuple(outputs)
+        return
+    try:  # the one knob no request checks: it only sets the mp4's rate
+        fps = check_range(as_number(fps, "Frames per second"), (1, 60), FPS_RANGE)
+    except PipelineInputError as err:
+        outputs[3] = outputs[6] = outputs[7] = f"⚠️ {err}"
         yield tuple(outputs)
         return
     timings, panels = {}, []
@@ -256,11 +278,11 @@ def reference_preview(svc: Service, path, teacher: str = "embedded"):
     """The uploaded clip as the model will see it (frames and centre crop), or a message."""
     if not path:
         return None, ""
-    size = svc.clip_size(teacher)
-    try:
-        clip = load_reference(path, num_frames=service.TRANSFER_FRAMES, size=size)
+    try:  # decoded once: the transfer reuses this clip (the service keys it by content)
+        clip = svc.reference_clip(path, teacher)
     except UploadError as err:
         return None, f"⚠️ {err}"
+    size = clip.shape[1]
     return (
         write_mp4(clip, service.new_output_path(), fps=8, upscale=display_upscale(clip)),
         f"Reference read: {service.TRANSFER_FRAMES} frames, {size}×{size} centre crop.",

@@ -11,12 +11,12 @@ imports gradio: the page only maps these events to its components.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import queue
-import tempfile
 import threading
 import time
-import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 
 import numpy as np
@@ -29,6 +29,7 @@ from ..catalog import (
     Catalog,
     CheckpointMissing,
     default_device_dtype,
+    device_key,
     student_names,
     variant_of,
 )
@@ -42,12 +43,17 @@ from ..pipeline import (
     whole_number,
 )
 from ..transfer import METHODS, START_LOOKS, TransferConfig, transfer
-from ..video_io import load_reference
+from ..video_io import UploadError, UploadLimits, load_reference
+from .scratch import PrivateFolder
 
 TEACHER_MODEL = "teacher"
 BASELINE_STEPS = 50  # the speedup is always against the teacher's 50-step DDIM with CFG
 MAX_PREVIEW_FRAMES = 8
-OUTPUT_DIR = os.path.join(tempfile.gettempdir(), "mcm-demo-outputs")
+# The process's private output folder: each mp4 is served (Gradio copies it into its own cache)
+# long before an hour has passed; the count bounds the folder under any load.
+OUTPUTS = PrivateFolder("mcm-demo-outputs-", max_age_s=3600, max_entries=500)
+MAX_BASELINES = 32  # measured teacher baselines kept (per teacher, frames, guidance, device)
+MAX_REFERENCES = 16  # decoded reference clips kept, by content hash
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,8 +88,27 @@ def model_choices(teacher: str = "embedded") -> list[str]:
     return [TEACHER_MODEL] + student_names(teacher)
 
 
+def as_number(value, what: str) -> float:
+    """`value` as a float, or PipelineInputError (an API client may send None or "abc")."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise PipelineInputError(f"{what} must be a number, got {value!r}.")
+    try:
+        return float(value)
+    except ValueError:
+        raise PipelineInputError(f"{what} must be a number, got {value!r}.") from None
+
+
+def _text(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise PipelineInputError(f"{what} must be text, got {value!r}.")
+    return value
+
+
 def check_request(req: Request) -> Request:
-    """Raise PipelineInputError with a message a user can act on; return the request cleaned."""
+    """Raise PipelineInputError with a message a user can act on; return the request cleaned.
+    Every field's type is checked first: API clients send anything."""
+    _text(req.teacher, "The teacher")
+    _text(req.model, "The model")
     if req.teacher not in TEACHERS:
         raise PipelineInputError(
             f"Unknown teacher {req.teacher!r}; choose from {sorted(TEACHERS)}."
@@ -112,28 +137,23 @@ def check_request(req: Request) -> Request:
         whole_number(req.frames, "Frames"), LIMITS.frames, "Frames must be from {lo} to {hi}"
     )
     guidance = check_range(
-        float(req.guidance), LIMITS.guidance, "Guidance scale must be from {lo} to {hi}"
+        as_number(req.guidance, "Guidance scale"),
+        LIMITS.guidance,
+        "Guidance scale must be from {lo} to {hi}",
     )
     return dataclasses.replace(req, steps=steps, seed=seed, frames=frames, guidance=guidance)
 
 
-def new_output_path(suffix: str = ".mp4", max_age_s: float = 3600) -> str:
-    """A unique file per request; files older than an hour are removed as new ones come."""
-    os.makedirs(OUTPUT_DIR, exist_ok=True)
-    now = time.time()
-    for name in os.listdir(OUTPUT_DIR):
-        path = os.path.join(OUTPUT_DIR, name)
-        try:
-            if now - os.path.getmtime(path) > max_age_s:
-                os.remove(path)
-        except OSError:  # another request removed it first
-            pass
-    return os.path.join(OUTPUT_DIR, uuid.uuid4().hex + suffix)
+def new_output_path(suffix: str = ".mp4") -> str:
+    """A unique file per request in the process's private output folder (swept by age and
+    count on a timer, removed at exit)."""
+    return OUTPUTS.new_path(suffix)
 
 
 # -- motion transfer ------------------------------------------------------------------------
-VMC_CACHE_DIR = os.path.join(tempfile.gettempdir(), "mcm-demo-vmc-cache")
 MAX_TUNED_ADAPTERS = 8  # a long-running server keeps the newest tuned clips attached, not all
+# tuned VMC adapters saved per clip: private, the newest kept (twice the attached ones)
+ADAPTER_CACHE = PrivateFolder("mcm-demo-adapters-", max_age_s=24 * 3600, max_entries=16)
 TRANSFER_FRAMES = 8  # a reference clip is sampled evenly to this many frames
 
 
@@ -156,6 +176,15 @@ class TransferRequest:
 
 def check_transfer_request(req: TransferRequest) -> TransferConfig:
     """Validate the knobs (PipelineInputError); return the transfer's config."""
+    for value, what in (
+        (req.method, "The method"),
+        (req.start_look, "The start"),
+        (req.student, "The student"),
+        (req.invariant_prompt or "", "The motion prompt"),
+    ):
+        _text(value, what)
+    if req.reference is not None and not isinstance(req.reference, (str, os.PathLike)):
+        raise PipelineInputError(f"The reference must be an uploaded file, got {req.reference!r}.")
     if req.method not in METHODS:
         raise PipelineInputError(
             f"Unknown method {req.method!r}; choose from {', '.join(METHODS)}."
@@ -171,7 +200,9 @@ def check_transfer_request(req: TransferRequest) -> TransferConfig:
     checked = check_request(
         Request(req.prompt, req.student, req.steps, req.seed, 8, 1.0, req.teacher)
     )
-    strength = check_range(float(req.strength), (0.05, 1.0), "Strength must be from {lo} to {hi}")
+    strength = check_range(
+        as_number(req.strength, "Strength"), (0.05, 1.0), "Strength must be from {lo} to {hi}"
+    )
     inner = check_range(
         whole_number(req.inner_iterations, "Inner iterations"),
         (1, 200),
@@ -198,44 +229,51 @@ def check_transfer_request(req: TransferRequest) -> TransferConfig:
 
 class Service:
     """What the app owns: the catalogue, one lock per device (a device runs one generation at a
-    time; the queue holds the rest), the teacher's measured baselines and the tuned VMC adapters."""
+    time; the queue holds the rest; a pipeline is loaded onto a device only under its lock), the
+    teacher's measured baselines and the decoded reference clips (both bounded, both locked)
+    and the tuned VMC adapters."""
 
     def __init__(self, catalog: Catalog | None = None):
         self.catalog = catalog or Catalog()
         self._device_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        self._baselines: dict[tuple, float] = {}
+        self._baselines: OrderedDict[tuple, float] = OrderedDict()
+        self._baselines_lock = threading.Lock()  # held through a measurement: one at a time
+        self._references: OrderedDict[tuple, np.ndarray | str] = OrderedDict()
+        self._decode_lock = threading.Lock()  # one upload decoded at a time: bounded memory
         self._tuned: dict[int, list[str]] = {}  # per pipeline: tuned adapters, oldest first
 
     def device_lock(self, device: str) -> threading.Lock:
+        """The one lock of `device`, whatever it is called ("cuda", "cuda:0", a torch.device)."""
         with self._locks_lock:
-            return self._device_locks.setdefault(device, threading.Lock())
+            return self._device_locks.setdefault(device_key(device), threading.Lock())
 
     def stream(
         self, req: Request, device: str | None = None, previews: bool = True
     ) -> Iterator[Preview | Result]:
-        """Check, then generate on a worker thread; yield its per-step previews, then the result.
-        Bad input raises PipelineInputError and a missing checkpoint CheckpointMissing, both
-        before any work; a failure during sampling raises RuntimeError with the cause."""
+        """Check, then load and generate on a worker thread under the device's lock; yield its
+        per-step previews, then the result. Bad input raises PipelineInputError before any work
+        and a missing checkpoint CheckpointMissing; a failure during sampling raises
+        RuntimeError with the cause."""
         req = check_request(req)
         device, dtype = default_device_dtype(device)
-        pipe = self.catalog.load_pipeline(req.teacher, device, dtype)
         events: queue.Queue = queue.Queue()
         clock = {"start": 0.0, "previews": 0.0}
-
-        def on_step(info):  # worker thread: decode the denoised estimate for a preview
-            t = time.perf_counter()
-            denoised = info["denoised"][:1]
-            stride = max(1, denoised.shape[2] // MAX_PREVIEW_FRAMES)
-            frames = pipe.decode_latents(denoised[:, :, ::stride])[0]
-            clock["previews"] += time.perf_counter() - t
-            events.put(
-                Preview(info["i"] + 1, req.steps, frames, time.perf_counter() - clock["start"])
-            )
 
         def work():
             try:
                 with self.device_lock(device):
+                    pipe = self.catalog.load_pipeline(req.teacher, device, dtype)
+
+                    def on_step(info):  # decode the denoised estimate for a preview
+                        t = time.perf_counter()
+                        denoised = info["denoised"][:1]
+                        stride = max(1, denoised.shape[2] // MAX_PREVIEW_FRAMES)
+                        frames = pipe.decode_latents(denoised[:, :, ::stride])[0]
+                        clock["previews"] += time.perf_counter() - t
+                        seconds = time.perf_counter() - clock["start"]
+                        events.put(Preview(info["i"] + 1, req.steps, frames, seconds))
+
                     student = None if req.model == TEACHER_MODEL else req.model
                     sampler = self.catalog.use_student(pipe, req.teacher, student)
                     clock["start"] = time.perf_counter()
@@ -277,22 +315,54 @@ class Service:
         raise RuntimeError("generation ended without a result")
 
     def clip_size(self, teacher: str = "embedded") -> int:
-        """The side in pixels of the clips `teacher` makes (and of the references it reads)."""
-        pipe = self.catalog.load_pipeline(teacher)
-        return pipe.unet.config.sample_size * pipe.vae_scale_factor
+        """The side in pixels of the clips `teacher` makes (and of the references it reads);
+        read from its configs, nothing loaded."""
+        return self.catalog.clip_size(teacher)
+
+    def reference_clip(
+        self, path, teacher: str = "embedded", limits: UploadLimits = UploadLimits()
+    ) -> np.ndarray:
+        """An uploaded clip as `teacher` reads it (load_reference), decoded once per content:
+        the upload preview's result (or its UploadError) is what the transfer then uses."""
+        size = self.clip_size(teacher)
+        if (
+            not path
+            or not os.path.isfile(path)
+            or not 0 < os.path.getsize(path) <= limits.max_bytes
+        ):
+            return load_reference(path, TRANSFER_FRAMES, size, limits)  # its message, at once
+        key = (_content_hash(path), TRANSFER_FRAMES, size, limits)
+        with self._decode_lock:
+            if key not in self._references:
+                try:
+                    self._references[key] = load_reference(path, TRANSFER_FRAMES, size, limits)
+                except UploadError as err:
+                    self._references[key] = str(err)
+                while len(self._references) > MAX_REFERENCES:
+                    self._references.popitem(last=False)
+            self._references.move_to_end(key)
+            clip = self._references[key]
+        if isinstance(clip, str):
+            raise UploadError(clip)
+        return clip
 
     def teacher_baseline_seconds(
         self, teacher: str, frames: int, guidance: float = 5.0, device: str | None = None
     ) -> float:
-        """Wall time of the teacher's 50-step DDIM with CFG, measured once per setting here."""
+        """Wall time of the teacher's 50-step DDIM with CFG, measured once per setting here
+        (the newest MAX_BASELINES settings kept)."""
         device, _ = default_device_dtype(device)
-        key = (teacher, frames, guidance, device)
-        if key not in self._baselines:
-            req = Request(
-                DEFAULT_PROMPT, TEACHER_MODEL, BASELINE_STEPS, 0, frames, guidance, teacher
-            )
-            self._baselines[key] = self.generate(req, device).seconds
-        return self._baselines[key]
+        key = (teacher, frames, guidance, device_key(device))
+        with self._baselines_lock:
+            if key not in self._baselines:
+                req = Request(
+                    DEFAULT_PROMPT, TEACHER_MODEL, BASELINE_STEPS, 0, frames, guidance, teacher
+                )
+                self._baselines[key] = self.generate(req, device).seconds
+                while len(self._baselines) > MAX_BASELINES:
+                    self._baselines.popitem(last=False)
+            self._baselines.move_to_end(key)
+            return self._baselines[key]
 
     def run_transfer(self, req: TransferRequest, baseline: bool = True, progress=None) -> dict:
         """Transfer the clip's motion (and, with `baseline`, the same seed without it) under the
@@ -300,11 +370,11 @@ class Service:
         their motion fidelity to the reference. Bad knobs raise PipelineInputError, a bad clip
         UploadError."""
         cfg = check_transfer_request(req)
-        pipe = self.catalog.load_pipeline(req.teacher)
-        size = self.clip_size(req.teacher)
-        reference = load_reference(req.reference, num_frames=TRANSFER_FRAMES, size=size)
+        reference = self.reference_clip(req.reference, req.teacher)  # CPU: outside the lock
         out = {"reference": reference}
-        with self.device_lock(str(pipe.unet.device)):
+        device, dtype = default_device_dtype()
+        with self.device_lock(device):
+            pipe = self.catalog.load_pipeline(req.teacher, device, dtype)
             self.catalog.use_student(pipe, req.teacher, req.student)
             t0 = time.perf_counter()
             out["transferred"], out["info"] = transfer(
@@ -313,7 +383,7 @@ class Service:
                 reference,
                 cfg,
                 req.student,
-                cache_dir=VMC_CACHE_DIR,
+                cache_dir=ADAPTER_CACHE.path,
                 progress=progress,
                 tuned=self._tuned.setdefault(id(pipe), []),
                 max_tuned=MAX_TUNED_ADAPTERS,
@@ -328,3 +398,11 @@ class Service:
         for k in ("transferred", "baseline") if baseline else ("transferred",):
             out[f"{k}_fidelity"] = motion_fidelity_of_clips(reference, out[k])
         return out
+
+
+def _content_hash(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
