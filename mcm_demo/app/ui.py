@@ -278,14 +278,7 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False):
         teacher_steps,
         guidance,
     ]
-    # a new comparison hides the last one's downloads until its own export is ready
-    button.click(
-        lambda: (gr.update(visible=False), gr.update(visible=False), ""),
-        None,
-        exports,
-        queue=False,
-        api_visibility="private",
-    )
+    _hide_downloads_on(button, exports)
     button.click(
         _gpu(on_compare),
         inputs,
@@ -427,13 +420,7 @@ def _transfer_tab(gr, svc: Service) -> None:
         t_seed,
         start_look,
     ]
-    t_button.click(
-        lambda: (gr.update(visible=False), gr.update(visible=False), ""),
-        None,
-        t_exports,
-        queue=False,
-        api_visibility="private",
-    )
+    _hide_downloads_on(t_button, t_exports)
     t_button.click(
         _gpu(transfer_handler),
         inputs,
@@ -450,4 +437,18 @@ def _transfer_tab(gr, svc: Service) -> None:
         t_exports,
         api_visibility="private",
         show_progress_on=[t_export_status],
+    )
+
+
+def _hide_downloads_on(button, exports) -> None:
+    """A new run hides the last run's downloads (two buttons and a status line) until its own
+    export is ready."""
+    import gradio as gr
+
+    button.click(
+        lambda: (gr.update(visible=False), gr.update(visible=False), ""),
+        None,
+        exports,
+        queue=False,
+        api_visibility="private",
     )
