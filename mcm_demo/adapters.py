@@ -4,6 +4,13 @@
 `peft.inject_adapter_in_model` and switched on every LoRA layer directly. Several named
 adapters live on one base UNet at once; `use_adapter(unet, None)` gives the teacher back.
 
+Serving merges the active student into the base weights (`use_adapter(..., merge=True)`): an
+unmerged LoRA runs beside every base layer and made a student step cost 1.5–2× a teacher's
+batch-1 step (docs/performance.md). Every switch first puts the base weights back from a
+copy taken before the first merge, so the teacher and the trainers never see a merged
+adapter and switching A → B → A gives A's weights back bit for bit (peft's `unmerge`
+subtracts B·A again and leaves rounding behind).
+
 Folders use the published MCM layout (`yhzhai/mcm/<variant>/`): `adapter_config.json` +
 `adapter_model.safetensors` with `base_model.model.`-prefixed keys, as
 `PeftModel.save_pretrained` writes them.
@@ -91,6 +98,7 @@ def attach_lora(
     """Inject a new LoRA adapter (B = 0: the student starts as the teacher) and make it active."""
     if name in adapter_names(model):
         raise ValueError(f"adapter {name!r} is already attached")
+    restore_base_weights(model)  # a new adapter is injected around clean base layers
     config = LoraConfig(
         r=rank,
         lora_alpha=alpha or rank,
@@ -119,10 +127,12 @@ def _input_keyword_to_positional(module, args, kwargs):
     return None
 
 
-def use_adapter(model: torch.nn.Module, name: str | list[str] | None) -> None:
+def use_adapter(model: torch.nn.Module, name: str | list[str] | None, merge: bool = False) -> None:
     """Activate one named adapter (or several, summed: a student plus a motion LoRA) on every
-    LoRA layer; None runs the bare teacher."""
+    LoRA layer; None runs the bare teacher. With `merge`, the adapter is folded into the base
+    weights (inference only: nothing is left to train); without it, it runs beside them."""
     layers = lora_layers(model)
+    restore_base_weights(model)
     if name is None:
         for layer in layers:
             layer.enable_adapters(False)
@@ -134,10 +144,43 @@ def use_adapter(model: torch.nn.Module, name: str | list[str] | None) -> None:
     for layer in layers:
         layer.enable_adapters(True)
         layer.set_adapter(names if len(names) > 1 else names[0])
+        if merge:
+            _merge_into_base(layer, [n for n in names if n in layer.lora_A])
+
+
+def _merge_into_base(layer: BaseTunerLayer, names: list[str]) -> None:
+    if not names:
+        return
+    base = layer.get_base_layer()
+    if not hasattr(layer, "clean_base_weights"):
+        # kept off the accelerator: a real teacher's copy would double its UNet's memory there
+        layer.clean_base_weights = {
+            k: v.detach().to("cpu", copy=True) for k, v in base.named_parameters(recurse=False)
+        }
+    layer.merge(adapter_names=names)
+
+
+def restore_base_weights(model: torch.nn.Module) -> None:
+    """Undo every merge by copying the clean base weights back (exact, and cheaper than
+    peft's `unmerge`, which recomputes each B·A)."""
+    with torch.no_grad():
+        for layer in lora_layers(model):
+            if not layer.merged:
+                continue
+            params = dict(layer.get_base_layer().named_parameters(recurse=False))
+            for key, clean in layer.clean_base_weights.items():
+                params[key].copy_(clean)
+            layer.merged_adapters.clear()  # peft's own record of what is merged
+
+
+def merged_adapters(model: torch.nn.Module) -> list[str]:
+    """The adapters folded into the base weights now (empty when none is)."""
+    return sorted({n for layer in lora_layers(model) for n in layer.merged_adapters})
 
 
 def remove_adapter(model: torch.nn.Module, name: str) -> None:
     """Detach an adapter from every layer that holds it (the others keep theirs)."""
+    restore_base_weights(model)
     for layer in lora_layers(model):
         if name in layer.lora_A:
             layer.delete_adapter(name)

@@ -337,13 +337,14 @@ class Catalog:
 
     def use_student(self, pipe, teacher: str, name: str | None, folder: str | None = None) -> str:
         """Switch a pipeline to a student (loaded on first use, from `folder` or the
-        catalogue's) or to the teacher (None). Returns the sampler to run it with."""
+        catalogue's), merged into the base weights, or to the clean teacher (None). Returns
+        the sampler to run it with. Callers hold the device's lock: a switch rewrites weights."""
         if name is None:
             pipe.set_adapter(None)
             return "ddim"
         if name not in pipe.adapters:
             pipe.load_adapter(folder or self.student_folder(teacher, name), name)
-        pipe.set_adapter(name)
+        pipe.set_adapter(name, merge=True)
         return "consistency"
 
     def missing(self, teacher: str) -> list[str]:

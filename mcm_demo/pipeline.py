@@ -137,9 +137,10 @@ class TextToVideoPipeline(DiffusionPipeline):
     def load_adapter(self, folder: str, name: str) -> None:
         adapter_ops.load_adapter(self.unet, folder, name)
 
-    def set_adapter(self, name: str | None) -> None:
-        """Run a distilled student by name; None runs the teacher itself."""
-        adapter_ops.use_adapter(self.unet, name)
+    def set_adapter(self, name: str | None, merge: bool = False) -> None:
+        """Run a distilled student by name; None runs the teacher itself. `merge` folds the
+        student into the base weights (what serving does: a step then costs a teacher's)."""
+        adapter_ops.use_adapter(self.unet, name, merge=merge)
 
     @property
     def adapters(self) -> list[str]:
