@@ -79,8 +79,14 @@ def resolve_target_modules(
     return found
 
 
-def lora_layers(model: torch.nn.Module):
-    return [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+def lora_layers(model: torch.nn.Module) -> list[BaseTunerLayer]:
+    """The model's LoRA layers, found once per attach: walking a UNet's modules was most of
+    the cost of a switch (docs/performance.md)."""
+    found = model.__dict__.get("_lora_layers")
+    if found is None:
+        found = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+        model.__dict__["_lora_layers"] = found
+    return found
 
 
 def adapter_names(model: torch.nn.Module) -> list[str]:
@@ -110,6 +116,7 @@ def attach_lora(
     with warnings.catch_warnings():  # "multiple adapters in the model": that is the point
         warnings.filterwarnings("ignore", message=".*multiple adapters.*")
         inject_adapter_in_model(config, model, adapter_name=name)
+    model.__dict__.pop("_lora_layers", None)  # new layers may have been wrapped
     for layer in lora_layers(model):
         if not getattr(layer, "_takes_input_keyword", False):
             layer.register_forward_pre_hook(_input_keyword_to_positional, with_kwargs=True)
@@ -131,13 +138,18 @@ def use_adapter(model: torch.nn.Module, name: str | list[str] | None, merge: boo
     """Activate one named adapter (or several, summed: a student plus a motion LoRA) on every
     LoRA layer; None runs the bare teacher. With `merge`, the adapter is folded into the base
     weights (inference only: nothing is left to train); without it, it runs beside them."""
+    names = None if name is None else ([name] if isinstance(name, str) else list(name))
+    if getattr(model, "_merged_state", "unknown") == names and (merge or names is None):
+        return  # serving the same student (or the teacher) again: nothing to rewrite
     layers = lora_layers(model)
     restore_base_weights(model)
-    if name is None:
+    if names is None:
         for layer in layers:
             layer.enable_adapters(False)
+        model._merged_state = None
         return
-    names = [name] if isinstance(name, str) else list(name)
+    if not merge:  # an adapter that runs unmerged may be trained: its cached merges go stale
+        forget_merges(model)
     missing = [n for n in names if n not in adapter_names(model)]
     if missing:
         raise KeyError(f"no adapter {missing[0]!r}; attached: {adapter_names(model)}")
@@ -146,23 +158,36 @@ def use_adapter(model: torch.nn.Module, name: str | list[str] | None, merge: boo
         layer.set_adapter(names if len(names) > 1 else names[0])
         if merge:
             _merge_into_base(layer, [n for n in names if n in layer.lora_A])
+    if merge:
+        model._merged_state = names
 
 
 def _merge_into_base(layer: BaseTunerLayer, names: list[str]) -> None:
     if not names:
         return
     base = layer.get_base_layer()
+    params = dict(base.named_parameters(recurse=False))
     if not hasattr(layer, "clean_base_weights"):
         # kept off the accelerator: a real teacher's copy would double its UNet's memory there
-        layer.clean_base_weights = {
-            k: v.detach().to("cpu", copy=True) for k, v in base.named_parameters(recurse=False)
-        }
+        layer.clean_base_weights = {k: v.detach().to("cpu", copy=True) for k, v in params.items()}
+        layer.merged_base_weights = {}
+    key = tuple(names)
+    cached = layer.merged_base_weights.get(key)
+    if cached is not None:  # a copy instead of recomputing B·A: switching costs a memcpy
+        with torch.no_grad():
+            for k, v in cached.items():
+                params[k].copy_(v)
+        layer.merged_adapters.extend(names)  # peft's own record of what is merged
+        return
     layer.merge(adapter_names=names)
+    if base.weight.device.type == "cpu":  # a small CPU model; an accelerator merges fast anyway
+        layer.merged_base_weights[key] = {k: v.detach().clone() for k, v in params.items()}
 
 
 def restore_base_weights(model: torch.nn.Module) -> None:
     """Undo every merge by copying the clean base weights back (exact, and cheaper than
     peft's `unmerge`, which recomputes each B·A)."""
+    model._merged_state = "restored"  # neither the teacher's nor a student's merged state
     with torch.no_grad():
         for layer in lora_layers(model):
             if not layer.merged:
@@ -173,6 +198,14 @@ def restore_base_weights(model: torch.nn.Module) -> None:
             layer.merged_adapters.clear()  # peft's own record of what is merged
 
 
+def forget_merges(model: torch.nn.Module, name: str | None = None) -> None:
+    """Drop the cached merged weights (of those that involve `name`, or all)."""
+    for layer in lora_layers(model):
+        cache = getattr(layer, "merged_base_weights", {})
+        for key in [k for k in cache if name is None or name in k]:
+            del cache[key]
+
+
 def merged_adapters(model: torch.nn.Module) -> list[str]:
     """The adapters folded into the base weights now (empty when none is)."""
     return sorted({n for layer in lora_layers(model) for n in layer.merged_adapters})
@@ -181,6 +214,7 @@ def merged_adapters(model: torch.nn.Module) -> list[str]:
 def remove_adapter(model: torch.nn.Module, name: str) -> None:
     """Detach an adapter from every layer that holds it (the others keep theirs)."""
     restore_base_weights(model)
+    forget_merges(model, name)
     for layer in lora_layers(model):
         if name in layer.lora_A:
             layer.delete_adapter(name)
@@ -260,6 +294,8 @@ def load_adapter(model: torch.nn.Module, folder: str, name: str) -> None:
 
 def load_adapter_weights(model: torch.nn.Module, folder: str, name: str) -> None:
     """Set the weights of the attached adapter `name` from `folder` (prefixed keys or not)."""
+    restore_base_weights(model)
+    forget_merges(model, name)
     weights = load_file(os.path.join(folder, "adapter_model.safetensors"))
     state = {k.removeprefix(_PREFIX): v for k, v in weights.items()}
     result = set_peft_model_state_dict(model, state, adapter_name=name)

@@ -21,12 +21,15 @@ import torch
 from .embedded.world import IMAGE_SET_VARIANTS
 from .metrics import ToyEvaluator
 from .pipeline import TextToVideoPipeline
+from .previews import TinyDecoder, TinyPreview, fit_to_vae
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 # The style variants of the published MCM checkpoints; the embedded world's image sets are
 # named after them, so the world defines the list and the catalogue is where the rest reads it.
 VARIANTS = IMAGE_SET_VARIANTS
 PUBLISHED_ADAPTER_REPO = "yhzhai/mcm"
+# The public tiny autoencoder for SD-family latents (TAESD): the real teachers' previews.
+TINY_SD_AUTOENCODER = "madebyollin/taesd"
 # The prompt every entry point starts from (the page, the CLI, the benchmarks).
 DEFAULT_PROMPT = "a red circle moving left on a black background"
 
@@ -109,7 +112,7 @@ def fetch(teacher: str, variants=(), progress=None, log=print) -> None:
     t = TEACHERS[teacher]
     if not t.repos:
         raise ValueError(f"{teacher!r} ships in weights/; nothing to fetch")
-    jobs = [(repo, None) for repo in t.repos]
+    jobs = [(repo, None) for repo in t.repos] + [(TINY_SD_AUTOENCODER, None)]
     for v in variants:
         if v not in t.published:
             raise ValueError(
@@ -275,11 +278,41 @@ class Catalog:
             pipe = self._load(teacher, dtype).to(device)
             if device.startswith("cuda"):
                 _enable_cuda_savings(pipe)
+            pipe.preview_decoder = self._preview_decoder(teacher, pipe)
             with self._lock:
                 self._pipelines[key] = pipe
                 while len(self._pipelines) > self.max_pipelines:
                     self._pipelines.popitem(last=False)  # callers that hold it finish with it
             return pipe
+
+    @property
+    def preview_folder(self) -> Path:
+        return self.weights_dir / "preview"
+
+    def preview_decoder(self, pipe):
+        """The cheap decoder of `pipe`'s per-step previews (latents → frames in [0, 1]); a
+        pipeline not loaded here gets a linear map fitted to its VAE on first use."""
+        if getattr(pipe, "preview_decoder", None) is None:
+            pipe.preview_decoder = fit_to_vae(pipe.vae)
+        return pipe.preview_decoder
+
+    def _preview_decoder(self, teacher: str, pipe):
+        """The embedded teacher's distilled tiny decoder; for the others the public tiny SD
+        autoencoder when it is in the hub cache (`fetch` gets it), else a linear map fitted
+        to the VAE (previews.py)."""
+        if teacher == "embedded" and (self.preview_folder / "tiny-decoder.safetensors").exists():
+            path = self.preview_folder / "tiny-decoder.safetensors"
+            return TinyDecoder.load(str(path)).to(pipe.device)
+        if teacher in TEACHERS and TEACHERS[teacher].repos:
+            try:
+                from diffusers import AutoencoderTiny
+
+                folder = _snapshot(TINY_SD_AUTOENCODER, offline=True)
+                tiny = AutoencoderTiny.from_pretrained(folder, torch_dtype=pipe.vae.dtype)
+                return TinyPreview(tiny.to(pipe.device))
+            except Exception:  # not cached (offline): the linear map reads colours well enough
+                pass
+        return fit_to_vae(pipe.vae)
 
     def loaded(self) -> list[tuple]:
         """The (teacher, device, dtype) keys of the cached pipelines, least recently used first."""
