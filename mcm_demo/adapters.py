@@ -136,30 +136,42 @@ def _input_keyword_to_positional(module, args, kwargs):
 
 def use_adapter(model: torch.nn.Module, name: str | list[str] | None, merge: bool = False) -> None:
     """Activate one named adapter (or several, summed: a student plus a motion LoRA) on every
-    LoRA layer; None runs the bare teacher. With `merge`, the adapter is folded into the base
-    weights (inference only: nothing is left to train); without it, it runs beside them."""
+    LoRA layer; None runs the bare teacher. With `merge` (serving), the adapter is folded into
+    the base weights and nothing is left to train; without it, it runs beside them."""
     names = None if name is None else ([name] if isinstance(name, str) else list(name))
     if getattr(model, "_merged_state", "unknown") == names and (merge or names is None):
         return  # serving the same student (or the teacher) again: nothing to rewrite
     layers = lora_layers(model)
     restore_base_weights(model)
+    if names is not None:
+        missing = [n for n in names if n not in adapter_names(model)]
+        if missing:
+            raise KeyError(f"no adapter {missing[0]!r}; attached: {adapter_names(model)}")
+    if merge:
+        for layer in layers:
+            _serve(layer, names)
+            if names is not None:
+                _merge_into_base(layer, [n for n in names if n in layer.lora_A])
+        model._merged_state = names
+        return
     if names is None:
         for layer in layers:
             layer.enable_adapters(False)
         model._merged_state = None
         return
-    if not merge:  # an adapter that runs unmerged may be trained: its cached merges go stale
-        forget_merges(model)
-    missing = [n for n in names if n not in adapter_names(model)]
-    if missing:
-        raise KeyError(f"no adapter {missing[0]!r}; attached: {adapter_names(model)}")
+    forget_merges(model)  # an adapter that runs unmerged may be trained: cached merges go stale
     for layer in layers:
         layer.enable_adapters(True)
         layer.set_adapter(names if len(names) > 1 else names[0])
-        if merge:
-            _merge_into_base(layer, [n for n in names if n in layer.lora_A])
-    if merge:
-        model._merged_state = names
+
+
+def _serve(layer: BaseTunerLayer, names: list[str] | None) -> None:
+    """Set the two flags peft's forward reads. Its `enable_adapters` and `set_adapter` also
+    flip `requires_grad` on every attached adapter's weights, which was most of a switch's
+    cost with seven students attached; serving trains nothing."""
+    layer._disable_adapters = names is None
+    if names is not None:
+        layer._active_adapter = names if len(names) > 1 else names[0]
 
 
 def _merge_into_base(layer: BaseTunerLayer, names: list[str]) -> None:

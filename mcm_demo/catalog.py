@@ -278,7 +278,6 @@ class Catalog:
             pipe = self._load(teacher, dtype).to(device)
             if device.startswith("cuda"):
                 _enable_cuda_savings(pipe)
-            pipe.preview_decoder = self._preview_decoder(teacher, pipe)
             with self._lock:
                 self._pipelines[key] = pipe
                 while len(self._pipelines) > self.max_pipelines:
@@ -289,11 +288,12 @@ class Catalog:
     def preview_folder(self) -> Path:
         return self.weights_dir / "preview"
 
-    def preview_decoder(self, pipe):
-        """The cheap decoder of `pipe`'s per-step previews (latents → frames in [0, 1]); a
-        pipeline not loaded here gets a linear map fitted to its VAE on first use."""
+    def preview_decoder(self, pipe, teacher: str = "embedded"):
+        """The cheap decoder of the per-step previews of `teacher`'s pipeline (latents →
+        frames in [0, 1]), made on first use and kept with the pipeline. Callers hold the
+        device's lock."""
         if getattr(pipe, "preview_decoder", None) is None:
-            pipe.preview_decoder = fit_to_vae(pipe.vae)
+            pipe.preview_decoder = self._preview_decoder(teacher, pipe)
         return pipe.preview_decoder
 
     def _preview_decoder(self, teacher: str, pipe):
@@ -373,7 +373,7 @@ class Catalog:
         catalogue's), merged into the base weights, or to the clean teacher (None). Returns
         the sampler to run it with. Callers hold the device's lock: a switch rewrites weights."""
         if name is None:
-            pipe.set_adapter(None)
+            pipe.set_adapter(None, merge=True)  # the clean teacher, switched as serving does
             return "ddim"
         if name not in pipe.adapters:
             pipe.load_adapter(folder or self.student_folder(teacher, name), name)

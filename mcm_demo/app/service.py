@@ -53,6 +53,11 @@ TEACHER_MODEL = "teacher"
 BASELINE_STEPS = 50  # the speedup is always against the teacher's 50-step DDIM with CFG
 MAX_PREVIEW_FRAMES = 8
 FPS_RANGE = "Frames per second must be from {lo} to {hi}"
+# Intra-op threads of a generation on the CPU. Each request runs on a worker thread, and there a
+# 2-thread OpenMP team made a UNet call 2–3× slower than on the main thread (its team competes
+# with the idle ones of other threads), while one thread matched the main thread's two: the
+# UNet at 64 px is too small to share (docs/performance.md). Teacher and students alike.
+CPU_THREADS = 1
 # x264's fastest preset: a column's 8 frames encode 3.5× faster than at "medium" (0.04 against
 # 0.15 s on a busy core) into an mp4 that is still only ~60 kB (docs/performance.md)
 COLUMN_PRESET = "ultrafast"
@@ -92,6 +97,12 @@ class Result:
     sampler: str
     video: str | None = None  # the mp4 (in the private output folder), when one was asked for
     model_seconds: float = 0.0  # of `seconds`, sampling and the final VAE decode alone
+
+
+def use_worker_threads(device: str) -> None:
+    """The thread settings a generation runs with, on the thread that runs it."""
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(CPU_THREADS)
 
 
 def model_choices(teacher: str = "embedded") -> list[str]:
@@ -274,6 +285,7 @@ class Service:
 
         def work():
             try:
+                use_worker_threads(device)
                 with self.device_lock(device):
                     events.put(self._generate(req, device, dtype, previews, video, events.put))
             except BaseException as err:  # handed to the caller; the server keeps serving others
@@ -295,7 +307,7 @@ class Service:
         start = time.perf_counter()
         clock = {"previews": 0.0, "first": None}
         pipe = self.catalog.load_pipeline(req.teacher, device, dtype)
-        preview_decoder = self.catalog.preview_decoder(pipe)
+        preview_decoder = self.catalog.preview_decoder(pipe, req.teacher)
 
         def on_step(info):  # the denoised estimate through the cheap decoder
             t = time.perf_counter()
