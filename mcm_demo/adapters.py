@@ -118,6 +118,9 @@ def attach_lora(
         inject_adapter_in_model(config, model, adapter_name=name)
     model.__dict__.pop("_lora_layers", None)  # new layers may have been wrapped
     for layer in lora_layers(model):
+        # peft builds the new modules in training mode; a model in eval mode stays wholly so
+        # (the pipeline checks only the top module's flag: walking 4,000 modules a call costs)
+        layer.train(model.training)
         if not getattr(layer, "_takes_input_keyword", False):
             layer.register_forward_pre_hook(_input_keyword_to_positional, with_kwargs=True)
             layer._takes_input_keyword = True
