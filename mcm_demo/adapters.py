@@ -4,6 +4,13 @@
 `peft.inject_adapter_in_model` and switched on every LoRA layer directly. Several named
 adapters live on one base UNet at once; `use_adapter(unet, None)` gives the teacher back.
 
+Serving merges the active student into the base weights (`use_adapter(..., merge=True)`): an
+unmerged LoRA runs beside every base layer and made a student step cost 1.5–2× a teacher's
+batch-1 step (docs/performance.md). Every switch first puts the base weights back from a
+copy taken before the first merge, so the teacher and the trainers never see a merged
+adapter and switching A → B → A gives A's weights back bit for bit (peft's `unmerge`
+subtracts B·A again and leaves rounding behind).
+
 Folders use the published MCM layout (`yhzhai/mcm/<variant>/`): `adapter_config.json` +
 `adapter_model.safetensors` with `base_model.model.`-prefixed keys, as
 `PeftModel.save_pretrained` writes them.
@@ -72,8 +79,14 @@ def resolve_target_modules(
     return found
 
 
-def lora_layers(model: torch.nn.Module):
-    return [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+def lora_layers(model: torch.nn.Module) -> list[BaseTunerLayer]:
+    """The model's LoRA layers, found once per attach: walking a UNet's modules was most of
+    the cost of a switch (docs/performance.md)."""
+    found = model.__dict__.get("_lora_layers")
+    if found is None:
+        found = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+        model.__dict__["_lora_layers"] = found
+    return found
 
 
 def adapter_names(model: torch.nn.Module) -> list[str]:
@@ -91,6 +104,7 @@ def attach_lora(
     """Inject a new LoRA adapter (B = 0: the student starts as the teacher) and make it active."""
     if name in adapter_names(model):
         raise ValueError(f"adapter {name!r} is already attached")
+    restore_base_weights(model)  # a new adapter is injected around clean base layers
     config = LoraConfig(
         r=rank,
         lora_alpha=alpha or rank,
@@ -102,7 +116,11 @@ def attach_lora(
     with warnings.catch_warnings():  # "multiple adapters in the model": that is the point
         warnings.filterwarnings("ignore", message=".*multiple adapters.*")
         inject_adapter_in_model(config, model, adapter_name=name)
+    model.__dict__.pop("_lora_layers", None)  # new layers may have been wrapped
     for layer in lora_layers(model):
+        # peft builds the new modules in training mode; a model in eval mode stays wholly so
+        # (the pipeline checks only the top module's flag: walking 4,000 modules a call costs)
+        layer.train(model.training)
         if not getattr(layer, "_takes_input_keyword", False):
             layer.register_forward_pre_hook(_input_keyword_to_positional, with_kwargs=True)
             layer._takes_input_keyword = True
@@ -119,25 +137,99 @@ def _input_keyword_to_positional(module, args, kwargs):
     return None
 
 
-def use_adapter(model: torch.nn.Module, name: str | list[str] | None) -> None:
+def use_adapter(model: torch.nn.Module, name: str | list[str] | None, merge: bool = False) -> None:
     """Activate one named adapter (or several, summed: a student plus a motion LoRA) on every
-    LoRA layer; None runs the bare teacher."""
+    LoRA layer; None runs the bare teacher. With `merge` (serving), the adapter is folded into
+    the base weights and nothing is left to train; without it, it runs beside them."""
+    names = None if name is None else ([name] if isinstance(name, str) else list(name))
+    if getattr(model, "_merged_state", "unknown") == names and (merge or names is None):
+        return  # serving the same student (or the teacher) again: nothing to rewrite
     layers = lora_layers(model)
-    if name is None:
+    restore_base_weights(model)
+    if names is not None:
+        missing = [n for n in names if n not in adapter_names(model)]
+        if missing:
+            raise KeyError(f"no adapter {missing[0]!r}; attached: {adapter_names(model)}")
+    if merge:
+        for layer in layers:
+            _serve(layer, names)
+            if names is not None:
+                _merge_into_base(layer, [n for n in names if n in layer.lora_A])
+        model._merged_state = names
+        return
+    if names is None:
         for layer in layers:
             layer.enable_adapters(False)
+        model._merged_state = None
         return
-    names = [name] if isinstance(name, str) else list(name)
-    missing = [n for n in names if n not in adapter_names(model)]
-    if missing:
-        raise KeyError(f"no adapter {missing[0]!r}; attached: {adapter_names(model)}")
+    forget_merges(model)  # an adapter that runs unmerged may be trained: cached merges go stale
     for layer in layers:
         layer.enable_adapters(True)
         layer.set_adapter(names if len(names) > 1 else names[0])
 
 
+def _serve(layer: BaseTunerLayer, names: list[str] | None) -> None:
+    """Set the two flags peft's forward reads. Its `enable_adapters` and `set_adapter` also
+    flip `requires_grad` on every attached adapter's weights, which was most of a switch's
+    cost with seven students attached; serving trains nothing."""
+    layer._disable_adapters = names is None
+    if names is not None:
+        layer._active_adapter = names if len(names) > 1 else names[0]
+
+
+def _merge_into_base(layer: BaseTunerLayer, names: list[str]) -> None:
+    if not names:
+        return
+    base = layer.get_base_layer()
+    params = dict(base.named_parameters(recurse=False))
+    if not hasattr(layer, "clean_base_weights"):
+        # kept off the accelerator: a real teacher's copy would double its UNet's memory there
+        layer.clean_base_weights = {k: v.detach().to("cpu", copy=True) for k, v in params.items()}
+        layer.merged_base_weights = {}
+    key = tuple(names)
+    cached = layer.merged_base_weights.get(key)
+    if cached is not None:  # a copy instead of recomputing B·A: switching costs a memcpy
+        with torch.no_grad():
+            for k, v in cached.items():
+                params[k].copy_(v)
+        layer.merged_adapters.extend(names)  # peft's own record of what is merged
+        return
+    layer.merge(adapter_names=names)
+    if base.weight.device.type == "cpu":  # a small CPU model; an accelerator merges fast anyway
+        layer.merged_base_weights[key] = {k: v.detach().clone() for k, v in params.items()}
+
+
+def restore_base_weights(model: torch.nn.Module) -> None:
+    """Undo every merge by copying the clean base weights back (exact, and cheaper than
+    peft's `unmerge`, which recomputes each B·A)."""
+    model._merged_state = "restored"  # neither the teacher's nor a student's merged state
+    with torch.no_grad():
+        for layer in lora_layers(model):
+            if not layer.merged:
+                continue
+            params = dict(layer.get_base_layer().named_parameters(recurse=False))
+            for key, clean in layer.clean_base_weights.items():
+                params[key].copy_(clean)
+            layer.merged_adapters.clear()  # peft's own record of what is merged
+
+
+def forget_merges(model: torch.nn.Module, name: str | None = None) -> None:
+    """Drop the cached merged weights (of those that involve `name`, or all)."""
+    for layer in lora_layers(model):
+        cache = getattr(layer, "merged_base_weights", {})
+        for key in [k for k in cache if name is None or name in k]:
+            del cache[key]
+
+
+def merged_adapters(model: torch.nn.Module) -> list[str]:
+    """The adapters folded into the base weights now (empty when none is)."""
+    return sorted({n for layer in lora_layers(model) for n in layer.merged_adapters})
+
+
 def remove_adapter(model: torch.nn.Module, name: str) -> None:
     """Detach an adapter from every layer that holds it (the others keep theirs)."""
+    restore_base_weights(model)
+    forget_merges(model, name)
     for layer in lora_layers(model):
         if name in layer.lora_A:
             layer.delete_adapter(name)
@@ -217,6 +309,8 @@ def load_adapter(model: torch.nn.Module, folder: str, name: str) -> None:
 
 def load_adapter_weights(model: torch.nn.Module, folder: str, name: str) -> None:
     """Set the weights of the attached adapter `name` from `folder` (prefixed keys or not)."""
+    restore_base_weights(model)
+    forget_merges(model, name)
     weights = load_file(os.path.join(folder, "adapter_model.safetensors"))
     state = {k.removeprefix(_PREFIX): v for k, v in weights.items()}
     result = set_peft_model_state_dict(model, state, adapter_name=name)

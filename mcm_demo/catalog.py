@@ -21,12 +21,15 @@ import torch
 from .embedded.world import IMAGE_SET_VARIANTS
 from .metrics import ToyEvaluator
 from .pipeline import TextToVideoPipeline
+from .previews import TinyDecoder, TinyPreview, fit_to_vae
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 # The style variants of the published MCM checkpoints; the embedded world's image sets are
 # named after them, so the world defines the list and the catalogue is where the rest reads it.
 VARIANTS = IMAGE_SET_VARIANTS
 PUBLISHED_ADAPTER_REPO = "yhzhai/mcm"
+# The public tiny autoencoder for SD-family latents (TAESD): the real teachers' previews.
+TINY_SD_AUTOENCODER = "madebyollin/taesd"
 # The prompt every entry point starts from (the page, the CLI, the benchmarks).
 DEFAULT_PROMPT = "a red circle moving left on a black background"
 
@@ -109,7 +112,7 @@ def fetch(teacher: str, variants=(), progress=None, log=print) -> None:
     t = TEACHERS[teacher]
     if not t.repos:
         raise ValueError(f"{teacher!r} ships in weights/; nothing to fetch")
-    jobs = [(repo, None) for repo in t.repos]
+    jobs = [(repo, None) for repo in t.repos] + [(TINY_SD_AUTOENCODER, None)]
     for v in variants:
         if v not in t.published:
             raise ValueError(
@@ -281,6 +284,36 @@ class Catalog:
                     self._pipelines.popitem(last=False)  # callers that hold it finish with it
             return pipe
 
+    @property
+    def preview_folder(self) -> Path:
+        return self.weights_dir / "preview"
+
+    def preview_decoder(self, pipe, teacher: str = "embedded"):
+        """The cheap decoder of the per-step previews of `teacher`'s pipeline (latents →
+        frames in [0, 1]), made on first use and kept with the pipeline. Callers hold the
+        device's lock."""
+        if getattr(pipe, "preview_decoder", None) is None:
+            pipe.preview_decoder = self._preview_decoder(teacher, pipe)
+        return pipe.preview_decoder
+
+    def _preview_decoder(self, teacher: str, pipe):
+        """The embedded teacher's distilled tiny decoder; for the others the public tiny SD
+        autoencoder when it is in the hub cache (`fetch` gets it), else a linear map fitted
+        to the VAE (previews.py)."""
+        if teacher == "embedded" and (self.preview_folder / "tiny-decoder.safetensors").exists():
+            path = self.preview_folder / "tiny-decoder.safetensors"
+            return TinyDecoder.load(str(path)).to(pipe.device)
+        if teacher in TEACHERS and TEACHERS[teacher].repos:
+            try:
+                from diffusers import AutoencoderTiny
+
+                folder = _snapshot(TINY_SD_AUTOENCODER, offline=True)
+                tiny = AutoencoderTiny.from_pretrained(folder, torch_dtype=pipe.vae.dtype)
+                return TinyPreview(tiny.to(pipe.device))
+            except Exception:  # not cached (offline): the linear map reads colours well enough
+                pass
+        return fit_to_vae(pipe.vae)
+
     def loaded(self) -> list[tuple]:
         """The (teacher, device, dtype) keys of the cached pipelines, least recently used first."""
         with self._lock:
@@ -337,13 +370,14 @@ class Catalog:
 
     def use_student(self, pipe, teacher: str, name: str | None, folder: str | None = None) -> str:
         """Switch a pipeline to a student (loaded on first use, from `folder` or the
-        catalogue's) or to the teacher (None). Returns the sampler to run it with."""
+        catalogue's), merged into the base weights, or to the clean teacher (None). Returns
+        the sampler to run it with. Callers hold the device's lock: a switch rewrites weights."""
         if name is None:
-            pipe.set_adapter(None)
+            pipe.set_adapter(None, merge=True)  # the clean teacher, switched as serving does
             return "ddim"
         if name not in pipe.adapters:
             pipe.load_adapter(folder or self.student_folder(teacher, name), name)
-        pipe.set_adapter(name)
+        pipe.set_adapter(name, merge=True)
         return "consistency"
 
     def missing(self, teacher: str) -> list[str]:

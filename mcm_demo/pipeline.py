@@ -81,6 +81,13 @@ def check_range(value, bounds: tuple, message: str):
     return value
 
 
+def device_and_dtype(module: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Where a model's weights live and in what dtype, from its first parameter (diffusers'
+    `.device` / `.dtype` walk every submodule on each access)."""
+    first = next(module.parameters())
+    return first.device, first.dtype
+
+
 def unet_forward(unet, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
     """The UNet's raw output for (B, C, F, H, W) latents. UNet3D takes one text row per clip;
     AnimateDiff's UNetMotionModel folds the frames into the batch and wants one per frame."""
@@ -137,9 +144,11 @@ class TextToVideoPipeline(DiffusionPipeline):
     def load_adapter(self, folder: str, name: str) -> None:
         adapter_ops.load_adapter(self.unet, folder, name)
 
-    def set_adapter(self, name: str | None) -> None:
-        """Run a distilled student by name; None runs the teacher itself."""
-        adapter_ops.use_adapter(self.unet, name)
+    def set_adapter(self, name: str | None, merge: bool = False) -> None:
+        """Run a distilled student by name; None runs the teacher itself. `merge` folds the
+        student into the base weights (what serving does: a step then costs a teacher's) and
+        switches without touching what training needs."""
+        adapter_ops.use_adapter(self.unet, name, merge=merge)
 
     @property
     def adapters(self) -> list[str]:
@@ -157,8 +166,9 @@ class TextToVideoPipeline(DiffusionPipeline):
         """(B, C, F, h, w) latents → float frames (B, F, H, W, 3) in [0, 1]; decoded in chunks."""
         b, c, f, h, w = latents.shape
         flat = latents.transpose(1, 2).reshape(b * f, c, h, w) / self.vae.config.scaling_factor
+        vae_dtype = device_and_dtype(self.vae)[1]
         images = torch.cat(
-            [self.vae.decode(part.to(self.vae.dtype)).sample.float() for part in flat.split(chunk)]
+            [self.vae.decode(part.to(vae_dtype)).sample.float() for part in flat.split(chunk)]
         )
         images = (images / 2 + 0.5).clamp(0, 1)
         return images.view(b, f, *images.shape[1:]).permute(0, 1, 3, 4, 2).cpu().numpy()
@@ -180,7 +190,7 @@ class TextToVideoPipeline(DiffusionPipeline):
         """`denoise(x, t) -> x0` for the samplers. With guidance > 1, `text` is [uncond; cond]
         and classifier-free guidance is applied; a consistency student returns its
         boundary-scaled estimate f(x, t) = c_skip x + c_out x̂0 (it has guidance distilled in)."""
-        device, dtype = self.unet.device, self.unet.dtype
+        device, dtype = device_and_dtype(self.unet)
         do_cfg = guidance_scale > 1.0 and not consistency
 
         def denoise(x: torch.Tensor, t: int) -> torch.Tensor:
@@ -253,10 +263,12 @@ class TextToVideoPipeline(DiffusionPipeline):
         prompts = self.check_inputs(
             prompt, num_inference_steps, num_frames, guidance_scale, sampler
         )
-        device, dtype = self.unet.device, self.unet.dtype
+        device, dtype = device_and_dtype(self.unet)
         # UNet3D's temporal convs carry a hard-coded dropout: sampling must be in eval mode.
+        # (`eval()` walks every submodule, so only a model left in training mode pays for it.)
         for module in (self.unet, self.text_encoder, self.vae):
-            module.eval()
+            if module.training:
+                module.eval()
 
         # 2. Encode the prompt, and the negative prompt for classifier-free guidance
         #    (a consistency student has guidance distilled in: it runs unguided).

@@ -37,9 +37,15 @@ def display_upscale(frames: np.ndarray) -> int:
 
 
 def write_mp4(
-    frames: np.ndarray, path: str, fps: float = 8.0, upscale: int = 1, crf: int = 18
+    frames: np.ndarray,
+    path: str,
+    fps: float = 8.0,
+    upscale: int = 1,
+    crf: int = 18,
+    preset: str = "medium",
 ) -> str:
-    """Encode (F, H, W, 3) frames as H.264 High, yuv420p, with the index at the front.
+    """Encode (F, H, W, 3) frames as H.264 (High profile at the default `preset`), yuv420p,
+    with the index at the front.
 
     `upscale` enlarges small clips with nearest-neighbour so a 64 px clip is not a blur
     in the browser. Returns `path`.
@@ -57,7 +63,7 @@ def write_mp4(
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium"}
+        stream.options = {"crf": str(crf), "preset": preset}
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)

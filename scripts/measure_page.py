@@ -2,11 +2,15 @@
 
     python scripts/measure_page.py export --runs 4          # comparison, then its export
     python scripts/measure_page.py startup --examples warm  # none | eager | warm
+    python scripts/measure_page.py speedups --steps 1 2 4   # the speedups the page displays
 
 `export` runs the page's handler as a click does (both columns, the speedup), then the export
 that the page chains after it, and prints both times. `startup` builds and launches the page
 and prints how long the launch took; `eager` is Gradio's own caching (all examples inside the
-launch), `warm` is app.py's (launch, then `warm_examples` in the background).
+launch), `warm` is app.py's (launch, then `warm_examples` in the background). `speedups`
+clicks Generate (the handler) for LCM | MCM-webvid at each step count and prints the summary
+line the page shows (the teacher's baseline measured once, at the first click, as a server
+does), to set beside `python -m mcm_demo bench` (docs/performance.md).
 """
 
 import argparse
@@ -35,6 +39,20 @@ def measure_export(runs: int) -> None:
         )
 
 
+def measure_speedups(steps_list) -> None:
+    svc = service.Service()
+    # a server has made its examples by then (app.py): students loaded, baseline measured
+    list(
+        ui.compare(
+            svc, EXAMPLES[0], "embedded", "webvid", 1, 0, False, 8, 8, "lcm", "mcm-webvid", 25, 5.0
+        )
+    )
+    for steps in steps_list:
+        args = (EXAMPLES[0], "embedded", "webvid", steps, 0, False, 8, 8, "lcm", "mcm-webvid")
+        final = list(ui.compare(svc, *args, 25, 5.0))[-1]
+        print(f"{steps} steps: {final[3]} | {final[6]}\n  {final[7]}")
+
+
 def measure_startup(examples: str) -> None:
     os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="mcm-demo-examples-")
     t0 = time.perf_counter()
@@ -61,9 +79,12 @@ def main():
     sub.add_parser("startup").add_argument(
         "--examples", choices=["none", "eager", "warm"], default="warm"
     )
+    sub.add_parser("speedups").add_argument("--steps", nargs="+", type=int, default=[1, 2, 4])
     args = p.parse_args()
     if args.what == "export":
         measure_export(args.runs)
+    elif args.what == "speedups":
+        measure_speedups(args.steps)
     else:
         measure_startup(args.examples)
 

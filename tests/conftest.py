@@ -44,7 +44,7 @@ def student_weights(tmp_path_factory):
     from mcm_demo.pipeline import TextToVideoPipeline
 
     root = tmp_path_factory.mktemp("weights")
-    for name in ("teacher", "evaluator"):
+    for name in ("teacher", "evaluator", "preview"):
         (root / name).symlink_to(catalog.DEFAULT_WEIGHTS / name)
     unet = TextToVideoPipeline.from_pretrained(str(catalog.DEFAULT_WEIGHTS / "teacher")).unet
     torch.manual_seed(0)

@@ -90,3 +90,18 @@ def test_unknown_words_do_not_break_the_tokenizer(tiny_pipeline):
     assert (
         unk in ids[0] and ids[1][1:4] == tiny_pipeline.tokenizer(["a red circle"]).input_ids[0][1:4]
     )
+
+
+def test_an_attached_adapter_keeps_a_sampling_model_in_eval_mode(tiny_pipeline):
+    # the pipeline reads only the UNet's own flag before sampling; peft builds new layers in
+    # training mode, where a temporal dropout would make two runs of one seed differ
+    import copy
+
+    from mcm_demo.adapters import attach_lora
+
+    unet = copy.deepcopy(tiny_pipeline.unet).eval()
+    attach_lora(unet, "probe", rank=4)
+    assert not [name for name, m in unet.named_modules() if m.training]
+    unet.train()
+    attach_lora(unet, "probe2", rank=4)
+    assert all(m.training for m in unet.modules())

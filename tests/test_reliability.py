@@ -99,7 +99,7 @@ def test_the_baseline_cache_is_locked_and_bounded():
     svc = Service()
     measured = []
 
-    def generate(req, device=None):
+    def generate(req, device=None, previews=False, video=False):
         measured.append(req.frames)
         time.sleep(0.01)
         return service.Result(None, 1.0, None, 0.0, "ddim")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mcm_demo import catalog
+from mcm_demo import adapters, catalog
 from mcm_demo.pipeline import TextToVideoPipeline
 
 SHIPPED = [
@@ -45,3 +45,45 @@ def test_shipped_adapter_loads_switches_and_samples(teacher, name):
     teacher.set_adapter(None)
     teacher.set_adapter(name)
     assert np.array_equal(frames, run())
+
+
+def _latents(pipe, steps=2, sampler="consistency"):
+    return pipe(
+        "a yellow star spinning on a gray background",
+        num_inference_steps=steps,
+        sampler=sampler,
+        generator=torch.Generator().manual_seed(1),
+        output_type="latent",
+    )
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_merged_student_samples_what_it_does_unmerged(teacher, name):
+    if name not in teacher.adapters:
+        teacher.load_adapter(str(catalog.DEFAULT_WEIGHTS / name), name)
+    teacher.set_adapter(name)
+    unmerged = _latents(teacher)
+    teacher.set_adapter(name, merge=True)
+    assert adapters.merged_adapters(teacher.unet) == [name]
+    merged = _latents(teacher)
+    assert (merged - unmerged).abs().max() <= 1e-4
+
+
+def test_switching_merged_students_and_the_teacher_is_exact(teacher):
+    first, second = SHIPPED[0], SHIPPED[-1]
+    for name in (first, second):
+        if name not in teacher.adapters:
+            teacher.load_adapter(str(catalog.DEFAULT_WEIGHTS / name), name)
+    teacher.set_adapter(None)
+    clean = {k: v.clone() for k, v in teacher.unet.state_dict().items()}
+    ddim = _latents(teacher, sampler="ddim")
+    teacher.set_adapter(first, merge=True)
+    a = _latents(teacher)
+    teacher.set_adapter(second, merge=True)
+    assert not torch.equal(_latents(teacher), a)
+    teacher.set_adapter(first, merge=True)
+    assert torch.equal(_latents(teacher), a)  # A → B → A: bit for bit
+    teacher.set_adapter(None)  # the teacher never sees a merged adapter
+    assert adapters.merged_adapters(teacher.unet) == []
+    assert all(torch.equal(v, clean[k]) for k, v in teacher.unet.state_dict().items())
+    assert torch.equal(_latents(teacher, sampler="ddim"), ddim)

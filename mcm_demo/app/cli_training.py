@@ -13,8 +13,9 @@ def add_train(sub) -> None:
     p = sub.add_parser("train", help="rebuild a shipped checkpoint (seeded, resumable)")
     p.add_argument(
         "what",
-        choices=["teacher", "evaluator", "vae", "vae-decoder", "snapshot"],
+        choices=["teacher", "evaluator", "vae", "vae-decoder", "snapshot", "preview"],
         help="teacher = vae → text encoder + UNet → decoder fine-tune → weights/teacher; "
+        "preview = the tiny preview decoder distilled from the teacher's VAE → weights/preview; "
         "snapshot = the teacher run's resumable fp16 state in --run-dir, written to --out",
     )
     p.add_argument("--steps", type=int, help="override the default number of steps")

@@ -4,8 +4,11 @@ A `Request` names a teacher, a model ("teacher", "lcm", "mcm-<variant>"), a prom
 knobs; `check_request` is the one validator (limits from `pipeline.LIMITS`). A `Service` owns
 the catalogue (one cached pipeline per teacher), one lock per device and the measured
 baselines: `Service.stream()` runs a request under its device's lock and yields a `Preview`
-per sampling step (the decoded denoised estimate) and then one `Result`. Nothing here
-imports gradio: the page only maps these events to its components.
+per sampling step (the denoised estimate through the pipeline's cheap preview decoder) and
+then one `Result` with the mp4 written. Its `seconds` is the wall time a user waits, from the
+start to the mp4, previews included, for every model alike: the teacher's baseline is
+measured the same way, so the page's speedups compare the same code. Nothing here imports
+gradio: the page only maps these events to its components.
 """
 
 from __future__ import annotations
@@ -43,12 +46,21 @@ from ..pipeline import (
     whole_number,
 )
 from ..transfer import METHODS, START_LOOKS, TransferConfig, transfer
-from ..video_io import UploadError, UploadLimits, load_reference
+from ..video_io import UploadError, UploadLimits, display_upscale, load_reference, write_mp4
 from .scratch import PrivateFolder
 
 TEACHER_MODEL = "teacher"
 BASELINE_STEPS = 50  # the speedup is always against the teacher's 50-step DDIM with CFG
 MAX_PREVIEW_FRAMES = 8
+FPS_RANGE = "Frames per second must be from {lo} to {hi}"
+# Intra-op threads of a generation on the CPU. Each request runs on a worker thread, and there a
+# 2-thread OpenMP team made a UNet call 2–3× slower than on the main thread (its team competes
+# with the idle ones of other threads), while one thread matched the main thread's two: the
+# UNet at 64 px is too small to share (docs/performance.md). Teacher and students alike.
+CPU_THREADS = 1
+# x264's fastest preset: a column's 8 frames encode 3.5× faster than at "medium" (0.04 against
+# 0.15 s on a busy core) into an mp4 that is still only ~60 kB (docs/performance.md)
+COLUMN_PRESET = "ultrafast"
 # The process's private output folder: each mp4 is served (Gradio copies it into its own cache)
 # long before an hour has passed; the count bounds the folder under any load.
 OUTPUTS = PrivateFolder("mcm-demo-outputs-", max_age_s=3600, max_entries=500)
@@ -65,6 +77,7 @@ class Request:
     frames: int = 8
     guidance: float = 5.0  # the teacher's CFG; students have guidance distilled in
     teacher: str = "embedded"
+    fps: float = 8.0  # the mp4's frame rate
 
 
 @dataclasses.dataclass
@@ -72,16 +85,24 @@ class Preview:
     step: int  # 1-based
     total: int
     frames: np.ndarray  # (F, H, W, 3) floats in [0, 1]
-    seconds: float  # since sampling started
+    seconds: float  # since the request started (its device lock held)
 
 
 @dataclasses.dataclass
 class Result:
     frames: np.ndarray
-    seconds: float  # sampling + final decode, measured; preview decoding not included
-    first_preview_seconds: float | None  # from the start of sampling
-    preview_seconds: float  # time spent decoding previews
+    seconds: float  # what the user waits: start (device lock held) → mp4 written, previews in
+    first_preview_seconds: float | None  # from the same start
+    preview_seconds: float  # of `seconds`, spent decoding previews
     sampler: str
+    video: str | None = None  # the mp4 (in the private output folder), when one was asked for
+    model_seconds: float = 0.0  # of `seconds`, sampling and the final VAE decode alone
+
+
+def use_worker_threads(device: str) -> None:
+    """The thread settings a generation runs with, on the thread that runs it."""
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(CPU_THREADS)
 
 
 def model_choices(teacher: str = "embedded") -> list[str]:
@@ -141,7 +162,10 @@ def check_request(req: Request) -> Request:
         LIMITS.guidance,
         "Guidance scale must be from {lo} to {hi}",
     )
-    return dataclasses.replace(req, steps=steps, seed=seed, frames=frames, guidance=guidance)
+    fps = check_range(as_number(req.fps, "Frames per second"), (1, 60), FPS_RANGE)
+    return dataclasses.replace(
+        req, steps=steps, seed=seed, frames=frames, guidance=guidance, fps=fps
+    )
 
 
 def new_output_path(suffix: str = ".mp4") -> str:
@@ -249,67 +273,85 @@ class Service:
             return self._device_locks.setdefault(device_key(device), threading.Lock())
 
     def stream(
-        self, req: Request, device: str | None = None, previews: bool = True
+        self, req: Request, device: str | None = None, previews: bool = True, video: bool = True
     ) -> Iterator[Preview | Result]:
         """Check, then load and generate on a worker thread under the device's lock; yield its
-        per-step previews, then the result. Bad input raises PipelineInputError before any work
-        and a missing checkpoint CheckpointMissing; a failure during sampling raises
-        RuntimeError with the cause."""
+        per-step previews, then the result (with the mp4 written, if `video`). Bad input raises
+        PipelineInputError before any work and a missing checkpoint CheckpointMissing; a
+        failure during sampling raises RuntimeError with the cause."""
         req = check_request(req)
         device, dtype = default_device_dtype(device)
         events: queue.Queue = queue.Queue()
-        clock = {"start": 0.0, "previews": 0.0}
 
         def work():
             try:
+                use_worker_threads(device)
                 with self.device_lock(device):
-                    pipe = self.catalog.load_pipeline(req.teacher, device, dtype)
-
-                    def on_step(info):  # decode the denoised estimate for a preview
-                        t = time.perf_counter()
-                        denoised = info["denoised"][:1]
-                        stride = max(1, denoised.shape[2] // MAX_PREVIEW_FRAMES)
-                        frames = pipe.decode_latents(denoised[:, :, ::stride])[0]
-                        clock["previews"] += time.perf_counter() - t
-                        seconds = time.perf_counter() - clock["start"]
-                        events.put(Preview(info["i"] + 1, req.steps, frames, seconds))
-
-                    student = None if req.model == TEACHER_MODEL else req.model
-                    sampler = self.catalog.use_student(pipe, req.teacher, student)
-                    clock["start"] = time.perf_counter()
-                    frames = pipe(
-                        req.prompt,
-                        num_inference_steps=req.steps,
-                        guidance_scale=req.guidance,
-                        sampler=sampler,
-                        num_frames=req.frames,
-                        callback=on_step if previews else None,
-                        generator=torch.Generator().manual_seed(req.seed),
-                    )[0]
-                    seconds = time.perf_counter() - clock["start"] - clock["previews"]
-                    events.put(Result(frames, seconds, None, clock["previews"], sampler))
+                    events.put(self._generate(req, device, dtype, previews, video, events.put))
             except BaseException as err:  # handed to the caller; the server keeps serving others
                 events.put(err)
 
         threading.Thread(target=work, daemon=True).start()
-        first = None
         while True:
             event = events.get()
             if isinstance(event, BaseException):
                 if isinstance(event, (PipelineInputError, CheckpointMissing)):
                     raise event
                 raise RuntimeError(f"generation failed: {type(event).__name__}: {event}") from event
-            if isinstance(event, Preview) and first is None:
-                first = event.seconds
-            if isinstance(event, Result):
-                event.first_preview_seconds = first
-                yield event
-                return
             yield event
+            if isinstance(event, Result):
+                return
 
-    def generate(self, req: Request, device: str | None = None) -> Result:
-        """The final result of `stream`, without previews."""
-        for event in self.stream(req, device, previews=False):
+    def _generate(self, req: Request, device, dtype, previews: bool, video: bool, emit) -> Result:
+        """One request, timed as the user waits for it (the caller holds the device lock)."""
+        start = time.perf_counter()
+        clock = {"previews": 0.0, "first": None}
+        pipe = self.catalog.load_pipeline(req.teacher, device, dtype)
+        preview_decoder = self.catalog.preview_decoder(pipe, req.teacher)
+
+        def on_step(info):  # the denoised estimate through the cheap decoder
+            t = time.perf_counter()
+            denoised = info["denoised"][:1]
+            stride = max(1, denoised.shape[2] // MAX_PREVIEW_FRAMES)
+            frames = preview_decoder(denoised[:, :, ::stride])[0]
+            now = time.perf_counter()
+            clock["previews"] += now - t
+            clock["first"] = clock["first"] or now - start
+            emit(Preview(info["i"] + 1, req.steps, frames, now - start))
+
+        student = None if req.model == TEACHER_MODEL else req.model
+        sampler = self.catalog.use_student(pipe, req.teacher, student)
+        sampling = time.perf_counter()
+        frames = pipe(
+            req.prompt,
+            num_inference_steps=req.steps,
+            guidance_scale=req.guidance,
+            sampler=sampler,
+            num_frames=req.frames,
+            callback=on_step if previews else None,
+            generator=torch.Generator().manual_seed(req.seed),
+        )[0]
+        model_seconds = time.perf_counter() - sampling - clock["previews"]
+        path = None
+        if video:
+            path = write_mp4(
+                frames, new_output_path(), req.fps, display_upscale(frames), preset=COLUMN_PRESET
+            )
+        return Result(
+            frames,
+            time.perf_counter() - start,
+            clock["first"],
+            clock["previews"],
+            sampler,
+            path,
+            model_seconds,
+        )
+
+    def generate(
+        self, req: Request, device: str | None = None, previews: bool = False, video: bool = False
+    ) -> Result:
+        """The final result of `stream` (by default without previews or an mp4)."""
+        for event in self.stream(req, device, previews, video):
             if isinstance(event, Result):
                 return event
         raise RuntimeError("generation ended without a result")
@@ -349,8 +391,8 @@ class Service:
     def teacher_baseline_seconds(
         self, teacher: str, frames: int, guidance: float = 5.0, device: str | None = None
     ) -> float:
-        """Wall time of the teacher's 50-step DDIM with CFG, measured once per setting here
-        (the newest MAX_BASELINES settings kept)."""
+        """Wall time of the teacher's 50-step DDIM with CFG as a column runs it (previews and
+        mp4 included), measured once per setting here (the newest MAX_BASELINES kept)."""
         device, _ = default_device_dtype(device)
         key = (teacher, frames, guidance, device_key(device))
         with self._baselines_lock:
@@ -358,7 +400,7 @@ class Service:
                 req = Request(
                     DEFAULT_PROMPT, TEACHER_MODEL, BASELINE_STEPS, 0, frames, guidance, teacher
                 )
-                self._baselines[key] = self.generate(req, device).seconds
+                self._baselines[key] = self.generate(req, device, True, True).seconds
                 while len(self._baselines) > MAX_BASELINES:
                     self._baselines.popitem(last=False)
             self._baselines.move_to_end(key)

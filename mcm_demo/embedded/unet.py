@@ -150,6 +150,18 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
         self._num_frames = sample.shape[2]
         return super().forward(sample, *args, **kwargs)
 
+    # diffusers answers `dtype` and `device` by walking every submodule (it looks for offloading
+    # hooks), and UNet3D's forward asks for `dtype` at every call: on this small UNet that walk
+    # was a measurable part of a sampling step (docs/performance.md). Its parameters share one
+    # dtype and device, so the first one answers.
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
 
 def _skip_on_stills(forward, hidden_states, *args, num_frames: int = 1, **kwargs):
     """A temporal layer's forward that passes one-frame inputs through unchanged."""
