@@ -99,7 +99,10 @@ def sample_consistency(
         _report(callback, i, t, x, denoised)
         if i + 1 < len(timesteps):
             a_next, s_next = alpha_sigma_at(alphas_cumprod, timesteps[i + 1])
-            noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            # drawn where the generator lives (the pipeline's CPU one on any device: same seed,
+            # same clip), then moved to the latents
+            draw_on = generator.device if generator is not None else x.device
+            noise = torch.randn(x.shape, generator=generator, device=draw_on).to(x)
             x = a_next * denoised + s_next * noise
     return denoised
 

@@ -28,8 +28,10 @@ def _per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 def alpha_sigma(alphas_cumprod: torch.Tensor, t: torch.Tensor, like: torch.Tensor):
     """√ᾱ_t and √(1-ᾱ_t) per sample, shaped to broadcast over `like`; t < 0 means clean."""
+    # indexed where the table lives (a CUDA sampler passes CPU timesteps), moved to `like` after
+    t = t.to(alphas_cumprod.device)
     ones = torch.ones_like(t, dtype=alphas_cumprod.dtype)
-    a = torch.where(t >= 0, alphas_cumprod.to(like.device)[t.clamp(min=0)], ones)
+    a = torch.where(t >= 0, alphas_cumprod[t.clamp(min=0)], ones)
     return _per_sample(a.sqrt(), like), _per_sample((1 - a).clamp(min=0).sqrt(), like)
 
 

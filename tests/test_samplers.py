@@ -3,7 +3,7 @@ import torch
 
 from mcm_demo.embedded.config import build_noise_schedule
 from mcm_demo.samplers import sample_consistency, sample_ddim, sample_dpmpp_2m
-from mcm_demo.schedule import consistency_timesteps, spaced_timesteps
+from mcm_demo.schedule import alpha_sigma, consistency_timesteps, spaced_timesteps
 
 ALPHAS = build_noise_schedule().alphas_cumprod.double()
 
@@ -66,3 +66,16 @@ def test_consistency_sampler_renoises_between_steps():
         den, torch.randn(5), consistency_timesteps(2), ALPHAS, torch.Generator().manual_seed(0)
     )
     assert calls == [999, 499] and torch.equal(out, torch.zeros(5))
+
+
+def test_consistency_sampling_on_another_device_than_its_generator():
+    """On a GPU the pipeline's generator stays on the CPU (same seed, same clip on any device)
+    while the latents and the schedule's lookups live on the device; `meta` stands in for it."""
+    x = torch.randn(1, 4, 2, 3, 3).to("meta")
+    steps = torch.tensor([999])  # the pipeline's CPU timesteps
+    alpha, sigma = alpha_sigma(ALPHAS.float(), steps, x)
+    assert alpha.device.type == sigma.device.type == "meta"
+    out = sample_consistency(
+        lambda x, t: x * 0.5, x, consistency_timesteps(4), ALPHAS, torch.Generator().manual_seed(0)
+    )
+    assert out.device.type == "meta" and out.shape == x.shape
