@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Rebuild weights/teacher (the ×4 teacher) and its six students, stage by stage, as they were
-# made. Every stage is seeded and resumable: run the script again after a cut and each stage
-# picks up from its last save. Times are for the 2-core CPU (weights/README.md); on a CUDA
-# machine the UNet stages move there by themselves.
+# Rebuild weights/teacher (the ×4 shape teacher) and its six students, stage by stage, as they
+# were made. Every stage is seeded and resumable: run the script again after a cut and each
+# stage picks up from its last save. Times are for the 2-core CPU (weights/README.md); on a
+# CUDA machine the UNet stages move there by themselves.
 #
-# Bit-for-bit equality needs the same cuts as well: a resumed stage reseeds its noise from
-# the step it resumes at, and the shipped runs were resumed at various hundreds.
+# Stages 1-4 were trained on the world before its objects grew (docs/shape.md §1): run them at
+# commit f49ff67^ (same commands), then stages 5 and 6 at this commit. Bit-for-bit equality
+# needs the same cuts as well: a resumed stage reseeds its noise from the step it resumes at,
+# and the shipped runs were resumed at various hundreds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 train() { python -m mcm_demo train teacher --size x4 "$@"; }
@@ -35,29 +37,31 @@ share x4h
 done
 plain --run-dir runs/x4h --init-unet runs/x4/unet --high-noise-share 0.5 --steps 1900 --out runs/x4h/export1900
 
-# 4. x4s: x4h's EMA plus the learned embedding of place, 2,600 steps: the shipped teacher
+# 4. x4s: x4h's EMA plus the learned embedding of place, 2,600 steps: the teacher before shape
 share x4s
 train --run-dir runs/x4s --init-unet runs/x4h/unet --high-noise-share 0.5 --steps 2600 \
-  --out weights/teacher
+  --out runs/x4s/export2600
 
-# 5. the students on it (LCM 600 steps, 27 min; MCM 300-500 steps, 24-29 min per 300 at one thread). A resumed
-#    run reseeds its batches and noise from the step it resumes at, so the two that were resumed are
-#    rebuilt the same way: LCM 300 then 600, mcm-laion 300 then 450.
-student() { python -m mcm_demo distill --latents runs/x4s/unet/latents.safetensors "$@"; }
-student --method lcm --steps 300 --run-dir runs/students/lcm
-student --method lcm --steps 600 --run-dir runs/students/lcm --out weights/lcm
-# mcm-webvid keeps the discriminator at 1e-4 (its image set carries the watermark, so the stronger
-# one has nothing to remove there). One uninterrupted 500-step run: the 500-step snapshot of a
-# 600-step run (--snapshot-every 50) was the one that beats LCM at 1, 2 and 4 steps (weights/README)
-student --method mcm --variant webvid --steps 500 --disc-lr 1e-4 --run-dir runs/students/mcm-webvid \
-  --out weights/mcm-webvid
-for v in anime real; do
+# 5. shape: warm from x4s on today's world, each step 8 clips + 128 stills, 10,000 steps
+#    (9.5 h at one thread; docs/shape.md). Its EMA at 10,000 is the shipped teacher.
+python -m mcm_demo train teacher --base runs/x4s/export2600 --run-dir runs/shape --steps 10000 \
+  --batch 8 --image-batch 128 --keep-every 500 --out weights/teacher
+
+# 6. the students on it (one thread each, two side by side; weights/README.md has each one's
+#    time). LCM reads the shape run's 8,000 cached clips; the MCM students the 4,000 that
+#    distill renders and caches on first use (its own seed, the same world). The learning
+#    rates are constant, so a student chosen among the snapshots of a longer run
+#    (--snapshot-every 50) is what a run of that many steps makes.
+student() { python -m mcm_demo distill "$@"; }
+student --method lcm --steps 600 --latents runs/shape/unet/latents.safetensors --run-dir runs/students/lcm \
+  --out weights/lcm
+student --method mcm --variant laion --steps 600 --run-dir runs/students/mcm-laion --out weights/mcm-laion
+for v in anime real webvid; do
   student --method mcm --variant "$v" --steps 300 --run-dir "runs/students/mcm-$v" --out "weights/mcm-$v"
 done
-# mcm-laion at 300 steps still stamped the watermark on 22% of 64 held-out clips; at 450, 2%
-student --method mcm --variant laion --steps 300 --run-dir runs/students/mcm-laion
-student --method mcm --variant laion --steps 450 --run-dir runs/students/mcm-laion --out weights/mcm-laion
-# mcm-3d-cartoon halves the adversarial weight: at the full weight its motion stayed 11-14% under the
-# teacher's. One uninterrupted 500-step run (its snapshots at 300-450 were nearer the real set; weights/README)
-student --method mcm --variant 3d-cartoon --steps 500 --adv-weight 0.5 --run-dir runs/students/mcm-3d-cartoon \
+# mcm-3d-cartoon halves the adversarial weight (at the full weight its motion lagged the teacher's
+# on the previous teacher). It was cut at 150 steps and resumed, and a resumed run reseeds its
+# batches from the step it resumes at, so it is rebuilt the same way.
+student --method mcm --variant 3d-cartoon --adv-weight 0.5 --steps 150 --run-dir runs/students/mcm-3d-cartoon
+student --method mcm --variant 3d-cartoon --adv-weight 0.5 --steps 350 --run-dir runs/students/mcm-3d-cartoon \
   --out weights/mcm-3d-cartoon

@@ -34,12 +34,13 @@ from .exports import (
 from .notes import RunTimes
 from .service import FPS_RANGE, Service, as_number
 
-# The page's examples: (prompt, style variant, steps, seed). Colour, motion and background are
-# what the embedded teacher draws well (its shape is still being trained, docs/shape.md): at 4
-# steps, seeds 0-3, the evaluator read all three right in every clip of LCM and of the MCM
-# variant named (but for one LCM background of the star); MCM-laion and -anime drew the star red.
+# The page's examples: (prompt, style variant, steps, seed). At 4 steps, seeds 0-3, the
+# evaluator read shape, colour, motion and background right in every clip of the MCM variant
+# named; LCM drew every shape, but the blue star green, the red square's motion or background
+# wrong in three of four (the comparison the page is for).
 EXAMPLE_RUNS = [
     [DEFAULT_PROMPT, "webvid", 4, 0],
+    ["a blue star moving right on a white background", "laion", 4, 0],
     ["a yellow star moving right on a gray background", "webvid", 4, 0],
     ["a red square shrinking on a white background", "anime", 4, 0],
 ]

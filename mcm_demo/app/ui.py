@@ -209,7 +209,7 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False):
             fn=on_example,
             cache_examples=cache_examples,
             cache_mode="lazy",  # made by `warm_examples` after launch, not during it
-            label="Examples (colour and motion words: what the embedded teacher draws best)",
+            label="Examples (the embedded teacher draws shape, colour, motion and background)",
         )
 
     def on_variant(name, v):  # the right column follows the style, where the teacher has it
