@@ -164,13 +164,17 @@ def timed(fn, device: str) -> float:
     return time.perf_counter() - start
 
 
-def unet_call_seconds(pipe, batch: int, device: str, repeats: int) -> float:
+def random_latents(pipe, spec: dict, batch: int, dtype: torch.dtype) -> torch.Tensor:
+    """Latents of one clip of `spec`'s size, `batch` times, on the UNet's device."""
+    side = spec["pixels"] // pipe.vae_scale_factor
+    shape = (batch, pipe.unet.config.in_channels, spec["frames"], side, side)
+    return torch.randn(shape, device=pipe.unet.device, dtype=dtype)
+
+
+def unet_call_seconds(pipe, spec: dict, batch: int, device: str, repeats: int) -> float:
     """One UNet evaluation at `batch` (2 = a guided teacher step), median of `repeats`."""
     unet, cfg = pipe.unet, pipe.unet.config
-    spec_frames, side = pipe._bench_frames, pipe._bench_latent_side
-    x = torch.randn(
-        batch, cfg.in_channels, spec_frames, side, side, device=device, dtype=unet.dtype
-    )
+    x = random_latents(pipe, spec, batch, unet.dtype)
     text = torch.randn(batch, 77, cfg.cross_attention_dim, device=device, dtype=unet.dtype)
     t = torch.full((batch,), 500, device=device)
     with torch.no_grad():
@@ -180,18 +184,10 @@ def unet_call_seconds(pipe, batch: int, device: str, repeats: int) -> float:
         )
 
 
-def fixed_costs(pipe, device: str, repeats: int) -> dict:
+def fixed_costs(pipe, spec: dict, device: str, repeats: int) -> dict:
     """What both sides pay besides UNet calls: prompt encoding (the teacher also encodes the
     negative prompt) and the final VAE decode of every frame."""
-    unet_cfg = pipe.unet.config
-    latents = torch.randn(
-        1,
-        unet_cfg.in_channels,
-        pipe._bench_frames,
-        pipe._bench_latent_side,
-        pipe._bench_latent_side,
-        device=device,
-    )
+    latents = random_latents(pipe, spec, 1, torch.float32)
     pipe.decode_latents(latents)  # warm-up
     text1 = statistics.median(
         timed(lambda: pipe.encode_prompt([PROMPT]), device) for _ in range(repeats)
@@ -202,10 +198,11 @@ def fixed_costs(pipe, device: str, repeats: int) -> dict:
     return {"text_s": text1, "decode_s": decode}
 
 
-def run_config(pipe, device: str, student_steps, repeats: int, teacher_steps: int = 50) -> dict:
+def run_config(
+    pipe, spec: dict, device: str, student_steps, repeats: int, teacher_steps: int = 50
+) -> dict:
     """Teacher and students end to end and model-only, interleaved repeats, medians."""
-    frames, pixels = pipe._bench_frames, pipe._bench_pixels
-    common = dict(num_frames=frames, height=pixels, width=pixels)
+    common = dict(num_frames=spec["frames"], height=spec["pixels"], width=spec["pixels"])
     runs = {"teacher": dict(num_inference_steps=teacher_steps, guidance_scale=9.0, sampler="ddim")}
     for n in student_steps:
         runs[f"student {n}"] = dict(num_inference_steps=n, sampler="consistency")
@@ -231,9 +228,9 @@ def run_config(pipe, device: str, student_steps, repeats: int, teacher_steps: in
             samples[name]["model"].append(timed(call(kwargs, "latent"), device))
             if device.startswith("cuda"):
                 peak[name] = torch.cuda.max_memory_allocated() / 2**30
-    unet1 = unet_call_seconds(pipe, 1, device, repeats * 3)
-    unet2 = unet_call_seconds(pipe, 2, device, repeats * 3)
-    fixed = fixed_costs(pipe, device, repeats)
+    unet1 = unet_call_seconds(pipe, spec, 1, device, repeats * 3)
+    unet2 = unet_call_seconds(pipe, spec, 2, device, repeats * 3)
+    fixed = fixed_costs(pipe, spec, device, repeats)
     rows = {name: {k: statistics.median(v) for k, v in s.items()} for name, s in samples.items()}
     teacher = rows["teacher"]
     teacher_bound = teacher_steps * unet2 + 2 * fixed["text_s"] + fixed["decode_s"]
@@ -287,8 +284,6 @@ def main(argv=None) -> None:
     dtype = torch.float16 if args.device.startswith("cuda") else torch.float32
     pipe = build_pipeline(args.size, args.device, dtype)
     spec = SIZES[args.size]
-    pipe._bench_frames, pipe._bench_pixels = spec["frames"], spec["pixels"]
-    pipe._bench_latent_side = spec["pixels"] // pipe.vae_scale_factor
     params = sum(p.numel() for p in pipe.unet.parameters()) / 1e9
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device
     print(
@@ -311,7 +306,9 @@ def main(argv=None) -> None:
             with path():
                 record(
                     name,
-                    run_config(pipe, args.device, args.steps, args.repeats, args.teacher_steps),
+                    run_config(
+                        pipe, spec, args.device, args.steps, args.repeats, args.teacher_steps
+                    ),
                 )
         except RuntimeError as err:  # a kernel that does not take these shapes
             print(f"\n## {name}: not available here ({str(err).splitlines()[0][:160]})")
@@ -319,7 +316,8 @@ def main(argv=None) -> None:
     try:
         pipe.unet.enable_xformers_memory_efficient_attention()
         record(
-            "xformers", run_config(pipe, args.device, args.steps, args.repeats, args.teacher_steps)
+            "xformers",
+            run_config(pipe, spec, args.device, args.steps, args.repeats, args.teacher_steps),
         )
     except Exception as err:  # not installed, no GPU, or no kernel for this torch
         print(f"\n## xformers: not available here ({str(err).splitlines()[0][:160]})")
@@ -331,7 +329,7 @@ def main(argv=None) -> None:
         return
     compile_start = time.perf_counter()
     pipe.unet.compile()
-    result = run_config(pipe, args.device, args.steps, args.repeats, args.teacher_steps)
+    result = run_config(pipe, spec, args.device, args.steps, args.repeats, args.teacher_steps)
     result["compile_and_run_s"] = time.perf_counter() - compile_start
     record("sdpa (auto) + torch.compile", result)
 
