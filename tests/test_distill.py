@@ -39,8 +39,9 @@ def _images(count, generator):
 
 def _unet_out(unet, seed=0):
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(2, unet.config.in_channels, 4, 8, 8, generator=g)
-    text = torch.randn(2, 24, unet.config.cross_attention_dim, generator=g)
+    dtype = next(unet.parameters()).dtype
+    x = torch.randn(2, unet.config.in_channels, 4, 8, 8, generator=g).to(dtype)
+    text = torch.randn(2, 24, unet.config.cross_attention_dim, generator=g).to(dtype)
     with torch.no_grad():
         return unet(x, torch.tensor([999, 400]), encoder_hidden_states=text).sample
 
@@ -215,6 +216,34 @@ def test_switching_adapters_back_and_forth_is_exact(pipe):
     assert not torch.equal(outs["lcm"], outs["mcm"])
     with pytest.raises(KeyError):
         use_adapter(unet, "anime")
+
+
+def test_merged_switching_keeps_the_clean_weights_and_follows_a_dtype_change(pipe):
+    """Serving points each layer at kept weights instead of copying them: the clean tensors
+    must never be merged into, and a model moved to another dtype must still get its values."""
+    unet = pipe.unet.eval()
+    torch.manual_seed(3)
+    attach_lora(unet, "lcm", rank=4, init=False)
+    attach_lora(unet, "mcm", rank=4, init=False)
+    clean = {k: v.clone() for k, v in unet.state_dict().items() if "lora_" not in k}
+    unmerged = {}
+    for name in ["lcm", "mcm"]:
+        use_adapter(unet, name)
+        unmerged[name] = _unet_out(unet)
+    for name in ["lcm", "mcm", None, "lcm", "mcm"]:
+        use_adapter(unet, name, merge=True)
+        if name is not None:
+            assert (_unet_out(unet) - unmerged[name]).abs().max() <= 1e-5, name
+    use_adapter(unet, None, merge=True)
+    after = {k: v for k, v in unet.state_dict().items() if "lora_" not in k}
+    assert all(torch.equal(after[k], v) for k, v in clean.items())
+    unet.to(torch.float64)
+    use_adapter(unet, "mcm", merge=True)
+    assert all(p.dtype == torch.float64 for p in unet.parameters())
+    use_adapter(unet, "mcm")
+    reference = _unet_out(unet)
+    use_adapter(unet, "mcm", merge=True)
+    assert (_unet_out(unet) - reference).abs().max() <= 1e-9
 
 
 def test_published_peft_layout_loads(pipe, tmp_path):
