@@ -8,15 +8,19 @@
 that the page chains after it, and prints both times. `startup` builds and launches the page
 and prints how long the launch took; `eager` is Gradio's own caching (all examples inside the
 launch), `warm` is app.py's (launch, then `warm_examples` in the background). `speedups`
-clicks Generate (the handler) for LCM | MCM-webvid at each step count and prints the summary
-line the page shows (the teacher's baseline measured once, at the first click, as a server
-does), to set beside `python -m mcm_demo bench` (docs/performance.md).
+clicks Generate (the handler) for LCM | MCM-webvid at each step count, five times (seeds
+0–4), and prints the speedups the page shows and their median (the teacher's baseline
+measured once, at the first click, as a server does), to set beside `python -m mcm_demo
+bench` (docs/performance.md).
 """
 
 import argparse
 import os
+import re
 import tempfile
 import time
+
+import numpy as np
 
 from mcm_demo.app import service, ui
 from mcm_demo.app.handlers import EXAMPLES
@@ -39,7 +43,7 @@ def measure_export(runs: int) -> None:
         )
 
 
-def measure_speedups(steps_list) -> None:
+def measure_speedups(steps_list, clicks: int) -> None:
     svc = service.Service()
     # a server has made its examples by then (app.py): students loaded, baseline measured
     list(
@@ -47,10 +51,20 @@ def measure_speedups(steps_list) -> None:
             svc, EXAMPLES[0], "embedded", "webvid", 1, 0, False, 8, 8, "lcm", "mcm-webvid", 25, 5.0
         )
     )
-    for steps in steps_list:
-        args = (EXAMPLES[0], "embedded", "webvid", steps, 0, False, 8, 8, "lcm", "mcm-webvid")
-        final = list(ui.compare(svc, *args, 25, 5.0))[-1]
-        print(f"{steps} steps: {final[3]} | {final[6]}\n  {final[7]}")
+    shown = {steps: [] for steps in steps_list}  # per click: {column label: speedup shown}
+    for seed in range(clicks):  # step counts interleaved, as the bench's cells are
+        for steps in steps_list:
+            args = (EXAMPLES[0], "embedded", "webvid", steps, seed, False, 8, 8)
+            summary = list(ui.compare(svc, *args, "lcm", "mcm-webvid", 25, 5.0))[-1][7]
+            shown[steps].append(dict(re.findall(r"(\S+) \*\*([\d.]+)×\*\*", summary)))
+    print(summary.split(":")[0] + ":")
+    for steps, per_click in shown.items():
+        for label in per_click[0]:
+            figures = [float(click[label]) for click in per_click]
+            print(
+                f"{steps} steps, {label}: median {np.median(figures):.1f}× over {clicks} clicks "
+                f"({', '.join(f'{x:.1f}' for x in figures)})"
+            )
 
 
 def measure_startup(examples: str) -> None:
@@ -79,12 +93,14 @@ def main():
     sub.add_parser("startup").add_argument(
         "--examples", choices=["none", "eager", "warm"], default="warm"
     )
-    sub.add_parser("speedups").add_argument("--steps", nargs="+", type=int, default=[1, 2, 4])
+    speedups = sub.add_parser("speedups")
+    speedups.add_argument("--steps", nargs="+", type=int, default=[1, 2, 4])
+    speedups.add_argument("--clicks", type=int, default=5, help="clicks per step count")
     args = p.parse_args()
     if args.what == "export":
         measure_export(args.runs)
     elif args.what == "speedups":
-        measure_speedups(args.steps)
+        measure_speedups(args.steps, args.clicks)
     else:
         measure_startup(args.examples)
 

@@ -1,9 +1,10 @@
 """The app's columns timed as the user waits for them, and how close each is to its limit.
 
-`bench_stream` runs every (model, steps) cell through `Service.stream`, exactly as a page
-column runs it (previews on, mp4 written), in one process with the cells interleaved and
-medians over repeats. The speedup is the teacher's DDIM-50 + CFG time over the cell's, both
-from the start to the mp4: the ratio the page shows.
+`bench_stream` runs every (model, steps) cell through the page's own column (`run_column`:
+`Service.stream` with a preview at every step, each written out as the page shows it, and
+the mp4), in one process with the cells interleaved and medians over repeats. The speedup is
+the teacher's DDIM-50 + CFG time over the cell's, both from the start to the mp4: the ratio
+the page shows.
 
 The **evaluation-count limit** of a cell is the speedup it would have if a student cost only
 its UNet calls and the unavoidable fixed costs: (F_teacher + 50 · c2) / (F_student + N · c1),
@@ -24,14 +25,13 @@ import torch
 
 from ..catalog import DEFAULT_PROMPT, default_device_dtype
 from ..video_io import display_upscale, write_mp4
+from .handlers import run_column
 from .service import (
     BASELINE_STEPS,
     COLUMN_PRESET,
     CPU_THREADS,
     TEACHER_MODEL,
-    Preview,
     Request,
-    Result,
     Service,
     use_worker_threads,
 )
@@ -122,21 +122,24 @@ def bench_stream(
 
     def once(model: str, steps: int, seed: int) -> dict:
         _reset_peak_rss()
-        t0, first = time.perf_counter(), None
+        t0, first, column = time.perf_counter(), None, ()
         req = Request(DEFAULT_PROMPT, model, steps, seed, frames, guidance, teacher)
-        for event in svc.stream(req):
-            if isinstance(event, Preview) and first is None:
+        # the page's own column: each preview is written out as its filmstrip while the
+        # worker goes on, and that work shares the cores with the generation
+        for column in run_column(svc, req):  # (preview, video, status, result)
+            result = column[3]
+            if first is None:
                 first = time.perf_counter() - t0  # from the click: hand-offs and lock included
-            if isinstance(event, Result):
+            if result is not None:
                 return {
-                    "end_to_end": event.seconds,  # the page's figure
+                    "end_to_end": result.seconds,  # the page's figure
                     "caller_wall": time.perf_counter() - t0,  # + the worker thread's hand-offs
                     "first_preview": first,
-                    "model_time": event.model_seconds,
-                    "previews": event.preview_seconds,
+                    "model_time": result.model_seconds,
+                    "previews": result.preview_seconds,
                     "peak_rss_mb": _peak_rss_mb(),
                 }
-        raise RuntimeError("no result")
+        raise RuntimeError(f"{model} at {steps} steps made no clip: {column[2:3]}")
 
     teacher_cell = (TEACHER_MODEL, BASELINE_STEPS)
     # step counts outermost, so consecutive cells are different models and each switches
