@@ -48,13 +48,12 @@ python -m mcm_demo train teacher --base runs/x4s/export2600 --run-dir runs/shape
   --batch 8 --image-batch 128 --keep-every 500 --out weights/teacher
 
 # 6. the students on it (one thread each, two side by side; weights/README.md has each one's
-#    time). LCM reads the shape run's 8,000 cached clips; the MCM students the 4,000 that
-#    distill renders and caches on first use (its own seed, the same world). The learning
-#    rates are constant, so a student chosen among the snapshots of a longer run
-#    (--snapshot-every 50) is what a run of that many steps makes.
+#    time). Every student reads the 4,000 clips that distill renders and caches on first use
+#    (its own seed, the same world). The learning rates are constant, so a student chosen
+#    among the snapshots of a longer run (--snapshot-every 50) is what a run of that many
+#    steps makes: LCM's is the 200-step snapshot of a 600-step run (docs/shape.md section 7).
 student() { python -m mcm_demo distill "$@"; }
-student --method lcm --steps 600 --latents runs/shape/unet/latents.safetensors --run-dir runs/students/lcm \
-  --out weights/lcm
+student --method lcm --steps 200 --run-dir runs/students/lcm --out weights/lcm
 student --method mcm --variant laion --steps 600 --run-dir runs/students/mcm-laion --out weights/mcm-laion
 for v in anime real webvid; do
   student --method mcm --variant "$v" --steps 300 --run-dir "runs/students/mcm-$v" --out "weights/mcm-$v"
