@@ -35,9 +35,9 @@ from .notes import RunTimes
 from .service import FPS_RANGE, Service, as_number
 
 # The page's examples: (prompt, style variant, steps, seed). At 4 steps, seeds 0-3, the
-# evaluator read shape, colour, motion and background right in every clip of the MCM variant
-# named; LCM drew every shape, but the blue star green, the red square's motion or background
-# wrong in three of four (the comparison the page is for).
+# evaluator reads shape, colour, motion and background right in every clip of both columns
+# (LCM and the MCM variant named); what the columns differ in is what the variant's image set
+# brings: no watermark (laion), the anime style.
 EXAMPLE_RUNS = [
     [DEFAULT_PROMPT, "webvid", 4, 0],
     ["a blue star moving right on a white background", "laion", 4, 0],
