@@ -210,6 +210,26 @@ def test_outputs_and_adapters_live_in_private_folders():
         assert stat.S_IMODE(os.stat(folder.path).st_mode) == 0o700
 
 
+def test_the_page_divides_by_a_teacher_run_through_its_own_column(with_students, monkeypatch):
+    """The page's columns write every preview out; the baseline they are divided by must pay
+    the same, or the speedups shown flatter the teacher."""
+    runs = []
+
+    def baseline(teacher, frames, guidance=5.0, device=None, run=None):
+        runs.append(run)
+        return 1.0
+
+    with_students.teacher_baseline_seconds = baseline
+    args = ["a red circle moving left", "embedded", "webvid", 1, 0, False, 8, 8, "lcm", "lcm", 3, 5]
+    list(handlers.compare(with_students, *args))
+    written = []
+    write = handlers.filmstrip_file
+    monkeypatch.setattr(handlers, "filmstrip_file", lambda f: written.append(1) or write(f))
+    result = runs[0](service.Request("a red circle moving left", service.TEACHER_MODEL, 2))
+    assert isinstance(result, service.Result) and result.video.endswith(".mp4")
+    assert len(written) == 3  # the two steps' previews, then the finished strip
+
+
 def test_previews_are_files_written_once(with_students):
     """Gradio rewrote an array preview in its cache at every later yield, while clients read it."""
     with_students.teacher_baseline_seconds = lambda *a, **k: 1.0

@@ -152,6 +152,16 @@ def run_column(svc: Service, req: service.Request, progress=None):
         yield None, None, f"⚠️ {err}", None
 
 
+def column_result(svc: Service, req: service.Request) -> service.Result:
+    """A column run to its end as the page runs it (every preview written out): its result.
+    What the column would show as a ⚠️ status is raised as a RuntimeError instead."""
+    column = (None, None, "no result", None)  # (preview, video, status, result)
+    for column in run_column(svc, req):
+        if column[3] is not None:
+            return column[3]
+    raise RuntimeError(column[2].removeprefix("⚠️ "))
+
+
 def compare(
     svc: Service,
     prompt,
@@ -233,7 +243,9 @@ def compare(
         progress(None, desc=outputs[7])
     yield tuple(outputs)
     try:
-        base = svc.teacher_baseline_seconds(teacher, int(frames), float(guidance))
+        base = svc.teacher_baseline_seconds(
+            teacher, int(frames), float(guidance), run=lambda req: column_result(svc, req)
+        )
     except (PipelineInputError, CheckpointMissing, RuntimeError) as err:
         outputs[7] = f"⚠️ no speedup: {err}"
     else:

@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -389,18 +389,27 @@ class Service:
         return clip
 
     def teacher_baseline_seconds(
-        self, teacher: str, frames: int, guidance: float = 5.0, device: str | None = None
+        self,
+        teacher: str,
+        frames: int,
+        guidance: float = 5.0,
+        device: str | None = None,
+        run: Callable[[Request], Result] | None = None,
     ) -> float:
         """Wall time of the teacher's 50-step DDIM with CFG as a column runs it (previews and
-        mp4 included), measured once per setting here (the newest MAX_BASELINES kept)."""
+        mp4 included), measured once per setting here (the newest MAX_BASELINES kept). `run`
+        is how the caller's columns run a request to its result (the page's also writes every
+        preview out), so the baseline pays what the columns pay; by default, `generate` with
+        previews and the mp4."""
         device, _ = default_device_dtype(device)
         key = (teacher, frames, guidance, device_key(device))
+        run = run or (lambda req: self.generate(req, device, True, True))
         with self._baselines_lock:
             if key not in self._baselines:
                 req = Request(
                     DEFAULT_PROMPT, TEACHER_MODEL, BASELINE_STEPS, 0, frames, guidance, teacher
                 )
-                self._baselines[key] = self.generate(req, device, True, True).seconds
+                self._baselines[key] = run(req).seconds
                 while len(self._baselines) > MAX_BASELINES:
                     self._baselines.popitem(last=False)
             self._baselines.move_to_end(key)
