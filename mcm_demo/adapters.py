@@ -208,11 +208,12 @@ def _merge_into_base(layer: BaseTunerLayer, names: list[str]) -> None:
     if not held:
         cache[key] = (held, [])
         return
-    on_cpu = layer.clean_weights[0][1].device == layer.clean_weights[0][0].device
-    if on_cpu:  # peft merges in place: into a fresh tensor, never into the clean one
+    first_param, first_clean = layer.clean_weights[0]
+    by_reference = first_clean.device == first_param.device  # the CPU case above
+    if by_reference:  # peft merges in place: into a fresh tensor, never into the clean one
         _put([(p, clean.clone()) for p, clean in layer.clean_weights])
     layer.merge(adapter_names=held)
-    if on_cpu:  # a small CPU model; an accelerator merges fast anyway
+    if by_reference:  # a small CPU model; an accelerator merges fast anyway
         cache[key] = (held, [(p, p.detach()) for p, _ in layer.clean_weights])
 
 

@@ -122,11 +122,12 @@ def bench_stream(
 
     def once(model: str, steps: int, seed: int) -> dict:
         _reset_peak_rss()
-        t0, first, column = time.perf_counter(), None, ()
+        t0, first = time.perf_counter(), None
+        column = (None, None, "no result", None)  # (preview, video, status, result)
         req = Request(DEFAULT_PROMPT, model, steps, seed, frames, guidance, teacher)
         # the page's own column: each preview is written out as its filmstrip while the
         # worker goes on, and that work shares the cores with the generation
-        for column in run_column(svc, req):  # (preview, video, status, result)
+        for column in run_column(svc, req):
             result = column[3]
             if first is None:
                 first = time.perf_counter() - t0  # from the click: hand-offs and lock included
@@ -139,7 +140,7 @@ def bench_stream(
                     "previews": result.preview_seconds,
                     "peak_rss_mb": _peak_rss_mb(),
                 }
-        raise RuntimeError(f"{model} at {steps} steps made no clip: {column[2:3]}")
+        raise RuntimeError(f"{model} at {steps} steps made no clip: {column[2]}")
 
     teacher_cell = (TEACHER_MODEL, BASELINE_STEPS)
     # step counts outermost, so consecutive cells are different models and each switches
