@@ -8,8 +8,8 @@
 that the page chains after it, and prints both times. `startup` builds and launches the page
 and prints how long the launch took; `eager` is Gradio's own caching (all examples inside the
 launch), `warm` is app.py's (launch, then `warm_examples` in the background). `speedups`
-clicks Generate (the handler) for LCM | MCM-webvid at each step count, five times (seeds
-0–4), and prints the speedups the page shows and their median (the teacher's baseline
+clicks Generate (the handler) for LCM | MCM-webvid at each step count, nine times (seeds
+0–8), and prints the speedups the page shows and their median (the teacher's baseline
 measured once, at the first click, as a server does), to set beside `python -m mcm_demo
 bench` (docs/performance.md).
 """
@@ -96,7 +96,7 @@ def main():
     )
     speedups = sub.add_parser("speedups")
     speedups.add_argument("--steps", nargs="+", type=int, default=[1, 2, 4])
-    speedups.add_argument("--clicks", type=int, default=5, help="clicks per step count")
+    speedups.add_argument("--clicks", type=int, default=9, help="clicks per step count")
     args = p.parse_args()
     if args.what == "export":
         measure_export(args.runs)

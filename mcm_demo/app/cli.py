@@ -86,7 +86,13 @@ def _add_bench(sub) -> None:
         "side in one run, with the speedup over the teacher's DDIM-50 + CFG and its limit",
     )
     p.add_argument("--steps", nargs="+", type=int, help="default 1 2 4 8 (--sampler: 4 50)")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="interleaved runs per cell (medians); docs/performance.md uses 9, which a "
+        "0.1-s cell's share of its limit needs on a machine whose speed drifts",
+    )
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--teacher", default="embedded")
     p.add_argument(
