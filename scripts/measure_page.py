@@ -23,13 +23,12 @@ import time
 import numpy as np
 
 from mcm_demo.app import service, ui
-from mcm_demo.app.handlers import EXAMPLES, column_result
+from mcm_demo.app.handlers import EXAMPLES, page_baseline_seconds
 
 
 def measure_export(runs: int) -> None:
     svc = service.Service()
-    # measured once per server, not per click, through the page's column as the page does
-    svc.teacher_baseline_seconds("embedded", 8, 5.0, run=lambda req: column_result(svc, req))
+    page_baseline_seconds(svc, "embedded", 8, 5.0)  # measured once per server, not per click
     for seed in range(runs):
         t0 = time.perf_counter()
         args = (EXAMPLES[0], "embedded", "webvid", 4, seed, False, 8, 8, "lcm", "mcm-webvid")

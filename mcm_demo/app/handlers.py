@@ -162,6 +162,14 @@ def column_result(svc: Service, req: service.Request) -> service.Result:
     raise RuntimeError(column[2].removeprefix("⚠️ "))
 
 
+def page_baseline_seconds(svc: Service, teacher: str, frames: int, guidance: float) -> float:
+    """The teacher's DDIM-50 + CFG time the page divides by: run through its own column (every
+    preview written out, as the columns it is compared with), measured once per setting."""
+    return svc.teacher_baseline_seconds(
+        teacher, frames, guidance, run=lambda req: column_result(svc, req)
+    )
+
+
 def compare(
     svc: Service,
     prompt,
@@ -243,9 +251,7 @@ def compare(
         progress(None, desc=outputs[7])
     yield tuple(outputs)
     try:
-        base = svc.teacher_baseline_seconds(
-            teacher, int(frames), float(guidance), run=lambda req: column_result(svc, req)
-        )
+        base = page_baseline_seconds(svc, teacher, int(frames), float(guidance))
     except (PipelineInputError, CheckpointMissing, RuntimeError) as err:
         outputs[7] = f"⚠️ no speedup: {err}"
     else:
