@@ -92,6 +92,51 @@ def student_names(teacher: str) -> list[str]:
     return (["lcm"] if t.has_lcm else []) + [f"mcm-{v}" for v in t.published]
 
 
+def is_adapter_folder(folder: str) -> bool:
+    return all(
+        os.path.isfile(os.path.join(folder, f))
+        for f in ("adapter_config.json", "adapter_model.safetensors")
+    )
+
+
+def adapter_teacher(folder: str) -> str:
+    """The teacher an adapter folder was distilled on (`distill_config.json`; a folder without
+    one, as the published adapters, is taken to be for the embedded teacher)."""
+    path = os.path.join(folder, "distill_config.json")
+    if not os.path.isfile(path):
+        return "embedded"
+    with open(path) as f:
+        return json.load(f).get("teacher", "embedded")
+
+
+def scan_adapters(folder: str) -> dict[str, tuple[str, str]]:
+    """`python app.py --adapters DIR`: each adapter folder in DIR (or DIR itself) by its name →
+    (folder, teacher). Anything else is a CheckpointMissing that says what an adapter is."""
+    if not os.path.isdir(folder):
+        raise CheckpointMissing(f"--adapters {folder}: no such folder")
+    folders = (
+        [folder]
+        if is_adapter_folder(folder)
+        else [
+            os.path.join(folder, n)
+            for n in sorted(os.listdir(folder))
+            if is_adapter_folder(os.path.join(folder, n))
+        ]
+    )
+    if not folders:
+        raise CheckpointMissing(
+            f"--adapters {folder}: no adapter folder in it (one holds adapter_config.json and "
+            "adapter_model.safetensors, as `distill --out DIR` or a run's <run-dir>/adapter)"
+        )
+    found = {}
+    for path in folders:
+        name = os.path.basename(os.path.normpath(path))
+        if name == "adapter":  # a run's own folder: name it after the run
+            name = os.path.basename(os.path.dirname(os.path.normpath(path)))
+        found[name] = (path, adapter_teacher(path))
+    return found
+
+
 # -- downloads -------------------------------------------------------------------------
 def _snapshot(repo: str, allow_patterns=None, offline: bool = True, progress=None) -> str:
     """The local folder of a hub repo; with offline=True, only what is already cached."""
@@ -210,8 +255,24 @@ class Catalog:
     cache, and one cached pipeline per (teacher, device, dtype): at most `max_pipelines` of
     them, the least recently used evicted. The app owns one; the CLI makes one per command."""
 
-    def __init__(self, weights_dir: str | os.PathLike = DEFAULT_WEIGHTS, max_pipelines: int = 2):
+    def __init__(
+        self,
+        weights_dir: str | os.PathLike = DEFAULT_WEIGHTS,
+        max_pipelines: int = 2,
+        adapters_dir: str | None = None,
+    ):
         self.weights_dir = Path(weights_dir)
+        # your own students (`--adapters DIR`): name → (folder, teacher)
+        self.user_adapters = scan_adapters(adapters_dir) if adapters_dir else {}
+        for name, (folder, teacher) in list(self.user_adapters.items()):
+            if teacher not in TEACHERS or name in student_names(teacher):
+                del self.user_adapters[name]
+                why = (
+                    f"it was distilled on {teacher!r}, which the app does not serve"
+                    if teacher not in TEACHERS
+                    else f"{name!r} is a shipped student's name; rename the folder"
+                )
+                print(f"--adapters: {folder} left out: {why}")
         self.max_pipelines = max_pipelines
         self._pipelines: OrderedDict[tuple, TextToVideoPipeline] = OrderedDict()
         self._lock = threading.Lock()  # guards the two dicts only, never held through a load
@@ -225,8 +286,20 @@ class Catalog:
     def evaluator_folder(self) -> Path:
         return self.weights_dir / "evaluator"
 
+    def students(self, teacher: str) -> list[str]:
+        """The shipped or published students of `teacher`, then your own (`adapters_dir`)."""
+        own = [n for n, (_, t) in self.user_adapters.items() if t == teacher]
+        return student_names(teacher) + own
+
     def student_folder(self, teacher: str, name: str) -> str:
-        """The adapter folder of a student ("lcm", "mcm-anime") of a catalogue teacher."""
+        """The adapter folder of a student ("lcm", "mcm-anime", one of yours) of a teacher."""
+        if name in self.user_adapters:
+            folder, trained_on = self.user_adapters[name]
+            if trained_on != teacher:
+                raise CheckpointMissing(
+                    f"{name} was distilled on the {trained_on} teacher, not on {teacher}"
+                )
+            return folder
         t = TEACHERS[teacher]
         if name not in student_names(teacher):
             raise CheckpointMissing(

@@ -250,7 +250,7 @@ class _Sampler:
 
     def add(self, frame: av.VideoFrame) -> None:
         if self.count % self.stride == 0:  # only kept frames are converted to RGB
-            self.kept[self.count] = _centre_crop_resize(frame.to_ndarray(format="rgb24"), self.size)
+            self.kept[self.count] = centre_crop_resize(frame.to_ndarray(format="rgb24"), self.size)
             if len(self.kept) > self.held:
                 self.stride *= 2
                 self.kept = {i: f for i, f in self.kept.items() if i % self.stride == 0}
@@ -263,7 +263,7 @@ class _Sampler:
         return np.stack([self.kept[i] for i in nearest])
 
 
-def _centre_crop_resize(frame: np.ndarray, size: int) -> np.ndarray:
+def centre_crop_resize(frame: np.ndarray, size: int) -> np.ndarray:
     """Crop first, then resize: a 4096×2 frame becomes a 2×2 square, never a 131,072×64 one."""
     h, w = frame.shape[:2]
     side = min(h, w)

@@ -168,7 +168,8 @@ def test_saved_adapter_reloads_to_identical_outputs(pipe, tmp_path):
 
 
 def test_training_loop_resumes_and_keeps_snapshots(tiny_pipeline, tmp_path):
-    from mcm_demo.train.distill import snapshot_folder, train_distill
+    from mcm_demo.train.distill import snapshot_folder
+    from mcm_demo.train.loop import checkpoint_folders, train_distill
 
     cfg = DistillConfig(
         rank=4,
@@ -194,7 +195,8 @@ def test_training_loop_resumes_and_keeps_snapshots(tiny_pipeline, tmp_path):
     train_distill(
         dataclasses.replace(cfg, steps=3), pipe=copy.deepcopy(tiny_pipeline), log=lambda *a: None
     )
-    assert json.loads((run / "state.json").read_text())["step"] == 3
+    latest = Path(checkpoint_folders(cfg.run_dir)[-1])
+    assert json.loads((latest / "state.json").read_text())["step"] == 3
     assert snapshot(3).exists()
 
 

@@ -13,6 +13,7 @@ from ..catalog import DEFAULT_PROMPT, DEFAULT_WEIGHTS
 from ..eval.tables import EVAL_SEED
 from ..pipeline import PipelineInputError
 from ..transfer.core import START_LOOKS, TransferConfig
+from .cli_data import add_data
 from .cli_training import add_ablation, add_distill, add_train
 from .commands import (
     cmd_bench,
@@ -270,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train(sub)
     add_distill(sub)
     add_ablation(sub)
+    add_data(sub)
     return p
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..catalog import VARIANTS
+from ..train.loop import MIXED_PRECISION
 from ..train.motion import MOTION_REPRESENTATIONS
 from .commands import cmd_ablation, cmd_distill, cmd_train
 
@@ -154,7 +155,58 @@ def add_distill(sub) -> None:
         "<run-dir>/snapshots/step-NNNNN, to pick the best by eval",
     )
     p.add_argument("--out", help="copy the finished adapter folder here, e.g. weights/mcm-anime")
+    add_data_flags(p)
+    add_run_flags(p)
     p.set_defaults(func=cmd_distill)
+
+
+def add_data_flags(p) -> None:
+    g = p.add_argument_group("your own data (default: the synthetic world)")
+    g.add_argument(
+        "--videos",
+        help="a video set: a WebVid CSV (videoid,name,page_dir), a path,caption CSV, a JSONL, "
+        "a folder holding one of them, or WebDataset shards (a .tar, a folder of them, or a "
+        "brace pattern such as 'shards/{00000..00099}.tar')",
+    )
+    g.add_argument(
+        "--images",
+        help="the image set the discriminator calls real: a folder of images with optional "
+        "sidecar .txt captions, or img2dataset shards",
+    )
+    g.add_argument(
+        "--cache-latents",
+        metavar="DIR",
+        help="encode the video set once into DIR (keyed by the set and the teacher) and train "
+        "from there",
+    )
+    g.add_argument(
+        "--num-frames", type=int, help="frames per clip (default the teacher's: 8 embedded, 16)"
+    )
+    g.add_argument("--frame-stride", type=int, default=1, help="take every k-th frame")
+    g.add_argument("--fps", type=float, help="sample at this frame rate instead of a stride")
+    g.add_argument(
+        "--data-workers", type=int, default=2, help="DataLoader worker processes per rank"
+    )
+
+
+def add_run_flags(p) -> None:
+    g = p.add_argument_group("scale (one process, or many under `accelerate launch`)")
+    g.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    g.add_argument("--mixed-precision", choices=MIXED_PRECISION, default="no")
+    g.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="recompute the UNet's activations in the backward pass (GPU memory for time)",
+    )
+    g.add_argument("--checkpoints-total-limit", type=int, help="keep only the newest N checkpoints")
+    g.add_argument("--save-every", type=int, help="checkpoint every N steps (default 50)")
+    g.add_argument(
+        "--validation-every", type=int, default=0, help="sample the student every N steps (mp4)"
+    )
+    g.add_argument(
+        "--validation-prompt", action="append", default=[], help="a validation prompt (repeat)"
+    )
+    g.add_argument("--report-to", choices=["tensorboard"], help="also log to TensorBoard")
 
 
 def add_ablation(sub) -> None:

@@ -10,15 +10,25 @@ import time
 
 import torch
 
-from ..catalog import TEACHERS, Catalog, fetch, student_names
+from ..catalog import (
+    TEACHERS,
+    Catalog,
+    fetch,
+    is_adapter_folder,
+    scan_adapters,
+    student_names,
+)
+from ..data import DataSetError
 from ..eval.bench import bench_steps
 from ..eval.tables import format_tables, run_sampler_table, select_row
 from ..eval.transfer import transfer_table
 from ..pipeline import LIMITS, PipelineInputError, check_prompt, check_range, check_seed
 from ..train.ablations import ROWS, format_ablation_tables, row_config, row_folder
 from ..train.checkpoint import save_snapshot
+from ..train.clips import DataConfig
 from ..train.components import train_component
-from ..train.distill import DistillConfig, export_adapter, train_distill
+from ..train.distill import DistillConfig, export_adapter
+from ..train.loop import RunConfig, process_state, train_distill
 from ..train.preview import PreviewTrainConfig, train_preview
 from ..video_io import UploadError, display_upscale, write_mp4
 from . import service
@@ -35,7 +45,34 @@ from .service import Service
 
 
 def _catalog(args) -> Catalog:
-    return Catalog(args.weights)
+    """The catalogue, with the adapter folders named on the command line as students."""
+    folders = [getattr(args, k, None) for k in ("adapter", "left", "right")]
+    catalog = Catalog(args.weights)
+    for folder in folders:
+        if not folder or not os.path.isdir(folder):
+            continue  # a catalogue name
+        if not is_adapter_folder(folder):
+            raise PipelineInputError(
+                f"{folder} is not an adapter folder: it needs adapter_config.json and "
+                "adapter_model.safetensors (what `distill --out DIR` writes)"
+            )
+        found = scan_adapters(folder)
+        for path, teacher in found.values():
+            wanted = getattr(args, "teacher", "embedded")
+            if teacher != wanted:
+                raise PipelineInputError(
+                    f"{path} was distilled on the {teacher!r} teacher, not {wanted!r}; pass "
+                    f"--teacher {teacher}"
+                )
+        catalog.user_adapters.update(found)
+    return catalog
+
+
+def adapter_name(value: str | None) -> str | None:
+    """A model argument that is an adapter folder → the name the catalogue lists it by."""
+    if value and os.path.isdir(value) and is_adapter_folder(value):
+        return next(iter(scan_adapters(value)))
+    return value
 
 
 def _service(args) -> Service:
@@ -51,8 +88,11 @@ def cmd_generate(args) -> int:
     pipe = catalog.load_pipeline(args.teacher)
     sampler = args.sampler
     if args.adapter:
+        row = args.adapter
+        if os.path.isdir(row):  # a folder: `_catalog` checked it is an adapter for this teacher
+            row = f"{adapter_name(row)}={row}"
         try:
-            sampler = select_row(catalog, pipe, args.adapter)
+            sampler = select_row(catalog, pipe, row)
         except FileNotFoundError as err:
             raise PipelineInputError(
                 f"adapter {args.adapter!r} not found ({err}); train it with "
@@ -148,10 +188,11 @@ def cmd_compare(args) -> int:
                     args.guidance,
                     args.teacher,
                     args.fps,
-                )
+                ),
+                svc.catalog,
             ),
         )
-        for side, model in (("left", args.left), ("right", args.right))
+        for side, model in (("left", adapter_name(args.left)), ("right", adapter_name(args.right)))
     ]
     os.makedirs(args.out_dir, exist_ok=True)
     # one untimed 1-step pass per column first: loading and merging a student and the first
@@ -345,6 +386,7 @@ def cmd_distill(args) -> int:
             num_clips=args.num_clips,
             latents=args.latents,
             snapshot_every=args.snapshot_every,
+            save_every=args.save_every,
         ).items()
         if v is not None
     }
@@ -357,9 +399,31 @@ def cmd_distill(args) -> int:
         run_dir=args.run_dir or f"runs/distill/{name}",
         **overrides,
     )
-    print("distilling with", {k: v for k, v in dataclasses.asdict(cfg).items()})
-    train_distill(cfg, _teacher_for_training(args, cfg.teacher))
-    if args.out:
+    data = DataConfig(
+        videos=args.videos,
+        images=args.images,
+        cache_latents=args.cache_latents,
+        num_frames=args.num_frames,
+        frame_stride=args.frame_stride,
+        fps=args.fps,
+        workers=args.data_workers,
+    )
+    run = RunConfig(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        gradient_checkpointing=args.gradient_checkpointing,
+        checkpoints_total_limit=args.checkpoints_total_limit,
+        validation_every=args.validation_every,
+        validation_prompts=tuple(args.validation_prompt),
+        report_to=args.report_to,
+    )
+    if process_state().is_main_process:
+        print("distilling with", {k: v for k, v in dataclasses.asdict(cfg).items()})
+    try:
+        train_distill(cfg, _teacher_for_training(args, cfg.teacher), data, run)
+    except DataSetError as err:
+        raise PipelineInputError(str(err)) from None
+    if args.out and process_state().is_main_process:
         export_adapter(cfg.run_dir, args.out)
         print(f"wrote {args.out}")
     return 0

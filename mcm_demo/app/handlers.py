@@ -51,11 +51,14 @@ MAX_QUEUE = 32
 def model_label(model: str, teacher_steps: int | None = None) -> str:
     if model == service.TEACHER_MODEL:
         return f"Teacher (DDIM-{teacher_steps}, CFG)" if teacher_steps else "Teacher (DDIM, CFG)"
-    return "LCM" if model == "lcm" else f"MCM-{variant_of(model)}"
+    if model == "lcm":
+        return "LCM"
+    variant = variant_of(model)
+    return f"MCM-{variant}" if variant in VARIANTS else model  # yours: by its folder's name
 
 
-def model_dropdown_choices(teacher: str) -> list[tuple[str, str]]:
-    return [(model_label(m), m) for m in service.model_choices(teacher)]
+def model_dropdown_choices(teacher: str, catalog=None) -> list[tuple[str, str]]:
+    return [(model_label(m), m) for m in service.model_choices(teacher, catalog)]
 
 
 def filmstrip(frames: np.ndarray, scale: int = 3, max_width: int = 1536) -> np.ndarray:

@@ -105,8 +105,9 @@ def use_worker_threads(device: str) -> None:
         torch.set_num_threads(CPU_THREADS)
 
 
-def model_choices(teacher: str = "embedded") -> list[str]:
-    return [TEACHER_MODEL] + student_names(teacher)
+def model_choices(teacher: str = "embedded", catalog: Catalog | None = None) -> list[str]:
+    """The teacher and its students (yours too, given the catalogue that lists them)."""
+    return [TEACHER_MODEL] + (catalog.students(teacher) if catalog else student_names(teacher))
 
 
 def as_number(value, what: str) -> float:
@@ -125,7 +126,7 @@ def _text(value, what: str) -> str:
     return value
 
 
-def check_request(req: Request) -> Request:
+def check_request(req: Request, catalog: Catalog | None = None) -> Request:
     """Raise PipelineInputError with a message a user can act on; return the request cleaned.
     Every field's type is checked first: API clients send anything."""
     _text(req.teacher, "The teacher")
@@ -135,15 +136,15 @@ def check_request(req: Request) -> Request:
             f"Unknown teacher {req.teacher!r}; choose from {sorted(TEACHERS)}."
         )
     check_prompt(req.prompt)
+    choices = model_choices(req.teacher, catalog)
     variant = variant_of(req.model)
-    if variant is not None and variant not in VARIANTS:
+    if variant is not None and variant not in VARIANTS and req.model not in choices:
         raise PipelineInputError(
             f"Unknown style variant {variant!r}; choose from {', '.join(VARIANTS)}."
         )
-    if req.model not in model_choices(req.teacher):
+    if req.model not in choices:
         raise PipelineInputError(
-            f"{TEACHERS[req.teacher].label} offers {', '.join(model_choices(req.teacher))}; "
-            f"not {req.model!r}."
+            f"{TEACHERS[req.teacher].label} offers {', '.join(choices)}; not {req.model!r}."
         )
     teacher = req.model == TEACHER_MODEL
     steps = check_range(
@@ -279,7 +280,7 @@ class Service:
         per-step previews, then the result (with the mp4 written, if `video`). Bad input raises
         PipelineInputError before any work and a missing checkpoint CheckpointMissing; a
         failure during sampling raises RuntimeError with the cause."""
-        req = check_request(req)
+        req = check_request(req, self.catalog)
         device, dtype = default_device_dtype(device)
         events: queue.Queue = queue.Queue()
 

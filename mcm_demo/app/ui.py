@@ -140,7 +140,7 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False):
         fps = gr.Slider(2, 24, value=8, step=1, label="Frames per second")
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
-            choices = model_dropdown_choices("embedded")
+            choices = model_dropdown_choices("embedded", svc.catalog)
             left_model = gr.Dropdown(choices, value="lcm", label="Left column")
             right_model = gr.Dropdown(choices, value="mcm-webvid", label="Right column")
             teacher_steps = gr.Slider(1, 100, value=25, step=1, label="Teacher steps (DDIM-N)")
@@ -213,10 +213,11 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False):
         )
 
     def on_variant(name, v):  # the right column follows the style, where the teacher has it
-        return gr.update(value=f"mcm-{v}") if f"mcm-{v}" in student_names(name) else gr.update()
+        students = svc.catalog.students(name)
+        return gr.update(value=f"mcm-{v}") if f"mcm-{v}" in students else gr.update()
 
     def on_teacher(name, v):
-        choices, students = model_dropdown_choices(name), student_names(name)
+        choices, students = model_dropdown_choices(name, svc.catalog), svc.catalog.students(name)
         left = "lcm" if "lcm" in students else service.TEACHER_MODEL
         fallback = students[0] if students else service.TEACHER_MODEL
         right = f"mcm-{v}" if f"mcm-{v}" in students else fallback

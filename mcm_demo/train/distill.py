@@ -15,19 +15,16 @@ resumable from `run_dir`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-import random
 import shutil
-import time
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from ..adapters import attach_lora, load_adapter_weights, lora_parameters, save_adapter, use_adapter
-from ..embedded.world import render_clip, variant_style
-from ..embedded.world.grammar import sample_scene
 from ..pipeline import unet_forward
 from ..schedule import (
     SOLVER_STEPS,
@@ -46,7 +43,6 @@ from .discriminator import (
     gradient_penalty,
 )
 from .motion import MotionRepresentation
-from .teacher import cache_latents, load_latents
 
 PRESETS = {
     # the LCM baseline: raw latents, no adversarial loss, real trajectories only
@@ -106,8 +102,8 @@ class DistillConfig:
 class Distiller:
     """Holds the teacher with its LoRA student, the motion representation and the discriminator."""
 
-    def __init__(self, pipe, cfg: DistillConfig, image_source=None):
-        self.pipe, self.cfg = pipe, cfg
+    def __init__(self, pipe, cfg: DistillConfig, image_source=None, accelerator=None):
+        self.pipe, self.cfg, self.accelerator = pipe, cfg, accelerator
         self.unet, self.vae = pipe.unet, pipe.vae
         for module in (pipe.unet, pipe.vae, pipe.text_encoder):
             module.requires_grad_(False)
@@ -134,11 +130,18 @@ class Distiller:
         disc_lr = (
             cfg.disc_lr if cfg.disc_lr is not None else (1e-3 if cfg.backbone == "vae" else 1e-4)
         )
+        self.discriminator_params = (
+            list(self.discriminator.heads.parameters()) if self.discriminator is not None else []
+        )
         self.opt_d = (
-            torch.optim.AdamW(self.discriminator.heads.parameters(), lr=disc_lr, betas=(0.0, 0.99))
+            torch.optim.AdamW(self.discriminator_params, lr=disc_lr, betas=(0.0, 0.99))
             if self.discriminator is not None
             else None
         )
+        if accelerator is not None:  # fp16 loss scaling and the checkpoints go through it
+            self.opt_g = accelerator.prepare(self.opt_g)
+            if self.opt_d is not None:
+                self.opt_d = accelerator.prepare(self.opt_d)
 
     # -- pieces --------------------------------------------------------------------------
     def student(self, x, t, text):
@@ -177,67 +180,113 @@ class Distiller:
         return images.clamp(-1, 1), torch.arange(b).repeat_interleave(self.cfg.adv_frames)
 
     # -- one step ------------------------------------------------------------------------
-    def step(self, latents: torch.Tensor, captions: list[str], generator: torch.Generator) -> dict:
+    def accumulate(
+        self, latents: torch.Tensor, captions: list[str], generator: torch.Generator, scale=1.0
+    ) -> dict:
+        """Steps 1–7 up to the gradients: both losses, times `scale` (1 / accumulation
+        steps), are added to the parameters' gradients; `apply` then takes the step."""
         cfg, b = self.cfg, latents.shape[0]
-        text, pooled = self.pipe.encode_prompt(captions, return_pooled=True)
-        uncond = self.pipe.encode_prompt([""] * b)
+        with self.autocast():
+            text, pooled = self.pipe.encode_prompt(captions, return_pooled=True)
+            uncond = self.pipe.encode_prompt([""] * b)
 
         # 1. Mixed trajectories: some clips become the student's one-step sample from noise.
         generated = torch.rand(b, generator=generator) >= cfg.lambda_real
         if generated.any():
-            with torch.no_grad():
+            with torch.no_grad(), self.autocast():
                 noise_t = torch.randn(latents[generated].shape, generator=generator)
                 t_max = torch.full((int(generated.sum()),), len(self.alphas_cumprod) - 1)
                 latents = latents.clone()
-                latents[generated] = self.student(noise_t, t_max, text[generated])
+                latents[generated] = self.student(
+                    noise_t.to(latents.device), t_max.to(latents.device), text[generated]
+                ).to(latents.dtype)
 
-        # 2. Grid points and the noised clips.
+        # 2. Grid points and the noised clips (drawn on the CPU: any device, the same run).
         t, t_prev = self.solver.sample_timesteps(b, generator)
-        noise = torch.randn(latents.shape, generator=generator)
+        noise = torch.randn(latents.shape, generator=generator).to(latents.device)
+        t, t_prev = t.to(latents.device), t_prev.to(latents.device)
         alpha, sigma = alpha_sigma(self.alphas_cumprod, t, latents)
         x_t = alpha * latents + sigma * noise
         w = cfg.guidance_min + (cfg.guidance_max - cfg.guidance_min) * torch.rand(
             b, generator=generator
-        )
+        ).to(latents.device)
 
         # 3.–5. Student, teacher ODE step, target.
-        prediction = self.student(x_t, t, text)
-        x_prev = self.teacher_step(x_t, t, t_prev, text, uncond, w)
-        with torch.no_grad():
-            target = self.student(x_prev, t_prev.clamp(min=0), text)
+        with self.autocast():
+            prediction = self.student(x_t, t, text)
+            x_prev = self.teacher_step(x_t, t, t_prev, text, uncond, w)
+            with torch.no_grad():
+                target = self.student(x_prev, t_prev.clamp(min=0), text)
 
-        # 6. Motion consistency + frame adversarial loss.
-        mcd = pseudo_huber(self.motion(prediction), self.motion.target(target), cfg.huber_c)
-        losses = {"mcd": mcd.item()}
-        loss = mcd
-        if self.discriminator is not None:
-            fake, owner = self.decode_frames(prediction, generator)
-            adv = generator_loss(self.discriminator(fake, pooled[owner]))
-            loss = loss + cfg.adv_weight * adv
-            losses["adv_g"] = adv.item()
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.generator_params, 1.0)
-        self.opt_g.step()
-        self.motion.update_target()
+            # 6. Motion consistency + frame adversarial loss (the heads only pass gradients
+            #    through to the student here: they learn in step 7).
+            mcd = pseudo_huber(self.motion(prediction), self.motion.target(target), cfg.huber_c)
+            losses = {"mcd": mcd.item()}
+            loss = mcd
+            if self.discriminator is not None:
+                fake, owner = self.decode_frames(prediction, generator)
+                self.discriminator.heads.requires_grad_(False)
+                adv = generator_loss(self.discriminator(fake, pooled[owner]))
+                self.discriminator.heads.requires_grad_(True)
+                loss = loss + cfg.adv_weight * adv
+                losses["adv_g"] = adv.item()
+        self._backward(loss * scale if scale != 1.0 else loss)
 
-        # 7. Discriminator: image-set frames are real, the student's decoded frames fake.
+        # 7. Discriminator: image-set frames are real, the student's decoded frames fake; a
+        #    still without a caption is judged without the text term (its text row is zero).
         if self.discriminator is not None:
             real, real_captions = self.image_source(len(fake), generator)
-            real_text = self.pipe.encode_prompt(real_captions, return_pooled=True)[1]
-            d_loss = discriminator_loss(
-                self.discriminator(real, real_text),
-                self.discriminator(fake.detach(), pooled[owner]),
-                cfg.adv_loss,
-            )
-            if cfg.gp_weight:
-                d_loss = d_loss + cfg.gp_weight * gradient_penalty(
-                    self.discriminator, real, real_text
+            real = real.to(fake.device, fake.dtype)
+            with self.autocast():
+                real_text = self.pipe.encode_prompt(
+                    [c or "" for c in real_captions], return_pooled=True
+                )[1]
+                has_caption = torch.tensor([bool(c) for c in real_captions], device=real.device)
+                real_text = real_text * has_caption[:, None].to(real_text.dtype)
+                d_loss = discriminator_loss(
+                    self.discriminator(real, real_text),
+                    self.discriminator(fake.detach(), pooled[owner]),
+                    cfg.adv_loss,
                 )
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_d.step()
+                if cfg.gp_weight:
+                    d_loss = d_loss + cfg.gp_weight * gradient_penalty(
+                        self.discriminator, real, real_text
+                    )
+            self._backward(d_loss * scale if scale != 1.0 else d_loss)
             losses["adv_d"] = d_loss.item()
+        return losses
+
+    def autocast(self):
+        """Mixed precision where the run asked for it (a no-op at fp32)."""
+        acc = self.accelerator
+        return acc.autocast() if acc is not None else contextlib.nullcontext()
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        if self.accelerator is not None:
+            self.accelerator.backward(loss)  # scales the loss under fp16
+        else:
+            loss.backward()
+
+    def apply(self) -> None:
+        """The optimiser steps on the accumulated gradients, averaged over the processes."""
+        acc = self.accelerator
+        if acc is not None and acc.num_processes > 1:
+            average_gradients(self.generator_params + self.discriminator_params)
+        if acc is not None:
+            acc.clip_grad_norm_(self.generator_params, 1.0)
+        else:
+            torch.nn.utils.clip_grad_norm_(self.generator_params, 1.0)
+        self.opt_g.step()
+        self.opt_g.zero_grad(set_to_none=True)
+        self.motion.update_target()
+        if self.opt_d is not None:
+            self.opt_d.step()
+            self.opt_d.zero_grad(set_to_none=True)
+
+    def step(self, latents: torch.Tensor, captions: list[str], generator: torch.Generator) -> dict:
+        """One whole step on one batch."""
+        losses = self.accumulate(latents, captions, generator)
+        self.apply()
         return losses
 
     # -- checkpoints in the published layout, plus what the release lacks ------------------
@@ -263,102 +312,44 @@ class Distiller:
                 indent=2,
             )
 
-    def save_state(self, run_dir: str, step: int) -> None:
-        self.save(os.path.join(run_dir, "adapter"), step)
-        torch.save(self.opt_g.state_dict(), os.path.join(run_dir, "optimizer_g.pt"))
-        if self.opt_d is not None:
-            torch.save(self.opt_d.state_dict(), os.path.join(run_dir, "optimizer_d.pt"))
-        with open(os.path.join(run_dir, "state.json"), "w") as f:
-            json.dump({"step": step}, f)
-
-    def load_state(self, run_dir: str) -> int:
-        """Resume from `run_dir`; returns the step reached (0 for a new run)."""
-        path = os.path.join(run_dir, "state.json")
-        if not os.path.exists(path):
-            return 0
-        folder = os.path.join(run_dir, "adapter")
+    def load(self, folder: str) -> None:
+        """The trained parts back from an adapter folder written by `save`."""
         load_adapter_weights(self.unet, folder, self.cfg.adapter_name)
         if self.motion.head is not None:
-            self.motion.head.load_state_dict(
-                load_file(os.path.join(folder, "motion_head.safetensors"))
-            )
-            self.motion.target_head.load_state_dict(
-                load_file(os.path.join(folder, "motion_head_target.safetensors"))
-            )
+            for module, name in (
+                (self.motion.head, "motion_head"),
+                (self.motion.target_head, "motion_head_target"),
+            ):
+                module.load_state_dict(load_file(os.path.join(folder, f"{name}.safetensors")))
         if self.discriminator is not None:
             self.discriminator.load_state_dict(
                 load_file(os.path.join(folder, "discriminator.safetensors")), strict=False
             )
-            self.opt_d.load_state_dict(
-                torch.load(os.path.join(run_dir, "optimizer_d.pt"), weights_only=True)
-            )
-        self.opt_g.load_state_dict(
-            torch.load(os.path.join(run_dir, "optimizer_g.pt"), weights_only=True)
-        )
-        with open(path) as f:
-            return json.load(f)["step"]
 
 
-def toy_image_source(variant: str, seed: int):
-    """Random stills of the variant's image set with their captions, rendered on the fly."""
-    style = variant_style(variant)
-    rng = random.Random(seed)
+def average_gradients(params: list[torch.nn.Parameter]) -> None:
+    """All-reduce the gradients of what a process trains, as one flat buffer (DDP's job, done
+    by hand: the student runs three times a step with the LoRA switched on and off, and the
+    discriminator's R1 penalty differentiates twice, which DDP's wrapper does not support)."""
+    import torch.distributed as dist
 
-    def draw(count: int, generator: torch.Generator):
-        images, captions = [], []
-        for _ in range(count):
-            scene = sample_scene(rng, split="train")
-            clip = render_clip(scene, style, rng.randrange(1 << 30))
-            images.append(torch.from_numpy(clip[rng.randrange(len(clip))]))
-            captions.append(scene.caption)
-        return torch.stack(images).permute(0, 3, 1, 2).float().div(127.5).sub(1), captions
-
-    return draw
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.flatten() for p in params])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for p in params:
+        n = p.grad.numel()
+        p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
+        offset += n
 
 
 def snapshot_folder(run_dir: str, step: int) -> str:
     """Where `snapshot_every` keeps the adapter of `step` (an adapter folder that eval and the app
     load)."""
     return os.path.join(run_dir, "snapshots", f"step-{step:05d}")
-
-
-def train_distill(cfg: DistillConfig, pipe, log=print) -> Distiller:
-    """The seeded, resumable loop on `pipe` (the teacher, fp32 on the CPU: its UNet gets the
-    student's LoRA); writes the finished adapter folder to `run_dir/adapter`."""
-    from accelerate import Accelerator
-
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    torch.manual_seed(cfg.seed)
-    os.makedirs(cfg.run_dir, exist_ok=True)
-    cache_latents(pipe.vae, cfg.num_clips, cfg.seed + 1, cfg.latents, log=log)
-    latents, captions = load_latents(cfg.latents)
-    distiller = Distiller(
-        pipe, cfg, toy_image_source(cfg.variant, cfg.seed) if cfg.adversarial else None
-    )
-    step = distiller.load_state(cfg.run_dir)
-    generator = torch.Generator().manual_seed(cfg.seed * 1000003 + step)
-    pick = random.Random(cfg.seed * 7 + step)
-    distiller.unet, distiller.opt_g = accelerator.prepare(distiller.unet, distiller.opt_g)
-    # UNet3D's temporal convs hard-code dropout: it would jitter the teacher's target
-    distiller.unet.eval()
-    t0 = time.time()
-    while step < cfg.steps:
-        idx = pick.sample(range(len(captions)), cfg.batch)
-        losses = distiller.step(
-            latents[idx].to(accelerator.device), [captions[i] for i in idx], generator
-        )
-        step += 1
-        if step % 10 == 0:
-            log(
-                f"distill {cfg.adapter_name} step {step}/{cfg.steps} "
-                + " ".join(f"{k} {v:.4f}" for k, v in losses.items())
-                + f" {time.time() - t0:.0f}s"
-            )
-        if step % cfg.save_every == 0 or step == cfg.steps:
-            distiller.save_state(cfg.run_dir, step)
-        if cfg.snapshot_every and step % cfg.snapshot_every == 0:
-            distiller.save(snapshot_folder(cfg.run_dir, step), step)
-    return distiller
 
 
 def export_adapter(run_dir: str, out: str) -> None:
