@@ -34,6 +34,11 @@ def main():
     p.add_argument("--steps", default="8", choices=["1", "2", "4", "8"])
     p.add_argument("--variant", default="webvid")
     p.add_argument("--out", default="page", help="prefix of the two PNG files")
+    p.add_argument(
+        "--right",
+        help="the right column's model as the dropdown lists it (e.g. an adapter of "
+        "`app.py --adapters DIR`, by its folder's name)",
+    )
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument(
         "--transfer", metavar="CLIP", help="screenshot a motion transfer of CLIP instead"
@@ -50,6 +55,10 @@ def main():
         page.get_by_label("Prompt").fill(args.prompt)
         page.get_by_label(args.steps, exact=True).check()
         page.get_by_label(args.variant, exact=True).check()
+        if args.right:
+            page.get_by_text("Advanced").click()
+            page.get_by_label("Right column").click()
+            page.get_by_role("option", name=args.right, exact=True).click()
         page.get_by_role("button", name="Generate").click()
         # mid-stream: the right column's preview is in, its video not yet (a fast column can
         # finish before a poll sees it: then only the finished page is written)

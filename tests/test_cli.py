@@ -68,7 +68,8 @@ def test_every_eval_transfer_setting_is_a_valid_config():
 def test_the_teacher_training_command_lines_map_onto_the_library(monkeypatch):
     """The rebuild commands of the shipped checkpoints parse and reach `train_component` as
     written."""
-    from mcm_demo.app import cli, commands
+    from mcm_demo.app import cli
+    from mcm_demo.app import commands_training as commands
 
     calls = []
     monkeypatch.setattr(commands, "train_component", lambda what, **kw: calls.append((what, kw)))

@@ -77,6 +77,12 @@ def _add_evaluate(sub) -> None:
         default=["webvid"],
         help="image sets for the FID-like columns (an mcm-<variant> row adds its own)",
     )
+    p.add_argument(
+        "--fid-images",
+        metavar="PATH",
+        help="also FID-like against an image set on disk (a folder or shards, as distill "
+        "--images reads)",
+    )
     p.set_defaults(func=cmd_eval)
 
 

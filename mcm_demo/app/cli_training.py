@@ -7,7 +7,7 @@ import argparse
 from ..catalog import VARIANTS
 from ..train.loop import MIXED_PRECISION
 from ..train.motion import MOTION_REPRESENTATIONS
-from .commands import cmd_ablation, cmd_distill, cmd_train
+from .commands_training import cmd_ablation, cmd_distill, cmd_train
 
 
 def add_train(sub) -> None:

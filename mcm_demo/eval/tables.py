@@ -93,13 +93,15 @@ def run_sampler_table(
     guidance: float = 5.0,
     teacher: str = "embedded",
     fid_variants=("webvid",),
+    fid_images: str | None = None,
     seed: int = EVAL_SEED,
     log=print,
 ) -> dict:
     """Every row × step count on the same held-out prompts and noise (`seed` draws both: a
     snapshot chosen on one seed's prompts is confirmed on another's). Each cell: FVD-like
     against real held-out clips, alignment and per-attribute accuracy, watermark rate,
-    sharpness, FID-like against each image set in `fid_variants` and the row's own."""
+    sharpness, FID-like against each image set in `fid_variants` and the row's own, and
+    against an image set on disk (`fid_images`, read through `mcm_demo.data`) as "fid_disk"."""
     pipe, evaluator = catalog.load_pipeline(teacher), catalog.load_evaluator()
     scenes = heldout_scenes(num_clips, seed=seed)
     ref_clips, ref_scenes = reference_clips(max(512, num_clips))
@@ -117,6 +119,8 @@ def run_sampler_table(
     }
     variants = sorted(set(fid_variants) | {v for v in map(row_variant, samplers) if v})
     image_features = {v: frame_features(evaluator, image_set(v)[0]) for v in variants}
+    if fid_images:
+        image_features["disk"] = frame_features(evaluator, disk_images(fid_images, pipe))
     try:
         for row in samplers:
             sampler = select_row(catalog, pipe, row)
@@ -148,6 +152,19 @@ def run_sampler_table(
     finally:
         pipe.set_adapter(None)  # the cached pipeline is shared: leave it as the teacher
     return results
+
+
+def disk_images(path: str, pipe, count: int = 512):
+    """Up to `count` stills of an image set on disk at the teacher's size (uint8 N×H×W×3)."""
+    from ..data import DataSetError, open_image_set
+    from ..data.sets import SampleStream
+
+    size = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    stream = SampleStream(open_image_set(path, size).dataset(passes=1, shuffle=False))
+    images = [item["pixels"] for item in stream.take(count)]
+    if len(images) < 2:
+        raise DataSetError(f"{path}: {len(images)} usable image(s); FID-like needs more")
+    return np.stack(images)
 
 
 def format_tables(results: dict) -> str:

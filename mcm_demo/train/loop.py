@@ -150,9 +150,12 @@ def validate(distiller: Distiller, run: RunConfig, run_dir: str, step: int, acce
     for i, clip in enumerate(clips):
         write_mp4(clip, os.path.join(folder, f"{i:02d}.mp4"), upscale=max(1, 256 // clip.shape[1]))
     if run.report_to == "tensorboard":
+        # each clip as a filmstrip image: TensorBoard's add_video needs moviepy 1's editor module,
+        # which the pinned moviepy 2 no longer has
         writer = accelerator.get_tracker("tensorboard").writer
-        video = torch.from_numpy(clips).permute(0, 1, 4, 2, 3)  # (N, T, C, H, W) in [0, 1]
-        writer.add_video("validation", video, step, fps=8)
+        for i, clip in enumerate(clips):
+            strip = torch.from_numpy(clip).permute(1, 0, 2, 3).flatten(1, 2)  # H × (F·W) × 3
+            writer.add_image(f"validation/{i:02d}", strip, step, dataformats="HWC")
 
 
 def gather_skips(accelerator, *sources) -> SkipCounts:
@@ -223,7 +226,7 @@ def train_distill(
             say(
                 f"distill {cfg.adapter_name} step {step}/{cfg.steps} "
                 + " ".join(f"{k} {v:.4f}" for k, v in losses.items())
-                + f" {time.time() - t0:.0f}s"
+                + f" {time.time() - t0:.1f}s"
             )
         if run.report_to:
             accelerator.log({f"loss/{k}": v for k, v in losses.items()}, step=step)
