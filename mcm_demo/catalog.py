@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from . import hub
 from .embedded.world import IMAGE_SET_VARIANTS
 from .metrics import ToyEvaluator
 from .pipeline import TextToVideoPipeline
@@ -107,27 +108,50 @@ def fetch_command(teacher: str, variant: str | None = None) -> str:
     return f"python -m mcm_demo fetch {teacher}" + (f" --variant {variant}" if variant else "")
 
 
-def fetch(teacher: str, variants=(), progress=None, log=print) -> None:
-    """Download a real teacher and some of its published adapters into the hub cache."""
+# What our loaders read of a pipeline repo (TextToVideoPipeline.from_pretrained, or the SD1.5
+# base's parts in `assemble_animatediff`); a ModelScope repo also holds its original
+# checkpoints at the root, which nothing here loads.
+PIPELINE_FOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+def repo_parts(teacher: str, variants=()) -> list[hub.RepoPart]:
+    """The hub files a real teacher and some of its published adapters load from."""
     t = TEACHERS[teacher]
     if not t.repos:
         raise ValueError(f"{teacher!r} ships in weights/; nothing to fetch")
-    jobs = [(repo, None) for repo in t.repos] + [(TINY_SD_AUTOENCODER, None)]
+    parts = [hub.RepoPart(t.repo, PIPELINE_FOLDERS, ("model_index.json",), t.label)]
+    if t.motion_adapter:
+        parts.append(hub.RepoPart(t.motion_adapter, label=f"{t.label}'s motion adapter"))
+    parts.append(hub.RepoPart(TINY_SD_AUTOENCODER, label="the previews' tiny autoencoder"))
     for v in variants:
         if v not in t.published:
             raise ValueError(
                 f"{t.label} has no published {v!r} adapter; it has {', '.join(t.published)}"
             )
-        jobs.append((PUBLISHED_ADAPTER_REPO, [f"{t.prefix}-{v}/*"]))
-    for repo, patterns in jobs:
-        log(f"fetching {repo}" + (f" ({patterns[0][:-2]})" if patterns else "") + " …")
-        try:
-            _snapshot(repo, patterns, offline=False, progress=progress)
-        except Exception as err:  # offline, hub down, no such repo
-            raise CheckpointMissing(
-                f"could not download {repo}: {type(err).__name__}: {err}. "
-                "Check the network (or HF_HUB_OFFLINE) and run the command again."
-            ) from None
+        # the PEFT folder only: its `unet_lora/` holds the same weights in kohya's layout
+        folder = f"{t.prefix}-{v}"
+        parts.append(hub.RepoPart(PUBLISHED_ADAPTER_REPO, (folder,), label=f"mcm-{v}"))
+    return parts
+
+
+def fetch(teacher: str, variants=(), dry_run: bool = False, progress=None, log=print) -> list:
+    """Download a real teacher and some of its published adapters into the hub cache: only
+    the files that load (hub.py), their total size said first. With `dry_run`, list them and
+    their sizes and download nothing. Returns the planned `hub.HubFile`s."""
+    parts = repo_parts(teacher, variants)
+    try:
+        files = hub.plan(parts)
+        for line in hub.describe(files, list_files=dry_run):
+            log(line)
+        if not dry_run:
+            hub.download(files, progress=progress, log=log)
+    except Exception as err:  # offline, hub down, no such repo
+        raise CheckpointMissing(
+            f"could not {'list' if dry_run else 'download'} {TEACHERS[teacher].label}'s files: "
+            f"{type(err).__name__}: {err}. "
+            "Check the network (or HF_HUB_OFFLINE) and run the command again."
+        ) from None
+    return files
 
 
 def _cached(repo: str, what: str, command: str, allow_patterns=None) -> str:
@@ -169,9 +193,12 @@ def assemble_animatediff(base: str, motion_adapter: str, dtype: torch.dtype = to
     )
     from transformers import CLIPTextModel, CLIPTokenizer
 
+    def variant(sub: str = "") -> dict:  # `fetch` gets the fp16 files where a repo has them
+        return {"variant": hub.weights_variant(os.path.join(base, sub))}
+
     unet = UNetMotionModel.from_unet2d(
-        UNet2DConditionModel.from_pretrained(base, subfolder="unet"),
-        MotionAdapter.from_pretrained(motion_adapter),
+        UNet2DConditionModel.from_pretrained(base, subfolder="unet", **variant("unet")),
+        MotionAdapter.from_pretrained(motion_adapter, variant=hub.weights_variant(motion_adapter)),
     )
     scheduler = DDIMScheduler.from_pretrained(
         base,
@@ -184,8 +211,10 @@ def assemble_animatediff(base: str, motion_adapter: str, dtype: torch.dtype = to
         steps_offset=1,
     )
     return TextToVideoPipeline(
-        AutoencoderKL.from_pretrained(base, subfolder="vae", torch_dtype=dtype),
-        CLIPTextModel.from_pretrained(base, subfolder="text_encoder", torch_dtype=dtype),
+        AutoencoderKL.from_pretrained(base, subfolder="vae", torch_dtype=dtype, **variant("vae")),
+        CLIPTextModel.from_pretrained(
+            base, subfolder="text_encoder", torch_dtype=dtype, **variant("text_encoder")
+        ),
         CLIPTokenizer.from_pretrained(base, subfolder="tokenizer"),
         unet.to(dtype),
         scheduler,
@@ -308,7 +337,9 @@ class Catalog:
                 from diffusers import AutoencoderTiny
 
                 folder = _snapshot(TINY_SD_AUTOENCODER, offline=True)
-                tiny = AutoencoderTiny.from_pretrained(folder, torch_dtype=pipe.vae.dtype)
+                tiny = AutoencoderTiny.from_pretrained(
+                    folder, torch_dtype=pipe.vae.dtype, variant=hub.weights_variant(folder)
+                )
                 return TinyPreview(tiny.to(pipe.device))
             except Exception:  # not cached (offline): the linear map reads colours well enough
                 pass
@@ -364,7 +395,8 @@ class Catalog:
             return TextToVideoPipeline.from_pretrained(teacher, dtype=dtype)
         base = _cached(t.repo, t.label, fetch_command(teacher))
         if t.motion_adapter is None:
-            return TextToVideoPipeline.from_pretrained(base, dtype=dtype)
+            variant = hub.weights_variant(os.path.join(base, "unet"))
+            return TextToVideoPipeline.from_pretrained(base, dtype=dtype, variant=variant)
         motion = _cached(t.motion_adapter, f"{t.label}'s motion adapter", fetch_command(teacher))
         return assemble_animatediff(base, motion, dtype)
 

@@ -249,6 +249,9 @@ def _add_fetch(sub) -> None:
         "--variant", nargs="*", default=[], help="published adapters to fetch (webvid, laion, …)"
     )
     p.add_argument("--all", action="store_true", help="every published adapter of this teacher")
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the files and their sizes; download nothing"
+    )
     p.set_defaults(func=cmd_fetch)
 
 

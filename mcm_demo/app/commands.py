@@ -274,7 +274,7 @@ def cmd_eval_transfer(args) -> int:
 
 def cmd_fetch(args) -> int:
     variants = TEACHERS[args.teacher].published if args.all else args.variant
-    fetch(args.teacher, variants)
+    fetch(args.teacher, variants, dry_run=args.dry_run)
     return 0
 
 
