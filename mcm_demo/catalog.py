@@ -53,6 +53,11 @@ class Teacher:
     published: tuple[str, ...] = ()  # variants with a published MCM adapter ("<prefix>-<variant>")
     prefix: str = ""
     has_lcm: bool = False  # an LCM baseline adapter exists (ours, for the embedded teacher)
+    # Clips as the teacher makes them: the published students were distilled and demoed at 16
+    # frames, written at ~7 fps (DESIGN §4); the embedded world's clips have 8 (README). The
+    # resolution is the teacher's own, read from its configs (`Catalog.clip_size`).
+    frames: int = 16
+    fps: float = 7.0
 
     @property
     def repos(self) -> list[str]:
@@ -61,7 +66,12 @@ class Teacher:
 
 TEACHERS = {
     "embedded": Teacher(
-        "embedded", "Embedded (synthetic world, CPU)", published=VARIANTS, has_lcm=True
+        "embedded",
+        "Embedded (synthetic world, CPU)",
+        published=VARIANTS,
+        has_lcm=True,
+        frames=8,
+        fps=8.0,
     ),
     "modelscope": Teacher(
         "modelscope",
@@ -79,6 +89,13 @@ TEACHERS = {
         prefix="animatediff",
     ),
 }
+
+
+def clip_defaults(teacher: str) -> tuple[int, float]:
+    """Frames and fps a teacher's clips have by default; a pipeline folder or hub id outside
+    the catalogue gets diffusers' text-to-video default of 16 frames."""
+    t = TEACHERS.get(teacher, Teacher(teacher, teacher))
+    return t.frames, t.fps
 
 
 class CheckpointMissing(RuntimeError):

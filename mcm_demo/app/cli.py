@@ -36,8 +36,14 @@ def _add_generate(sub) -> None:
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--fps", type=float, default=8.0)
+    p.add_argument(
+        "--frames",
+        type=int,
+        help="default: the teacher's own (8 embedded, 16 ModelScope/AnimateDiff)",
+    )
+    p.add_argument(
+        "--fps", type=float, help="default: the teacher's own (8 embedded, 7 the others)"
+    )
     p.add_argument(
         "--upscale", type=int, default=4, help="nearest-neighbour enlargement of the mp4"
     )
@@ -101,7 +107,11 @@ def _add_bench(sub) -> None:
         help="the students to time (default: LCM and every MCM variant of the teacher); the "
         "teacher's DDIM-50 + CFG is always timed",
     )
-    p.add_argument("--frames", type=int, default=8)
+    p.add_argument(
+        "--frames",
+        type=int,
+        help="default: the teacher's own (8 embedded, 16 ModelScope/AnimateDiff)",
+    )
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument(
         "--sampler",
@@ -134,8 +144,14 @@ def _add_compare(sub) -> None:
     )
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--fps", type=float, default=8.0)
+    p.add_argument(
+        "--frames",
+        type=int,
+        help="default: the teacher's own (8 embedded, 16 ModelScope/AnimateDiff)",
+    )
+    p.add_argument(
+        "--fps", type=float, help="default: the teacher's own (8 embedded, 7 the others)"
+    )
     p.add_argument("--out-dir", default="compare", help="each column's own mp4")
     p.add_argument(
         "--out",

@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from ..catalog import TEACHERS, Catalog, fetch, student_names
+from ..catalog import TEACHERS, Catalog, clip_defaults, fetch, student_names
 from ..eval.bench import bench_steps
 from ..eval.tables import format_tables, run_sampler_table, select_row
 from ..eval.transfer import transfer_table
@@ -60,17 +60,18 @@ def cmd_generate(args) -> int:
             ) from None
     else:
         pipe.set_adapter(None)
+    default_frames, default_fps = clip_defaults(args.teacher)
     t0 = time.perf_counter()
     frames = pipe(
         args.prompt,
         num_inference_steps=args.steps,
         guidance_scale=args.guidance,
         sampler=sampler,
-        num_frames=args.frames,
+        num_frames=args.frames or default_frames,
         generator=generator,
     )[0]
     seconds = time.perf_counter() - t0
-    write_mp4(frames, args.out, fps=args.fps, upscale=args.upscale)
+    write_mp4(frames, args.out, fps=args.fps or default_fps, upscale=args.upscale)
     print(
         f"wrote {args.out} ({len(frames)} frames, {args.adapter or args.sampler} {args.steps} "
         f"steps, {seconds:.2f}s)"
@@ -121,7 +122,7 @@ def cmd_bench(args) -> int:
         args.teacher,
         repeats=args.repeats,
         guidance=args.guidance,
-        frames=args.frames,
+        frames=args.frames or clip_defaults(args.teacher)[0],
         log=print,
     )
     if args.json:
@@ -178,14 +179,15 @@ def cmd_compare(args) -> int:
                     f"{side} {model}: {steps} steps in {event.seconds:.2f}s from the start to "
                     f"the mp4, previews included (measured) → {path}"
                 )
-    base = svc.teacher_baseline_seconds(args.teacher, args.frames, args.guidance)
+    frames, fps = requests[0][1].frames, requests[0][1].fps  # the teacher's, unless given
+    base = svc.teacher_baseline_seconds(args.teacher, frames, args.guidance)
     print(
         f"teacher DDIM-{service.BASELINE_STEPS} + CFG: {base:.2f}s (measured); speedup: "
         + ", ".join(f"{m} {base / s:.1f}x" for m, s in seconds.items())
     )
     if args.out:
         caption = comparison_caption(args.prompt, requests[0][1].seed, args.teacher)
-        _write_side_by_side(SideBySide(tuple(panels), caption, args.fps), args.out, args.gif)
+        _write_side_by_side(SideBySide(tuple(panels), caption, fps), args.out, args.gif)
     return 0
 
 
