@@ -80,8 +80,18 @@ TEACHERS = {
         published=VARIANTS,
         prefix="modelscopet2v",
     ),
+    # AnimateDiff's MCM adapters sit on the motion UNet over an SD1.5 base: Realistic Vision
+    # V6 by default, as the official MCM demo; epiCRealism as its option.
     "animatediff": Teacher(
         "animatediff",
+        "AnimateDiff (Realistic Vision V6)",
+        repo="SG161222/Realistic_Vision_V6.0_B1_noVAE",
+        motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
+        published=("webvid", "laion"),
+        prefix="animatediff",
+    ),
+    "animatediff-epicrealism": Teacher(
+        "animatediff-epicrealism",
         "AnimateDiff (epiCRealism)",
         repo="emilianJR/epiCRealism",
         motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",

@@ -116,8 +116,12 @@ def plan(parts: list[RepoPart]) -> list[HubFile]:
     files = []
     for part in parts:
         chosen = select_files(list_repo(part.repo), part)
-        if not chosen:
-            raise FileNotFoundError(f"{part.repo} has none of the files {part.name} loads")
+        for folder in part.folders:  # a repo laid out otherwise fails here, not at load time
+            if not any(posixpath.dirname(p) == folder for p in chosen):
+                where = f"{folder}/" if folder else "its root"
+                raise FileNotFoundError(
+                    f"{part.repo} has nothing in {where}, which {part.name} loads"
+                )
         files += [HubFile(part.repo, p, s, _is_cached(part.repo, p)) for p, s in chosen.items()]
     return files
 

@@ -64,6 +64,12 @@ def _adapters():
 LISTINGS = {
     "ali-vilab/text-to-video-ms-1.7b": _pipeline_repo(int(5.65 * GB)),
     "emilianJR/epiCRealism": _pipeline_repo(int(3.44 * GB), with_fp16=False),
+    "SG161222/Realistic_Vision_V6.0_B1_noVAE": {
+        **_pipeline_repo(int(3.44 * GB), with_fp16=False),
+        # single-file checkpoints at the root, for other tools
+        "Realistic_Vision_V6.0_NV_B1.safetensors": int(4.27 * GB),
+        "Realistic_Vision_V6.0_NV_B1_fp16.safetensors": int(2.13 * GB),
+    },
     "guoyww/animatediff-motion-adapter-v1-5-2": {
         "README.md": 1 * KB,
         "config.json": 1 * KB,
@@ -131,10 +137,20 @@ def test_modelscope_dry_run_lists_only_what_loads(fake_hub, capsys):
     assert f"{len(listed)} files, 5.6 GB in all" in out and fake_hub["downloads"] == []
 
 
-def test_animatediff_takes_full_precision_where_the_repo_has_no_fp16(fake_hub, capsys):
-    assert cli.main(["fetch", "animatediff", "--variant", "laion", "--dry-run"]) == 0
+@pytest.mark.parametrize(
+    "teacher, base",
+    [
+        ("animatediff", "SG161222/Realistic_Vision_V6.0_B1_noVAE"),
+        ("animatediff-epicrealism", "emilianJR/epiCRealism"),
+    ],
+)
+def test_animatediff_takes_full_precision_where_the_repo_has_no_fp16(
+    fake_hub, capsys, teacher, base
+):
+    assert cli.main(["fetch", teacher, "--variant", "laion", "--dry-run"]) == 0
     listed = _listed(capsys.readouterr().out)
-    base, motion = "emilianJR/epiCRealism", "guoyww/animatediff-motion-adapter-v1-5-2"
+    motion = "guoyww/animatediff-motion-adapter-v1-5-2"
+    assert not any(p.startswith(f"{base}/Realistic") for p in listed)  # root checkpoints
     assert f"{base}/unet/diffusion_pytorch_model.safetensors" in listed
     assert f"{motion}/diffusion_pytorch_model.fp16.safetensors" in listed
     assert f"{motion}/diffusion_pytorch_model.safetensors" not in listed
@@ -212,3 +228,12 @@ def test_the_fp16_files_fetch_keeps_are_what_the_catalogue_loads(
     assert pipe.unet.dtype == torch.float32
     loaded, original = pipe.unet.state_dict(), tiny_pipeline.unet.state_dict()
     assert all(torch.equal(loaded[k], original[k]) for k in original)
+
+
+def test_a_repo_without_a_component_fails_before_downloading(fake_hub, monkeypatch):
+    """A base laid out otherwise (no vae/ folder) is named at planning time, not at load time."""
+    listing = {p: s for p, s in LISTINGS["emilianJR/epiCRealism"].items() if "vae/" not in p}
+    monkeypatch.setitem(LISTINGS, "emilianJR/epiCRealism", listing)
+    with pytest.raises(catalog.CheckpointMissing, match="nothing in vae/"):
+        catalog.fetch("animatediff-epicrealism", log=lambda line: None)
+    assert fake_hub["downloads"] == []

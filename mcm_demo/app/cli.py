@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..catalog import DEFAULT_PROMPT, DEFAULT_WEIGHTS
+from ..catalog import DEFAULT_PROMPT, DEFAULT_WEIGHTS, TEACHERS
 from ..eval.tables import EVAL_SEED
 from ..pipeline import PipelineInputError
 from ..transfer.core import START_LOOKS, TransferConfig
@@ -260,7 +260,7 @@ def _add_fetch(sub) -> None:
     p = sub.add_parser(
         "fetch", help="download a real teacher and its published MCM adapters (huggingface_hub)"
     )
-    p.add_argument("teacher", choices=["modelscope", "animatediff"])
+    p.add_argument("teacher", choices=[t for t, spec in TEACHERS.items() if spec.repos])
     p.add_argument(
         "--variant", nargs="*", default=[], help="published adapters to fetch (webvid, laion, …)"
     )
