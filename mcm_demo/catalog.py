@@ -175,7 +175,7 @@ def fetch(teacher: str, variants=(), dry_run: bool = False, progress=None, log=p
     except Exception as err:  # offline, hub down, no such repo
         raise CheckpointMissing(
             f"could not {'list' if dry_run else 'download'} {TEACHERS[teacher].label}'s files: "
-            f"{type(err).__name__}: {err}. "
+            f"{type(err).__name__}: {str(err).rstrip('.')}. "
             "Check the network (or HF_HUB_OFFLINE) and run the command again."
         ) from None
     return files
