@@ -9,7 +9,6 @@ its local cache, so a machine that fetched once runs offline.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import threading
@@ -23,6 +22,7 @@ from .embedded.world import IMAGE_SET_VARIANTS
 from .metrics import ToyEvaluator
 from .pipeline import TextToVideoPipeline
 from .previews import TinyDecoder, TinyPreview, fit_to_vae
+from .real_teachers import assemble_animatediff, enable_cuda_savings
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 # The style variants of the published MCM checkpoints; the embedded world's image sets are
@@ -208,59 +208,6 @@ def device_key(device: str | torch.device) -> str:
     return f"{device.type}:{current}"
 
 
-def assemble_animatediff(base: str, motion_adapter: str, dtype: torch.dtype = torch.float32):
-    """An SD1.5 folder + a motion adapter folder → our pipeline around `UNetMotionModel`,
-    with the scheduler MCM's AnimateDiff checkpoints were distilled with (DESIGN §4)."""
-    from diffusers import (
-        AutoencoderKL,
-        DDIMScheduler,
-        MotionAdapter,
-        UNet2DConditionModel,
-        UNetMotionModel,
-    )
-    from transformers import CLIPTextModel, CLIPTokenizer
-
-    def variant(sub: str = "") -> dict:  # `fetch` gets the fp16 files where a repo has them
-        return {"variant": hub.weights_variant(os.path.join(base, sub))}
-
-    unet = UNetMotionModel.from_unet2d(
-        UNet2DConditionModel.from_pretrained(base, subfolder="unet", **variant("unet")),
-        MotionAdapter.from_pretrained(motion_adapter, variant=hub.weights_variant(motion_adapter)),
-    )
-    scheduler = DDIMScheduler.from_pretrained(
-        base,
-        subfolder="scheduler",
-        beta_schedule="linear",
-        beta_start=0.00085,
-        beta_end=0.012,
-        clip_sample=False,
-        timestep_spacing="linspace",
-        steps_offset=1,
-    )
-    return TextToVideoPipeline(
-        AutoencoderKL.from_pretrained(base, subfolder="vae", torch_dtype=dtype, **variant("vae")),
-        CLIPTextModel.from_pretrained(
-            base, subfolder="text_encoder", torch_dtype=dtype, **variant("text_encoder")
-        ),
-        CLIPTokenizer.from_pretrained(base, subfolder="tokenizer"),
-        unet.to(dtype),
-        scheduler,
-    )
-
-
-def _enable_cuda_savings(pipe) -> None:
-    """Sliced/tiled VAE decoding, and xformers attention when it is installed (else SDPA)."""
-    for name in ("enable_slicing", "enable_tiling"):
-        if hasattr(pipe.vae, name):
-            getattr(pipe.vae, name)()
-    if importlib.util.find_spec("xformers") is None:
-        return  # PyTorch's SDPA, diffusers' default
-    try:
-        pipe.unet.enable_xformers_memory_efficient_attention()
-    except Exception:  # a build that does not support this GPU or UNet: keep SDPA
-        pass
-
-
 class Catalog:
     """Teachers and students → folders under `weights_dir` (the embedded default) or the hub
     cache, and one cached pipeline per (teacher, device, dtype): at most `max_pipelines` of
@@ -333,7 +280,7 @@ class Catalog:
                     return self._pipelines[key]
             pipe = self._load(teacher, dtype).to(device)
             if device.startswith("cuda"):
-                _enable_cuda_savings(pipe)
+                enable_cuda_savings(pipe)
             with self._lock:
                 self._pipelines[key] = pipe
                 while len(self._pipelines) > self.max_pipelines:
