@@ -346,3 +346,49 @@ def load_adapter_weights(model: torch.nn.Module, folder: str, name: str) -> None
             f"adapter in {folder} does not fit this UNet: "
             f"{len(result.unexpected_keys)} unexpected, {len(missing)} missing LoRA weights"
         )
+
+
+# -- your own students: adapter folders named on the command line ----------------------
+def is_adapter_folder(folder: str) -> bool:
+    return all(
+        os.path.isfile(os.path.join(folder, f))
+        for f in ("adapter_config.json", "adapter_model.safetensors")
+    )
+
+
+def adapter_teacher(folder: str) -> str:
+    """The teacher an adapter folder was distilled on (`distill_config.json`; a folder without
+    one, as the published adapters, is taken to be for the embedded teacher)."""
+    path = os.path.join(folder, "distill_config.json")
+    if not os.path.isfile(path):
+        return "embedded"
+    with open(path) as f:
+        return json.load(f).get("teacher", "embedded")
+
+
+def find_adapter_folders(folder: str) -> dict[str, tuple[str, str]]:
+    """Each adapter folder in `folder` (or `folder` itself) by its name → (folder, teacher);
+    FileNotFoundError with what an adapter folder is when there is none."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"--adapters {folder}: no such folder")
+    folders = (
+        [folder]
+        if is_adapter_folder(folder)
+        else [
+            os.path.join(folder, n)
+            for n in sorted(os.listdir(folder))
+            if is_adapter_folder(os.path.join(folder, n))
+        ]
+    )
+    if not folders:
+        raise FileNotFoundError(
+            f"--adapters {folder}: no adapter folder in it (one holds adapter_config.json and "
+            "adapter_model.safetensors, as `distill --out DIR` or a run's <run-dir>/adapter)"
+        )
+    found = {}
+    for path in folders:
+        name = os.path.basename(os.path.normpath(path))
+        if name == "adapter":  # a run's own folder: name it after the run
+            name = os.path.basename(os.path.dirname(os.path.normpath(path)))
+        found[name] = (path, adapter_teacher(path))
+    return found

@@ -9,7 +9,6 @@ its local cache, so a machine that fetched once runs offline.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import threading
@@ -18,10 +17,13 @@ from pathlib import Path
 
 import torch
 
+from . import hub
+from .adapters import find_adapter_folders
 from .embedded.world import IMAGE_SET_VARIANTS
 from .metrics import ToyEvaluator
 from .pipeline import TextToVideoPipeline
 from .previews import TinyDecoder, TinyPreview, fit_to_vae
+from .real_teachers import assemble_animatediff, enable_cuda_savings
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 # The style variants of the published MCM checkpoints; the embedded world's image sets are
@@ -52,6 +54,11 @@ class Teacher:
     published: tuple[str, ...] = ()  # variants with a published MCM adapter ("<prefix>-<variant>")
     prefix: str = ""
     has_lcm: bool = False  # an LCM baseline adapter exists (ours, for the embedded teacher)
+    # Clips as the teacher makes them: the published students were distilled and demoed at 16
+    # frames, written at ~7 fps (DESIGN §4); the embedded world's clips have 8 (README). The
+    # resolution is the teacher's own, read from its configs (`Catalog.clip_size`).
+    frames: int = 16
+    fps: float = 7.0
 
     @property
     def repos(self) -> list[str]:
@@ -60,7 +67,12 @@ class Teacher:
 
 TEACHERS = {
     "embedded": Teacher(
-        "embedded", "Embedded (synthetic world, CPU)", published=VARIANTS, has_lcm=True
+        "embedded",
+        "Embedded (synthetic world, CPU)",
+        published=VARIANTS,
+        has_lcm=True,
+        frames=8,
+        fps=8.0,
     ),
     "modelscope": Teacher(
         "modelscope",
@@ -69,8 +81,18 @@ TEACHERS = {
         published=VARIANTS,
         prefix="modelscopet2v",
     ),
+    # AnimateDiff's MCM adapters sit on the motion UNet over an SD1.5 base: Realistic Vision
+    # V6 by default, as the official MCM demo; epiCRealism as its option.
     "animatediff": Teacher(
         "animatediff",
+        "AnimateDiff (Realistic Vision V6)",
+        repo="SG161222/Realistic_Vision_V6.0_B1_noVAE",
+        motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
+        published=("webvid", "laion"),
+        prefix="animatediff",
+    ),
+    "animatediff-epicrealism": Teacher(
+        "animatediff-epicrealism",
         "AnimateDiff (epiCRealism)",
         repo="emilianJR/epiCRealism",
         motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
@@ -78,6 +100,13 @@ TEACHERS = {
         prefix="animatediff",
     ),
 }
+
+
+def clip_defaults(teacher: str) -> tuple[int, float]:
+    """Frames and fps a teacher's clips have by default; a pipeline folder or hub id outside
+    the catalogue gets diffusers' text-to-video default of 16 frames."""
+    t = TEACHERS.get(teacher, Teacher(teacher, teacher))
+    return t.frames, t.fps
 
 
 class CheckpointMissing(RuntimeError):
@@ -92,49 +121,13 @@ def student_names(teacher: str) -> list[str]:
     return (["lcm"] if t.has_lcm else []) + [f"mcm-{v}" for v in t.published]
 
 
-def is_adapter_folder(folder: str) -> bool:
-    return all(
-        os.path.isfile(os.path.join(folder, f))
-        for f in ("adapter_config.json", "adapter_model.safetensors")
-    )
-
-
-def adapter_teacher(folder: str) -> str:
-    """The teacher an adapter folder was distilled on (`distill_config.json`; a folder without
-    one, as the published adapters, is taken to be for the embedded teacher)."""
-    path = os.path.join(folder, "distill_config.json")
-    if not os.path.isfile(path):
-        return "embedded"
-    with open(path) as f:
-        return json.load(f).get("teacher", "embedded")
-
-
 def scan_adapters(folder: str) -> dict[str, tuple[str, str]]:
     """`python app.py --adapters DIR`: each adapter folder in DIR (or DIR itself) by its name →
-    (folder, teacher). Anything else is a CheckpointMissing that says what an adapter is."""
-    if not os.path.isdir(folder):
-        raise CheckpointMissing(f"--adapters {folder}: no such folder")
-    folders = (
-        [folder]
-        if is_adapter_folder(folder)
-        else [
-            os.path.join(folder, n)
-            for n in sorted(os.listdir(folder))
-            if is_adapter_folder(os.path.join(folder, n))
-        ]
-    )
-    if not folders:
-        raise CheckpointMissing(
-            f"--adapters {folder}: no adapter folder in it (one holds adapter_config.json and "
-            "adapter_model.safetensors, as `distill --out DIR` or a run's <run-dir>/adapter)"
-        )
-    found = {}
-    for path in folders:
-        name = os.path.basename(os.path.normpath(path))
-        if name == "adapter":  # a run's own folder: name it after the run
-            name = os.path.basename(os.path.dirname(os.path.normpath(path)))
-        found[name] = (path, adapter_teacher(path))
-    return found
+    (folder, teacher); a DIR without one is a CheckpointMissing that says what an adapter is."""
+    try:
+        return find_adapter_folders(folder)
+    except FileNotFoundError as err:
+        raise CheckpointMissing(str(err)) from None
 
 
 # -- downloads -------------------------------------------------------------------------
@@ -152,27 +145,50 @@ def fetch_command(teacher: str, variant: str | None = None) -> str:
     return f"python -m mcm_demo fetch {teacher}" + (f" --variant {variant}" if variant else "")
 
 
-def fetch(teacher: str, variants=(), progress=None, log=print) -> None:
-    """Download a real teacher and some of its published adapters into the hub cache."""
+# What our loaders read of a pipeline repo (TextToVideoPipeline.from_pretrained, or the SD1.5
+# base's parts in `assemble_animatediff`); a ModelScope repo also holds its original
+# checkpoints at the root, which nothing here loads.
+PIPELINE_FOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+def repo_parts(teacher: str, variants=()) -> list[hub.RepoPart]:
+    """The hub files a real teacher and some of its published adapters load from."""
     t = TEACHERS[teacher]
     if not t.repos:
         raise ValueError(f"{teacher!r} ships in weights/; nothing to fetch")
-    jobs = [(repo, None) for repo in t.repos] + [(TINY_SD_AUTOENCODER, None)]
+    parts = [hub.RepoPart(t.repo, PIPELINE_FOLDERS, ("model_index.json",), t.label)]
+    if t.motion_adapter:
+        parts.append(hub.RepoPart(t.motion_adapter, label=f"{t.label}'s motion adapter"))
+    parts.append(hub.RepoPart(TINY_SD_AUTOENCODER, label="the previews' tiny autoencoder"))
     for v in variants:
         if v not in t.published:
             raise ValueError(
                 f"{t.label} has no published {v!r} adapter; it has {', '.join(t.published)}"
             )
-        jobs.append((PUBLISHED_ADAPTER_REPO, [f"{t.prefix}-{v}/*"]))
-    for repo, patterns in jobs:
-        log(f"fetching {repo}" + (f" ({patterns[0][:-2]})" if patterns else "") + " …")
-        try:
-            _snapshot(repo, patterns, offline=False, progress=progress)
-        except Exception as err:  # offline, hub down, no such repo
-            raise CheckpointMissing(
-                f"could not download {repo}: {type(err).__name__}: {err}. "
-                "Check the network (or HF_HUB_OFFLINE) and run the command again."
-            ) from None
+        # the PEFT folder only: its `unet_lora/` holds the same weights in kohya's layout
+        folder = f"{t.prefix}-{v}"
+        parts.append(hub.RepoPart(PUBLISHED_ADAPTER_REPO, (folder,), label=f"mcm-{v}"))
+    return parts
+
+
+def fetch(teacher: str, variants=(), dry_run: bool = False, progress=None, log=print) -> list:
+    """Download a real teacher and some of its published adapters into the hub cache: only
+    the files that load (hub.py), their total size said first. With `dry_run`, list them and
+    their sizes and download nothing. Returns the planned `hub.HubFile`s."""
+    parts = repo_parts(teacher, variants)
+    try:
+        files = hub.plan(parts)
+        for line in hub.describe(files, list_files=dry_run):
+            log(line)
+        if not dry_run:
+            hub.download(files, progress=progress, log=log)
+    except Exception as err:  # offline, hub down, no such repo
+        raise CheckpointMissing(
+            f"could not {'list' if dry_run else 'download'} {TEACHERS[teacher].label}'s files: "
+            f"{type(err).__name__}: {str(err).rstrip('.')}. "
+            "Check the network (or HF_HUB_OFFLINE) and run the command again."
+        ) from None
+    return files
 
 
 def _cached(repo: str, what: str, command: str, allow_patterns=None) -> str:
@@ -200,54 +216,6 @@ def device_key(device: str | torch.device) -> str:
         torch.cuda.current_device() if device.type == "cuda" and torch.cuda.is_available() else 0
     )
     return f"{device.type}:{current}"
-
-
-def assemble_animatediff(base: str, motion_adapter: str, dtype: torch.dtype = torch.float32):
-    """An SD1.5 folder + a motion adapter folder → our pipeline around `UNetMotionModel`,
-    with the scheduler MCM's AnimateDiff checkpoints were distilled with (DESIGN §4)."""
-    from diffusers import (
-        AutoencoderKL,
-        DDIMScheduler,
-        MotionAdapter,
-        UNet2DConditionModel,
-        UNetMotionModel,
-    )
-    from transformers import CLIPTextModel, CLIPTokenizer
-
-    unet = UNetMotionModel.from_unet2d(
-        UNet2DConditionModel.from_pretrained(base, subfolder="unet"),
-        MotionAdapter.from_pretrained(motion_adapter),
-    )
-    scheduler = DDIMScheduler.from_pretrained(
-        base,
-        subfolder="scheduler",
-        beta_schedule="linear",
-        beta_start=0.00085,
-        beta_end=0.012,
-        clip_sample=False,
-        timestep_spacing="linspace",
-        steps_offset=1,
-    )
-    return TextToVideoPipeline(
-        AutoencoderKL.from_pretrained(base, subfolder="vae", torch_dtype=dtype),
-        CLIPTextModel.from_pretrained(base, subfolder="text_encoder", torch_dtype=dtype),
-        CLIPTokenizer.from_pretrained(base, subfolder="tokenizer"),
-        unet.to(dtype),
-        scheduler,
-    )
-
-
-def _enable_cuda_savings(pipe) -> None:
-    """Sliced/tiled VAE decoding, and xformers attention when it is installed (else SDPA)."""
-    for name in ("enable_slicing", "enable_tiling"):
-        if hasattr(pipe.vae, name):
-            getattr(pipe.vae, name)()
-    if importlib.util.find_spec("xformers") is None:
-        return  # PyTorch's SDPA, diffusers' default
-    try:
-        pipe.unet.enable_xformers_memory_efficient_attention()
-    except Exception:  # a build that does not support this GPU or UNet: keep SDPA
-        pass
 
 
 class Catalog:
@@ -350,7 +318,7 @@ class Catalog:
                     return self._pipelines[key]
             pipe = self._load(teacher, dtype).to(device)
             if device.startswith("cuda"):
-                _enable_cuda_savings(pipe)
+                enable_cuda_savings(pipe)
             with self._lock:
                 self._pipelines[key] = pipe
                 while len(self._pipelines) > self.max_pipelines:
@@ -381,7 +349,9 @@ class Catalog:
                 from diffusers import AutoencoderTiny
 
                 folder = _snapshot(TINY_SD_AUTOENCODER, offline=True)
-                tiny = AutoencoderTiny.from_pretrained(folder, torch_dtype=pipe.vae.dtype)
+                tiny = AutoencoderTiny.from_pretrained(
+                    folder, torch_dtype=pipe.vae.dtype, variant=hub.weights_variant(folder)
+                )
                 return TinyPreview(tiny.to(pipe.device))
             except Exception:  # not cached (offline): the linear map reads colours well enough
                 pass
@@ -437,7 +407,8 @@ class Catalog:
             return TextToVideoPipeline.from_pretrained(teacher, dtype=dtype)
         base = _cached(t.repo, t.label, fetch_command(teacher))
         if t.motion_adapter is None:
-            return TextToVideoPipeline.from_pretrained(base, dtype=dtype)
+            variant = hub.weights_variant(os.path.join(base, "unet"))
+            return TextToVideoPipeline.from_pretrained(base, dtype=dtype, variant=variant)
         motion = _cached(t.motion_adapter, f"{t.label}'s motion adapter", fetch_command(teacher))
         return assemble_animatediff(base, motion, dtype)
 

@@ -282,7 +282,8 @@ class TextToVideoPipeline(DiffusionPipeline):
             text = cond.to(dtype)
 
         # 3. Timesteps: trailing spacing, so even one step starts from pure noise at T-1; a
-        #    consistency student uses its distillation solver's grid (LCM's schedule).
+        #    consistency student picks points of its distillation solver's grid as diffusers'
+        #    LCMScheduler does, which the official MCM demo samples with (schedule.py).
         num_train = self.scheduler.config.num_train_timesteps
         timesteps = (
             consistency_timesteps(num_inference_steps, num_train_timesteps=num_train)

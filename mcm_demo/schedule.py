@@ -100,11 +100,28 @@ def solver_grid(solver_steps: int = SOLVER_STEPS, num_train_timesteps: int = 100
     return np.arange(1, solver_steps + 1) * (num_train_timesteps // solver_steps) - 1
 
 
+# How a consistency student picks its steps from the solver's grid. "linspace" is diffusers'
+# `LCMScheduler` (since diffusers PR #5836, 2023), which the official MCM demo samples the
+# published adapters with: floor(linspace(0, N, n, endpoint=False)) as indices into the grid
+# counted down from T-1 (4 of 50: 999, 759, 499, 259). "skip" is LCM's first release, every
+# (N // n)-th point (999, 759, 519, 279); 1 and 2 steps are the same in both.
+CONSISTENCY_SPACINGS = ("linspace", "skip")
+
+
 def consistency_timesteps(
-    num_steps: int, solver_steps: int = SOLVER_STEPS, num_train_timesteps: int = 1000
+    num_steps: int,
+    solver_steps: int = SOLVER_STEPS,
+    num_train_timesteps: int = 1000,
+    spacing: str = "linspace",
 ) -> list[int]:
-    """The LCM schedule: `num_steps` evenly skipped points of the solver's grid, descending."""
+    """The LCM schedule: `num_steps` points of the solver's grid, descending, from T-1."""
     if not 1 <= num_steps <= solver_steps:
         raise ValueError(f"consistency steps must be in 1..{solver_steps}, got {num_steps}")
-    grid = solver_grid(solver_steps, num_train_timesteps)
-    return [int(t) for t in grid[:: -(solver_steps // num_steps)][:num_steps]]
+    grid = solver_grid(solver_steps, num_train_timesteps)[::-1]
+    if spacing == "linspace":
+        index = np.floor(np.linspace(0, solver_steps, num_steps, endpoint=False)).astype(int)
+    elif spacing == "skip":
+        index = np.arange(num_steps) * (solver_steps // num_steps)
+    else:
+        raise ValueError(f"unknown spacing {spacing!r}; choose from {CONSISTENCY_SPACINGS}")
+    return [int(t) for t in grid[index]]

@@ -1,3 +1,4 @@
+import json
 import os
 
 import pytest
@@ -61,3 +62,100 @@ def with_students(student_weights):
     from mcm_demo.catalog import Catalog
 
     return Service(Catalog(student_weights))
+
+
+# -- the real teachers' hub layouts at toy size (test_real_teachers, test_official_format) -----
+def _tiny_config():
+    from mcm_demo.embedded.config import TeacherConfig
+
+    return TeacherConfig(
+        vae_channels=(8, 8, 8, 8),
+        text_hidden=16,
+        text_layers=1,
+        unet_channels=(32, 64, 64),
+        latent_channels=8,
+        unet_plain_levels=0,
+        unet_spatial_positions=False,
+        text_embedding_std=None,
+    )
+
+
+def _text_parts():
+    from mcm_demo.embedded.text import build_text_encoder, build_tokenizer
+
+    tokenizer = build_tokenizer()
+    return tokenizer, build_text_encoder(_tiny_config(), tokenizer)
+
+
+@pytest.fixture(scope="session")
+def modelscope_folder(tmp_path_factory):
+    """A diffusers TextToVideoSDPipeline folder, as ali-vilab/text-to-video-ms-1.7b is laid out."""
+    from diffusers import DDIMScheduler, UNet3DConditionModel
+
+    from mcm_demo.embedded.config import build_vae
+    from mcm_demo.pipeline import TextToVideoPipeline
+
+    torch.manual_seed(0)
+    tokenizer, text_encoder = _text_parts()
+    unet = UNet3DConditionModel(
+        sample_size=8,
+        in_channels=8,
+        out_channels=8,
+        block_out_channels=(8, 16),
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        layers_per_block=1,
+        norm_num_groups=4,
+        cross_attention_dim=16,
+        attention_head_dim=2,
+    )
+    scheduler = DDIMScheduler(
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False
+    )
+    folder = tmp_path_factory.mktemp("modelscope")
+    TextToVideoPipeline(
+        build_vae(_tiny_config()), text_encoder, tokenizer, unet, scheduler
+    ).save_pretrained(folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    index["_class_name"] = "TextToVideoSDPipeline"  # what the hub repo says
+    (folder / "model_index.json").write_text(json.dumps(index))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def animatediff_folders(tmp_path_factory):
+    """An SD1.5 base folder and an AnimateDiff motion adapter folder, as on the hub."""
+    from diffusers import DDIMScheduler, MotionAdapter, UNet2DConditionModel
+
+    from mcm_demo.embedded.config import build_vae
+
+    torch.manual_seed(0)
+    tokenizer, text_encoder = _text_parts()
+    channels = (8, 16)
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        in_channels=8,
+        out_channels=8,
+        block_out_channels=channels,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        layers_per_block=1,
+        norm_num_groups=4,
+        cross_attention_dim=16,
+        attention_head_dim=2,
+    )
+    base = tmp_path_factory.mktemp("sd15")
+    for name, part in dict(
+        unet=unet, vae=build_vae(_tiny_config()), text_encoder=text_encoder, tokenizer=tokenizer
+    ).items():
+        part.save_pretrained(base / name)
+    DDIMScheduler(beta_schedule="scaled_linear").save_pretrained(base / "scheduler")
+    motion = tmp_path_factory.mktemp("motion")
+    MotionAdapter(
+        block_out_channels=channels,
+        motion_layers_per_block=1,
+        motion_norm_num_groups=4,
+        motion_num_attention_heads=2,
+        motion_max_seq_length=16,
+    ).save_pretrained(motion)
+    return base, motion

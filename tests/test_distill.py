@@ -249,7 +249,9 @@ def test_merged_switching_keeps_the_clean_weights_and_follows_a_dtype_change(pip
 
 
 def test_published_peft_layout_loads(pipe, tmp_path):
-    """A folder as `PeftModel.save_pretrained` writes it: short target names, prefixed keys."""
+    """A folder in `PeftModel.save_pretrained`'s layout (prefixed keys) whose config lists the
+    public code's short target names; the published files list full names, and folders that
+    PEFT itself wrote load in test_official_format.py."""
     unet = pipe.unet.eval()
     torch.manual_seed(2)
     reference = copy.deepcopy(unet)

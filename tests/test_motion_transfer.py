@@ -153,16 +153,16 @@ def test_start_is_exact_and_guidance_skips_the_zero_snr_step(pipe):
         method="fastvmt", steps=4, strength=0.7, inner_iterations=1, guided_steps=1
     )
     _, info = transfer(pipe, "a star", _reference(), cfg, "student")
-    assert info["timesteps"] == [700, 519, 279] and [g["timestep"] for g in info["guidance"]] == [
+    assert info["timesteps"] == [700, 499, 259] and [g["timestep"] for g in info["guidance"]] == [
         700
     ]
     cfg = TransferConfig(
         method="fastvmt", steps=4, strength=1.0, inner_iterations=1, guided_steps=2
     )
     _, info = transfer(pipe, "a star", _reference(), cfg, "student")
-    assert info["timesteps"] == [999, 759, 519, 279] and [
+    assert info["timesteps"] == [999, 759, 499, 259] and [
         g["timestep"] for g in info["guidance"]
-    ] == [759, 519]
+    ] == [759, 499]
 
 
 def test_dense_every_iteration_baseline_does_a_backward_each_time(pipe):

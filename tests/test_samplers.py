@@ -1,9 +1,15 @@
 import pytest
 import torch
+from diffusers import LCMScheduler
 
 from mcm_demo.embedded.config import build_noise_schedule
 from mcm_demo.samplers import sample_consistency, sample_ddim, sample_dpmpp_2m
-from mcm_demo.schedule import alpha_sigma, consistency_timesteps, spaced_timesteps
+from mcm_demo.schedule import (
+    alpha_sigma,
+    consistency_output,
+    consistency_timesteps,
+    spaced_timesteps,
+)
 
 ALPHAS = build_noise_schedule().alphas_cumprod.double()
 
@@ -54,7 +60,9 @@ def test_one_step_lands_on_the_denoised_estimate():
 def test_timestep_grids():
     assert spaced_timesteps(1) == [999]
     assert spaced_timesteps(4) == [999, 749, 499, 249]
-    assert consistency_timesteps(4) == [999, 759, 519, 279]
+    assert consistency_timesteps(4) == [999, 759, 499, 259]  # diffusers' LCMScheduler
+    assert consistency_timesteps(4, spacing="skip") == [999, 759, 519, 279]  # LCM's first
+    assert consistency_timesteps(2) == consistency_timesteps(2, spacing="skip") == [999, 499]
     with pytest.raises(ValueError):
         spaced_timesteps(0)
 
@@ -79,3 +87,53 @@ def test_consistency_sampling_on_another_device_than_its_generator():
         lambda x, t: x * 0.5, x, consistency_timesteps(4), ALPHAS, torch.Generator().manual_seed(0)
     )
     assert out.device.type == "meta" and out.shape == x.shape
+
+
+# The real teachers' schedulers as the official MCM demo builds its LCMScheduler: ModelScope's
+# (scaled-linear betas, ε) and AnimateDiff's (linear betas 0.00085-0.012, ε); and the embedded
+# teacher's (zero terminal SNR, v).
+LCM_CONFIGS = {
+    "modelscope": dict(beta_schedule="scaled_linear"),
+    "animatediff": dict(beta_schedule="linear", beta_start=0.00085, beta_end=0.012),
+    "embedded": dict(
+        beta_schedule="scaled_linear", prediction_type="v_prediction", rescale_betas_zero_snr=True
+    ),
+}
+
+
+def _fake_unet(x, t):
+    """Any smooth function of (x, t) stands in for the UNet: both loops must treat it alike."""
+    return 0.7 * x.roll(1, dims=-1) + 0.001 * float(t) - 0.3
+
+
+@pytest.mark.parametrize("config", sorted(LCM_CONFIGS))
+@pytest.mark.parametrize("steps", range(1, 9))
+def test_consistency_sampling_equals_diffusers_lcm_scheduler(config, steps):
+    """Our timesteps and every step (boundary scalings, x0, re-noising with the generator's
+    draws) against diffusers' own `LCMScheduler(timestep_scaling=4)`, as the official demo
+    samples the published adapters."""
+    scheduler = LCMScheduler(timestep_scaling=4.0, **LCM_CONFIGS[config])
+    scheduler.set_timesteps(steps)
+    assert consistency_timesteps(steps) == scheduler.timesteps.tolist()
+
+    alphas, prediction = scheduler.alphas_cumprod, scheduler.config.prediction_type
+    x = torch.randn(2, 4, 3, 5, 5, generator=torch.Generator().manual_seed(steps))
+    generator = torch.Generator().manual_seed(1)
+    reference = x.clone()
+    for t in scheduler.timesteps:
+        out = _fake_unet(reference, t)
+        reference = scheduler.step(out, t, reference, generator=generator).prev_sample
+
+    def denoise(x, t):
+        ts = torch.tensor([t] * x.shape[0])
+        return consistency_output(_fake_unet(x, t), x, ts, alphas, prediction).float()
+
+    ours = sample_consistency(
+        denoise,
+        x,
+        consistency_timesteps(steps),
+        alphas.double(),
+        generator=torch.Generator().manual_seed(1),
+    )
+    # ours re-noises with a float64 ᾱ table, diffusers with float32: 1e-5-level differences
+    torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-4)

@@ -113,6 +113,28 @@ def test_missing_real_teacher_names_the_fetch_command():
     assert all("python -m mcm_demo fetch modelscope" in updates[-1][i] for i in (3, 6))
 
 
+def test_frames_and_fps_follow_the_teacher():
+    """The published students were distilled and demoed at 16 frames; the embedded world's
+    clips have 8. The page's sliders take the teacher's values, and a request that names none
+    gets them too."""
+    from mcm_demo.app.handlers import teacher_switch
+
+    svc = service.Service()
+    pages = {t: teacher_switch(svc, t, "laion") for t in ("embedded", "modelscope", "animatediff")}
+    assert {t: (p.frames, p.fps) for t, p in pages.items()} == {
+        "embedded": (8, 8.0),
+        "modelscope": (16, 7.0),
+        "animatediff": (16, 7.0),
+    }
+    assert (pages["embedded"].left, pages["embedded"].right) == ("lcm", "mcm-laion")
+    assert (pages["modelscope"].left, pages["modelscope"].right) == ("teacher", "mcm-laion")
+    for teacher, page in pages.items():
+        req = service.check_request(service.Request(PROMPT, page.right, 4, teacher=teacher))
+        assert (req.frames, req.fps) == (page.frames, page.fps)
+    req = service.check_request(service.Request(PROMPT, "lcm", 4, frames=12, fps=10))
+    assert (req.frames, req.fps) == (12, 10)
+
+
 def test_service_rejects_before_any_work():
     with pytest.raises(service.PipelineInputError, match="offers"):
         service.check_request(service.Request(PROMPT, "lcm", 4, teacher="animatediff"))

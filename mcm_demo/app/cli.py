@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..catalog import DEFAULT_PROMPT, DEFAULT_WEIGHTS
+from ..catalog import DEFAULT_PROMPT, DEFAULT_WEIGHTS, TEACHERS
 from ..eval.tables import EVAL_SEED
 from ..pipeline import PipelineInputError
 from ..transfer.core import START_LOOKS, TransferConfig
@@ -37,8 +37,14 @@ def _add_generate(sub) -> None:
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--fps", type=float, default=8.0)
+    p.add_argument(
+        "--frames",
+        type=int,
+        help="default: the teacher's own (8 embedded, 16 ModelScope/AnimateDiff)",
+    )
+    p.add_argument(
+        "--fps", type=float, help="default: the teacher's own (8 embedded, 7 the others)"
+    )
     p.add_argument(
         "--upscale", type=int, default=4, help="nearest-neighbour enlargement of the mp4"
     )
@@ -108,7 +114,11 @@ def _add_bench(sub) -> None:
         help="the students to time (default: LCM and every MCM variant of the teacher); the "
         "teacher's DDIM-50 + CFG is always timed",
     )
-    p.add_argument("--frames", type=int, default=8)
+    p.add_argument(
+        "--frames",
+        type=int,
+        help="default: the teacher's own (8 embedded, 16 ModelScope/AnimateDiff)",
+    )
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument(
         "--sampler",
@@ -141,8 +151,14 @@ def _add_compare(sub) -> None:
     )
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--fps", type=float, default=8.0)
+    p.add_argument(
+        "--frames",
+        type=int,
+        help="default: the teacher's own (8 embedded, 16 ModelScope/AnimateDiff)",
+    )
+    p.add_argument(
+        "--fps", type=float, help="default: the teacher's own (8 embedded, 7 the others)"
+    )
     p.add_argument("--out-dir", default="compare", help="each column's own mp4")
     p.add_argument(
         "--out",
@@ -251,11 +267,14 @@ def _add_fetch(sub) -> None:
     p = sub.add_parser(
         "fetch", help="download a real teacher and its published MCM adapters (huggingface_hub)"
     )
-    p.add_argument("teacher", choices=["modelscope", "animatediff"])
+    p.add_argument("teacher", choices=[t for t, spec in TEACHERS.items() if spec.repos])
     p.add_argument(
         "--variant", nargs="*", default=[], help="published adapters to fetch (webvid, laion, …)"
     )
     p.add_argument("--all", action="store_true", help="every published adapter of this teacher")
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the files and their sizes; download nothing"
+    )
     p.set_defaults(func=cmd_fetch)
 
 

@@ -10,11 +10,12 @@ import time
 
 import torch
 
+from ..adapters import is_adapter_folder
 from ..catalog import (
     TEACHERS,
     Catalog,
+    clip_defaults,
     fetch,
-    is_adapter_folder,
     scan_adapters,
     student_names,
 )
@@ -93,17 +94,18 @@ def cmd_generate(args) -> int:
             ) from None
     else:
         pipe.set_adapter(None)
+    default_frames, default_fps = clip_defaults(args.teacher)
     t0 = time.perf_counter()
     frames = pipe(
         args.prompt,
         num_inference_steps=args.steps,
         guidance_scale=args.guidance,
         sampler=sampler,
-        num_frames=args.frames,
+        num_frames=args.frames or default_frames,
         generator=generator,
     )[0]
     seconds = time.perf_counter() - t0
-    write_mp4(frames, args.out, fps=args.fps, upscale=args.upscale)
+    write_mp4(frames, args.out, fps=args.fps or default_fps, upscale=args.upscale)
     print(
         f"wrote {args.out} ({len(frames)} frames, {args.adapter or args.sampler} {args.steps} "
         f"steps, {seconds:.2f}s)"
@@ -160,7 +162,7 @@ def cmd_bench(args) -> int:
         args.teacher,
         repeats=args.repeats,
         guidance=args.guidance,
-        frames=args.frames,
+        frames=args.frames or clip_defaults(args.teacher)[0],
         log=print,
     )
     if args.json:
@@ -218,14 +220,15 @@ def cmd_compare(args) -> int:
                     f"{side} {model}: {steps} steps in {event.seconds:.2f}s from the start to "
                     f"the mp4, previews included (measured) → {path}"
                 )
-    base = svc.teacher_baseline_seconds(args.teacher, args.frames, args.guidance)
+    frames, fps = requests[0][1].frames, requests[0][1].fps  # the teacher's, unless given
+    base = svc.teacher_baseline_seconds(args.teacher, frames, args.guidance)
     print(
         f"teacher DDIM-{service.BASELINE_STEPS} + CFG: {base:.2f}s (measured); speedup: "
         + ", ".join(f"{m} {base / s:.1f}x" for m, s in seconds.items())
     )
     if args.out:
         caption = comparison_caption(args.prompt, requests[0][1].seed, args.teacher)
-        _write_side_by_side(SideBySide(tuple(panels), caption, args.fps), args.out, args.gif)
+        _write_side_by_side(SideBySide(tuple(panels), caption, fps), args.out, args.gif)
     return 0
 
 
@@ -314,5 +317,5 @@ def cmd_eval_transfer(args) -> int:
 
 def cmd_fetch(args) -> int:
     variants = TEACHERS[args.teacher].published if args.all else args.variant
-    fetch(args.teacher, variants)
+    fetch(args.teacher, variants, dry_run=args.dry_run)
     return 0

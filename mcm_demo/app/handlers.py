@@ -7,6 +7,7 @@ Every handler takes the service the page was built with.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import cv2
@@ -17,6 +18,7 @@ from ..catalog import (
     TEACHERS,
     VARIANTS,
     CheckpointMissing,
+    clip_defaults,
     fetch_command,
     variant_of,
 )
@@ -103,6 +105,37 @@ def teacher_status(svc: Service, teacher: str) -> str:
         else "`python -m mcm_demo distill …` (weights/README.md)"
     )
     return f"{t.label}: missing {', '.join(missing)}; get them with {how}."
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherPage:
+    """What the page shows for a teacher: its column choices and defaults, its availability,
+    and its own clip length and rate (the frame slider follows the teacher)."""
+
+    choices: list
+    left: str
+    right: str
+    status: str
+    frames: int
+    fps: float
+
+
+def teacher_switch(svc: Service, teacher: str, variant: str) -> TeacherPage:
+    """The page after the user picks `teacher`: LCM | MCM-<variant> where the teacher has them
+    (else the teacher itself on the left, its first student on the right)."""
+    students = svc.catalog.students(teacher)  # yours (app.py --adapters) among them
+    left = "lcm" if "lcm" in students else service.TEACHER_MODEL
+    fallback = students[0] if students else service.TEACHER_MODEL
+    right = f"mcm-{variant}" if f"mcm-{variant}" in students else fallback
+    frames, fps = clip_defaults(teacher)
+    return TeacherPage(
+        model_dropdown_choices(teacher, svc.catalog),
+        left,
+        right,
+        teacher_status(svc, teacher),
+        frames,
+        fps,
+    )
 
 
 def _column_request(

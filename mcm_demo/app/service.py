@@ -31,6 +31,7 @@ from ..catalog import (
     VARIANTS,
     Catalog,
     CheckpointMissing,
+    clip_defaults,
     default_device_dtype,
     device_key,
     student_names,
@@ -74,10 +75,10 @@ class Request:
     model: str = "mcm-webvid"  # "teacher", "lcm" or "mcm-<variant>"
     steps: int = 4  # students and the teacher: LIMITS.student_steps / LIMITS.teacher_steps
     seed: int = 0
-    frames: int = 8
+    frames: int | None = None  # None: the teacher's own (catalog.clip_defaults)
     guidance: float = 5.0  # the teacher's CFG; students have guidance distilled in
     teacher: str = "embedded"
-    fps: float = 8.0  # the mp4's frame rate
+    fps: float | None = None  # the mp4's frame rate; None: the teacher's own
 
 
 @dataclasses.dataclass
@@ -155,15 +156,19 @@ def check_request(req: Request, catalog: Catalog | None = None) -> Request:
         else "LCM and MCM students sample in {lo} to {hi} steps",
     )
     seed = check_seed(req.seed)
+    default_frames, default_fps = clip_defaults(req.teacher)
     frames = check_range(
-        whole_number(req.frames, "Frames"), LIMITS.frames, "Frames must be from {lo} to {hi}"
+        whole_number(default_frames if req.frames is None else req.frames, "Frames"),
+        LIMITS.frames,
+        "Frames must be from {lo} to {hi}",
     )
     guidance = check_range(
         as_number(req.guidance, "Guidance scale"),
         LIMITS.guidance,
         "Guidance scale must be from {lo} to {hi}",
     )
-    fps = check_range(as_number(req.fps, "Frames per second"), (1, 60), FPS_RANGE)
+    fps = default_fps if req.fps is None else req.fps
+    fps = check_range(as_number(fps, "Frames per second"), (1, 60), FPS_RANGE)
     return dataclasses.replace(
         req, steps=steps, seed=seed, frames=frames, guidance=guidance, fps=fps
     )

@@ -19,6 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from ..catalog import clip_defaults
 from ..data import ClipSpec, DataSetError, SkipCounts, open_image_set, open_video_set
 from ..data.sets import SampleStream
 from ..data.world import to_model_images, world_image_source
@@ -93,7 +94,8 @@ def teacher_pixels(pipe) -> int:
 
 
 def default_frames(teacher: str) -> int:
-    return 8 if teacher == "embedded" else 16
+    """The teacher's own clip length (8 embedded, 16 ModelScope, AnimateDiff and folders)."""
+    return clip_defaults(teacher)[0]
 
 
 def _vae_fingerprint(vae) -> str:
