@@ -252,3 +252,23 @@ class _fixed_draws:
         for obj, name, value in self._patches:
             setattr(obj, name, value)
         torch.randn, torch.rand = self._randn, self._rand
+
+
+def test_the_teacher_trains_on_two_processes_from_a_disk_set(disk_sets, tmp_path):
+    """`train teacher`'s loop under `accelerate launch`: the latent cache is made from both
+    ranks' parts, and both ranks end with the same UNet."""
+    script = ROOT / "tests" / "scripts" / "teacher_rank_report.py"
+    report = tmp_path / "report"
+    args = [str(script), "--videos", str(disk_sets / "shards"), "--run-dir", str(tmp_path / "run")]
+    out = subprocess.run(
+        _launch(2, [*args, "--report", str(report)]),
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    hashes = [json.loads((report / f"rank{r}.json").read_text())["unet"] for r in range(2)]
+    assert hashes[0] == hashes[1]
+    assert "skipped 1 samples: 1 unreadable" in out.stdout  # the broken shard
+    assert (tmp_path / "run" / "state.json").exists()  # the main process saved

@@ -95,6 +95,12 @@ def add_train(sub) -> None:
         default="x4",
         help="teacher/vae: VAE downsampling and the UNet that goes with it (TEACHER_SIZES)",
     )
+    g = p.add_argument_group("teacher: your own videos (default: the synthetic world)")
+    g.add_argument("--videos", help="a video set, as `distill --videos` reads it")
+    g.add_argument("--cache-latents", metavar="DIR", help="where its latents are cached")
+    g.add_argument("--frame-stride", type=int, default=1)
+    g.add_argument("--fps", type=float)
+    g.add_argument("--data-workers", type=int, default=2)
     p.set_defaults(func=cmd_train)
 
 

@@ -33,6 +33,14 @@ def cmd_train(args) -> int:
         train_preview(pipe, catalog.load_evaluator(), str(args.out or weights / "preview"), cfg)
         return 0
 
+    try:
+        _train_component(args, weights)
+    except DataSetError as err:
+        raise PipelineInputError(str(err)) from None
+    return 0
+
+
+def _train_component(args, weights) -> None:
     default_out = {
         "teacher": weights / "teacher",
         "evaluator": weights / "evaluator",
@@ -59,6 +67,15 @@ def cmd_train(args) -> int:
         num_clips=args.num_clips,
         keep_every=args.keep_every,
         resume_from=args.resume_from,
+        data=DataConfig(
+            videos=args.videos,
+            cache_latents=args.cache_latents,
+            frame_stride=args.frame_stride,
+            fps=args.fps,
+            workers=args.data_workers,
+        )
+        if args.videos
+        else None,
     )
     return 0
 

@@ -90,6 +90,7 @@ def train_component(
     num_clips: int | None = None,
     keep_every: int = 0,
     resume_from: str | None = None,
+    data=None,
 ):
     torch.manual_seed(seed)
     if what == "vae":
@@ -124,9 +125,12 @@ def train_component(
             if value is not None:
                 setattr(cfg, name, value)
         model_cfg = teacher_config(size, spatial_positions, plain_levels, text_embedding_std, base)
-        tokenizer, text_encoder, unet = train_unet(cfg, vae, model_cfg)
-        decoder = vae if base else _vae_decoder(vae, run_dir, seed, size=size)
-        export_teacher(decoder, tokenizer, text_encoder, unet, out)
+        tokenizer, text_encoder, unet = train_unet(cfg, vae, model_cfg, data=data)
+        from .loop import process_state
+
+        if process_state().is_main_process:  # under `accelerate launch`, one writer
+            decoder = vae if base else _vae_decoder(vae, run_dir, seed, size=size)
+            export_teacher(decoder, tokenizer, text_encoder, unet, out)
     elif what == "evaluator":
         from .evaluator import EvaluatorTrainConfig, train_evaluator
 

@@ -186,16 +186,56 @@ def start_new_attention_as_no_ops(unet, missing: list[str]) -> list[str]:
     return covered
 
 
-def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConfig(), log=print):
+def train_unet(
+    cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConfig(), log=print, data=None
+):
+    """The teacher's loop, on 1..N processes (`accelerate launch`, as `distill`): each rank
+    draws from its own part of the cached clips, gradients are averaged before each step (every
+    rank starts from the same seeded weights, so all keep the same UNet), and the main process
+    alone writes. `data` (a `train.clips.DataConfig` with `videos`) trains on a disk set."""
+    from .clips import cached_video_set, rank_rows
+    from .distill import average_gradients
+    from .loop import process_state
+
+    state_of_run = process_state()
+    rank, world, main = (
+        state_of_run.process_index,
+        state_of_run.num_processes,
+        state_of_run.is_main_process,
+    )
+    log = log if main else (lambda *a, **k: None)
     torch.manual_seed(cfg.seed)
-    latents_path = os.path.join(cfg.run_dir, "latents.safetensors")
-    cache_latents(vae, cfg.num_clips, cfg.seed, latents_path, log=log)
-    latents, captions = load_latents(latents_path)
     pixel_weight = None
-    if cfg.object_weight > 0:
-        masks_path = os.path.join(cfg.run_dir, "object_masks.safetensors")
-        cache_object_masks(len(captions), cfg.seed, masks_path, latents.shape[-1], log=log)
-        pixel_weight = 1.0 + cfg.object_weight * load_file(masks_path)["masks"].float()
+    if data is not None and data.videos:
+        from accelerate import Accelerator
+
+        from ..data import ClipSpec, open_video_set
+        from ..embedded.world import NUM_FRAMES, SIZE
+
+        videos = open_video_set(
+            data.videos, ClipSpec(NUM_FRAMES, SIZE, data.frame_stride, data.fps)
+        )
+        folder = data.cache_latents or os.path.join(cfg.run_dir, "latent-cache")
+        accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        latents, captions, skipped = cached_video_set(videos, vae, folder, accelerator, log)
+        log(skipped.report(f"data ({data.videos})"))
+        if cfg.object_weight > 0:  # the object masks come from the world's renderer
+            log("a disk video set has no object masks: object weighting is off")
+    else:
+        latents_path = os.path.join(cfg.run_dir, "latents.safetensors")
+        if main:
+            cache_latents(vae, cfg.num_clips, cfg.seed, latents_path, log=log)
+        if world > 1:
+            state_of_run.wait_for_everyone()
+        latents, captions = load_latents(latents_path)
+        if cfg.object_weight > 0:
+            masks_path = os.path.join(cfg.run_dir, "object_masks.safetensors")
+            if main:
+                cache_object_masks(len(captions), cfg.seed, masks_path, latents.shape[-1], log=log)
+            if world > 1:
+                state_of_run.wait_for_everyone()
+            pixel_weight = 1.0 + cfg.object_weight * load_file(masks_path)["masks"].float()
+    own_rows = rank_rows(len(captions), rank, world, cfg.seed)
     tokenizer = build_tokenizer()
     text_encoder, unet = build_text_encoder(model_cfg, tokenizer), build_unet(model_cfg)
     if cfg.base:
@@ -223,7 +263,7 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
             )
     text_encoder.requires_grad_(False)
     # On a GPU machine the run moves there whole; the state it saves resumes anywhere.
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = state_of_run.device
     text_encoder, unet, latents = text_encoder.to(device), unet.to(device), latents.to(device)
     if pixel_weight is not None:
         pixel_weight = pixel_weight.to(device)
@@ -252,8 +292,8 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     step = (state or {"step": 0})["step"]
     warm_up_from = step if state is not None and "optimizer restarted" in state else 0
     schedule = build_noise_schedule()
-    gen = torch.Generator().manual_seed(cfg.seed * 1000003 + step)
-    pick = random.Random(cfg.seed * 7 + step)
+    gen = torch.Generator().manual_seed(cfg.seed * 1000003 + step + 7_777_777 * rank)
+    pick = random.Random(cfg.seed * 7 + step + 1_000_003 * rank)
     unet.train()
     text_encoder.eval()
 
@@ -263,7 +303,7 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
     def stills_batch():
         """`image_batch` single frames (B, C, 1, H, W) of random cached clips, with captions and
         weights."""
-        idx = pick.choices(range(len(captions)), k=cfg.image_batch)
+        idx = pick.choices(own_rows, k=cfg.image_batch)
         frames = [pick.randrange(latents.shape[2]) for _ in idx]
         rows, cols = torch.tensor(idx, device=device), torch.tensor(frames, device=device)
         x = latents[rows, :, cols].unsqueeze(2)
@@ -272,7 +312,7 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
 
     t0 = time.time()
     while step < cfg.steps:
-        idx = pick.sample(range(len(captions)), cfg.batch)
+        idx = pick.sample(own_rows, cfg.batch)
         batch_captions = captions_with_dropout(idx)
         rows = torch.tensor(idx, device=device)
         lr = cfg.lr * min(1.0, (step - warm_up_from + 1) / 200)
@@ -306,6 +346,8 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
             )
             still_loss.backward()
             loss = loss + still_loss.detach()
+        if world > 1:
+            average_gradients(params)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
@@ -316,9 +358,9 @@ def train_unet(cfg: UNetTrainConfig, vae, model_cfg: TeacherConfig = TeacherConf
                     pe.lerp_(p, 1 - decay)
         if step % 25 == 0:
             log(f"unet step {step}/{cfg.steps} loss {loss.item():.4f} {time.time() - t0:.0f}s")
-        if step % cfg.save_every == 0 or step == cfg.steps:
+        if (step % cfg.save_every == 0 or step == cfg.steps) and main:
             save_state(cfg.run_dir, step, modules, opt)
-        if cfg.keep_every and step % cfg.keep_every == 0:
+        if cfg.keep_every and step % cfg.keep_every == 0 and main:
             keep = os.path.join(cfg.run_dir, f"ema{step}")
             os.makedirs(keep, exist_ok=True)
             save_file(
