@@ -67,17 +67,22 @@ def _train_component(args, weights) -> None:
         num_clips=args.num_clips,
         keep_every=args.keep_every,
         resume_from=args.resume_from,
-        data=DataConfig(
-            videos=args.videos,
-            cache_latents=args.cache_latents,
-            frame_stride=args.frame_stride,
-            fps=args.fps,
-            workers=args.data_workers,
-        )
-        if args.videos
-        else None,
+        data=data_config(args) if args.videos else None,
     )
     return 0
+
+
+def data_config(args) -> DataConfig:
+    """`--videos`, `--images` and the clip flags of `distill` and `train teacher`."""
+    return DataConfig(
+        videos=args.videos,
+        images=getattr(args, "images", None),
+        cache_latents=args.cache_latents,
+        num_frames=getattr(args, "num_frames", None),
+        frame_stride=args.frame_stride,
+        fps=args.fps,
+        workers=args.data_workers,
+    )
 
 
 def _teacher_for_training(args, teacher: str):
@@ -117,15 +122,7 @@ def cmd_distill(args) -> int:
         run_dir=args.run_dir or f"runs/distill/{name}",
         **overrides,
     )
-    data = DataConfig(
-        videos=args.videos,
-        images=args.images,
-        cache_latents=args.cache_latents,
-        num_frames=args.num_frames,
-        frame_stride=args.frame_stride,
-        fps=args.fps,
-        workers=args.data_workers,
-    )
+    data = data_config(args)
     run = RunConfig(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
