@@ -272,3 +272,12 @@ def test_the_teacher_trains_on_two_processes_from_a_disk_set(disk_sets, tmp_path
     assert hashes[0] == hashes[1]
     assert "skipped 1 samples: 1 unreadable" in out.stdout  # the broken shard
     assert (tmp_path / "run" / "state.json").exists()  # the main process saved
+
+
+def test_your_adapters_are_labelled_by_their_folder_name():
+    from mcm_demo.app.handlers import model_label
+    from mcm_demo.app.notes import column_note
+
+    assert model_label("my-mcm") == "my-mcm"
+    assert model_label("mcm-laion") == "MCM-laion"
+    assert "your own student" in column_note("mcm-laion-disk")

@@ -42,6 +42,11 @@ def column_note(model: str, teacher_steps: int | None = None) -> str:
             "videos, so it inherits their blur and watermark."
         )
     variant = variant_of(model)
+    if variant not in IMAGE_SETS:  # one of yours (`app.py --adapters DIR`), by its folder's name
+        return (
+            f"*{model}*: your own student, loaded from its adapter folder "
+            "(`app.py --adapters`); how it was distilled is in its distill_config.json."
+        )
     return (
         f"*MCM with the {variant} image set*: motion distilled from the videos, frame look "
         f"learned from {IMAGE_SETS.get(variant, 'its image set')} (a discriminator on "
