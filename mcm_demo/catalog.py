@@ -121,15 +121,6 @@ def student_names(teacher: str) -> list[str]:
     return (["lcm"] if t.has_lcm else []) + [f"mcm-{v}" for v in t.published]
 
 
-def scan_adapters(folder: str) -> dict[str, tuple[str, str]]:
-    """`python app.py --adapters DIR`: each adapter folder in DIR (or DIR itself) by its name →
-    (folder, teacher); a DIR without one is a CheckpointMissing that says what an adapter is."""
-    try:
-        return find_adapter_folders(folder)
-    except FileNotFoundError as err:
-        raise CheckpointMissing(str(err)) from None
-
-
 # -- downloads -------------------------------------------------------------------------
 def _snapshot(repo: str, allow_patterns=None, offline: bool = True, progress=None) -> str:
     """The local folder of a hub repo; with offline=True, only what is already cached."""
@@ -231,7 +222,10 @@ class Catalog:
     ):
         self.weights_dir = Path(weights_dir)
         # your own students (`--adapters DIR`): name → (folder, teacher)
-        self.user_adapters = scan_adapters(adapters_dir) if adapters_dir else {}
+        try:
+            self.user_adapters = find_adapter_folders(adapters_dir) if adapters_dir else {}
+        except FileNotFoundError as err:  # said as a missing checkpoint: app.py prints it
+            raise CheckpointMissing(str(err)) from None
         for name, (folder, teacher) in list(self.user_adapters.items()):
             if teacher not in TEACHERS or name in student_names(teacher):
                 del self.user_adapters[name]

@@ -99,7 +99,15 @@ def test_every_video_layout_yields_the_same_samples_and_counts_broken_files(worl
         assert samples.keys() == reference.keys(), layout
         for key, item in samples.items():
             assert item["caption"] == reference[key]["caption"]
-            assert np.array_equal(item["pixels"], reference[key]["pixels"]), (layout, key)
+            # each layout encodes its own copy, and libx264 in PyAV's wheel does not always
+            # give the same bytes for the same frames (seen even on one thread): a level or
+            # so here and there; reading one file twice is exact (below)
+            gap = np.abs(item["pixels"].astype(int) - reference[key]["pixels"])
+            assert gap.mean() < 1, (layout, key, gap.mean())
+    again, _ = _read(write_video_set(*world, str(tmp_path / "again"), "csv", per_shard=2))
+    twice, _ = _read(str(tmp_path / "again" / "captions.csv"))
+    for key, item in again.items():
+        assert np.array_equal(item["pixels"], twice[key]["pixels"]), key
     # and they are the clips that were written (H.264 at crf 18, 4:2:0: a few levels off)
     for i in range(NUM_CLIPS):
         item = reference[f"{i:08d}"]

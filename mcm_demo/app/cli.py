@@ -26,6 +26,17 @@ from .commands import (
 )
 
 
+def _add_clip_flags(p) -> None:
+    p.add_argument(
+        "--frames",
+        type=int,
+        help="default: the teacher's own (8 embedded, 16 ModelScope/AnimateDiff)",
+    )
+    p.add_argument(
+        "--fps", type=float, help="default: the teacher's own (8 embedded, 7 the others)"
+    )
+
+
 def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="prompt → mp4")
     p.add_argument("--prompt", default=DEFAULT_PROMPT)
@@ -37,14 +48,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--frames",
-        type=int,
-        help="default: the teacher's own (8 embedded, 16 ModelScope/AnimateDiff)",
-    )
-    p.add_argument(
-        "--fps", type=float, help="default: the teacher's own (8 embedded, 7 the others)"
-    )
+    _add_clip_flags(p)
     p.add_argument(
         "--upscale", type=int, default=4, help="nearest-neighbour enlargement of the mp4"
     )
@@ -151,14 +155,7 @@ def _add_compare(sub) -> None:
     )
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--frames",
-        type=int,
-        help="default: the teacher's own (8 embedded, 16 ModelScope/AnimateDiff)",
-    )
-    p.add_argument(
-        "--fps", type=float, help="default: the teacher's own (8 embedded, 7 the others)"
-    )
+    _add_clip_flags(p)
     p.add_argument("--out-dir", default="compare", help="each column's own mp4")
     p.add_argument(
         "--out",

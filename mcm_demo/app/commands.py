@@ -10,13 +10,12 @@ import time
 
 import torch
 
-from ..adapters import is_adapter_folder
+from ..adapters import find_adapter_folders, is_adapter_folder
 from ..catalog import (
     TEACHERS,
     Catalog,
     clip_defaults,
     fetch,
-    scan_adapters,
     student_names,
 )
 from ..data import DataSetError, open_image_set
@@ -50,7 +49,7 @@ def _catalog(args) -> Catalog:
                 f"{folder} is not an adapter folder: it needs adapter_config.json and "
                 "adapter_model.safetensors (what `distill --out DIR` writes)"
             )
-        found = scan_adapters(folder)
+        found = find_adapter_folders(folder)
         for path, teacher in found.values():
             wanted = getattr(args, "teacher", "embedded")
             if teacher != wanted:
@@ -65,7 +64,7 @@ def _catalog(args) -> Catalog:
 def adapter_name(value: str | None) -> str | None:
     """A model argument that is an adapter folder → the name the catalogue lists it by."""
     if value and os.path.isdir(value) and is_adapter_folder(value):
-        return next(iter(scan_adapters(value)))
+        return next(iter(find_adapter_folders(value)))
     return value
 
 

@@ -140,19 +140,16 @@ class ImageSet(_Part):
     def __init__(self, path: str, size: int = 64):
         super().__init__(path, "image set")
         self.size = size
-        if (
-            "{" in path
-            or path.endswith(".tar")
-            or (os.path.isdir(path) and not image_folder_entries(path) and shard_paths(path))
-        ):
+        is_folder = "{" not in path and not path.endswith(".tar") and os.path.isdir(path)
+        if is_folder:
+            self.entries = image_folder_entries(path)  # one walk of the folder
+            self.index_files = [e.path for e in self.entries]
+        if "{" in path or path.endswith(".tar") or (is_folder and not self.entries):
             self.shards = shard_paths(path)
             self.index_files = self.shards
-        elif os.path.isdir(path):
-            self.entries = image_folder_entries(path)
-            self.index_files = [e.path for e in self.entries]
-            if not self.entries:
+            if is_folder and not self.shards:
                 raise DataSetError(f"{path} holds no image ({', '.join(IMAGE_EXTS)}) and no shard")
-        else:
+        elif not is_folder:
             raise DataSetError(f"{path}: an image set is a folder of images or .tar shards")
 
     def dataset(self, rank=0, world=1, seed=0, passes=None, shuffle=True):
