@@ -14,6 +14,8 @@ import torch
 from ..catalog import Catalog, variant_of
 from ..embedded.world import IMAGE_SET_VARIANTS
 from ..embedded.world.grammar import heldout_scenes
+from ..embedded.world.render import STYLES, render_clip
+from ..metrics.cleanliness import score_cleanliness
 from ..metrics.scores import (
     frame_features,
     frechet_distance,
@@ -106,6 +108,13 @@ def run_sampler_table(
     scenes = heldout_scenes(num_clips, seed=seed)
     ref_clips, ref_scenes = reference_clips(max(512, num_clips))
     reference = score_clips(evaluator, ref_clips, ref_scenes)
+    # ghost and outline on renders of the same prompts in every style: what "clean" reads
+    clean = {
+        style: score_cleanliness(
+            np.stack([render_clip(s, style, seed + i) for i, s in enumerate(scenes)]), scenes
+        ).summary()
+        for style in STYLES
+    }
     results = {
         "num_clips": num_clips,
         "guidance": guidance,
@@ -115,6 +124,7 @@ def run_sampler_table(
             "watermark_rate": reference.watermark_rate,
             "sharpness": reference.sharpness,
         },
+        "renders": clean,
         "rows": {},
     }
     variants = sorted(set(fid_variants) | {v for v in map(row_variant, samplers) if v})
@@ -138,6 +148,7 @@ def run_sampler_table(
                     **{f"acc_{k}": v for k, v in s.accuracy.items()},
                     "watermark_rate": s.watermark_rate,
                     "sharpness": s.sharpness,
+                    **score_cleanliness(clips, scenes).summary(),
                     "seconds": seconds,
                     **{
                         f"fid_{v}": frechet_distance(s.frame_features, f)
@@ -167,6 +178,12 @@ def disk_images(path: str, pipe, count: int = 512):
     return np.stack(images)
 
 
+def _renders(results: dict, key: str) -> str:
+    """What renders of the same prompts read, per style (older results have none)."""
+    renders = results.get("renders", {})
+    return ", ".join(f"{style} {r[key]:.2f}" for style, r in renders.items()) or "not measured"
+
+
 def format_tables(results: dict) -> str:
     """One markdown table per metric: rows are samplers, columns step counts (Table 1's shape)."""
     rows = results["rows"]
@@ -185,6 +202,13 @@ def format_tables(results: dict) -> str:
         ("acc_motion", "motion acc ↑"),
         ("acc_background", "background acc ↑"),
         ("watermark_rate", "watermark rate"),
+        ("ghost", "watermark ghost (luma levels; renders: " + _renders(results, "ghost") + ")"),
+        ("ghost_share", "share of clips with a ghost above the threshold"),
+        (
+            "outline",
+            "outline reads the asked shape (renders: " + _renders(results, "outline") + ")",
+        ),
+        ("outline_iou", "outline IoU of the asked shape"),
         ("sharpness", "sharpness"),
         ("seconds", "wall s (all clips)"),
     ]

@@ -50,7 +50,7 @@ class Pose:
     angle: float  # radians
 
 
-def _unit_outline(shape: str) -> np.ndarray:
+def unit_outline(shape: str) -> np.ndarray:
     """Polygon of a shape of radius 1 centred at the origin (a circle is a 48-gon)."""
     if shape == "circle":
         a = np.linspace(0, 2 * np.pi, 48, endpoint=False)
@@ -138,7 +138,7 @@ def trajectory(motion: str, radius: float, rng: random.Random, num_frames: int) 
 
 
 def _polygon(shape: str, pose: Pose, radius: float) -> np.ndarray:
-    pts = _unit_outline(shape)
+    pts = unit_outline(shape)
     c, s = math.cos(pose.angle), math.sin(pose.angle)
     pts = pts @ np.array([[c, s], [-s, c]]) * radius * pose.scale + [pose.x, pose.y]
     return np.round(pts * (1 << _SUBPIXEL)).astype(np.int32)
