@@ -26,6 +26,11 @@ def _renders(style: str, scenes=SCENES) -> np.ndarray:
 def test_clean_renders_read_clean_and_the_right_shape(style):
     summary = score_cleanliness(_renders(style), SCENES).summary()
     assert summary["outline"] == 1.0, summary
+    # the pipeline's float frames read as their uint8 rendering does
+    as_float = score_cleanliness(_renders(style).astype(np.float32) / 255, SCENES).summary()
+    assert as_float["outline"] == 1.0 and as_float["ghost"] == pytest.approx(
+        summary["ghost"], abs=0.5
+    )
     assert summary["ghost_share"] <= 1 / 12, summary  # the 'real' texture's noise, at most
 
 

@@ -29,6 +29,7 @@ from ..embedded.world.render import (
     unit_outline,
     watermark_mask,
 )
+from ..video_io import to_uint8
 
 # a clip whose ghost reads above this shows the stamp (the calibration in docs/cleanliness.md:
 # at most 5% of any clean style's renders above it, every low-quality clip on a background the
@@ -181,7 +182,9 @@ class CleanlinessScores:
 
 
 def score_cleanliness(clips: np.ndarray, scenes: list[Scene]) -> CleanlinessScores:
-    """Ghost and outline of uint8 clips (N, F, 64, 64, 3) of one-object scenes."""
+    """Ghost and outline of uint8 or [0, 1]-float clips (N, F, 64, 64, 3) of one-object scenes."""
+    if clips.dtype != np.uint8:
+        clips = to_uint8(clips)
     ghosts, right, ious = [], [], []
     for clip, scene in zip(clips, scenes):
         obj = scene.objects[0]
