@@ -25,9 +25,10 @@ def test_same_seed_same_clip_and_batches_match_singles(tiny_pipeline):
     latents = torch.randn(2, 8, 8, 8, 8, generator=torch.Generator().manual_seed(0))
     both = tiny_pipeline([PROMPT, PROMPT], num_inference_steps=2, latents=latents)
     one = tiny_pipeline(PROMPT, num_inference_steps=2, latents=latents[1:])
-    # float32 kernels block differently by batch size (5e-5 seen on one CPU); a clip that took
-    # another's noise or caption would be off by far more
-    assert np.allclose(both[1], one[0], atol=2e-4, rtol=0)
+    # float32 kernels block differently by batch size (5e-5 seen on one CPU, 3e-4 on another);
+    # a clip that took another's noise or caption is off by ~1 (both[0] against one[0])
+    assert np.allclose(both[1], one[0], atol=1e-3, rtol=0)
+    assert np.abs(both[0] - one[0]).max() > 0.1
 
 
 def test_callback_streams_a_denoised_estimate_per_step(tiny_pipeline):
