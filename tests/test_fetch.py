@@ -209,6 +209,15 @@ def test_competitors_dry_run_lists_only_what_loads(fake_hub, capsys):
         downloads.fetch("modelscope", rivals=True, dry_run=True, log=lambda line: None)
 
 
+def test_a_named_checkpoint_the_repo_lacks_is_said_before_downloading(fake_hub, monkeypatch):
+    repo = "ByteDance/AnimateDiff-Lightning"
+    listing = {p: s for p, s in LISTINGS[repo].items() if "8step_diffusers" not in p}
+    monkeypatch.setitem(LISTINGS, repo, listing)
+    with pytest.raises(catalog.CheckpointMissing, match="has no animatediff_lightning_8step"):
+        downloads.fetch("animatediff", rivals=True, log=lambda line: None)
+    assert fake_hub["downloads"] == []
+
+
 def test_fetch_says_the_size_first_and_downloads_only_what_is_planned(fake_hub):
     lines = []
     fake_hub["cached"].add(("yhzhai/mcm", "modelscopet2v-webvid/adapter_model.safetensors"))
