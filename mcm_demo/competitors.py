@@ -7,12 +7,14 @@ the same SD1.5 base, loaded once and cached by the catalogue like a teacher:
 
 - AnimateLCM: its `MotionAdapter` (the diffusers folder at the repo's root) and its spatial LoRA
   `AnimateLCM_sd15_t2v_lora.safetensors`, merged at weight 0.8 (scaled by alpha / rank, as
-  diffusers' `load_lora_weights` + `set_adapters([0.8])` scales it), sampled as `LCMScheduler`
-  with linear betas samples (timestep scaling 10, its default) with CFG 2, as its card runs it.
+  diffusers' `load_lora_weights` + `set_adapters([0.8])` scales it), sampled at
+  `LCMScheduler`'s timesteps with linear betas and its default timestep scaling (10), with CFG
+  2, as its card runs it.
 - AnimateDiff-Lightning: one motion-module state dict per step count
   (`animatediff_lightning_{1,2,4,8}step_diffusers.safetensors`, `MotionAdapter`'s own key names,
-  loaded strictly into the teacher's motion adapter layout), sampled as `EulerDiscreteScheduler`
-  with trailing timesteps and linear betas samples, unguided. At a step count it was not
+  loaded strictly into the teacher's motion adapter layout), sampled by Euler as
+  `EulerDiscreteScheduler` steps trailing timesteps with linear betas, unguided. At a step
+  count it was not
   published for, the nearest published checkpoint runs (ties to the larger) and the page's column
   names it.
 
