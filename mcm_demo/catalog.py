@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from . import hub
+from . import competitors, hub
 from .adapters import find_adapter_folders
 from .embedded.world import IMAGE_SET_VARIANTS
 from .metrics import ToyEvaluator
@@ -121,6 +121,12 @@ def student_names(teacher: str) -> list[str]:
     return (["lcm"] if t.has_lcm else []) + [f"mcm-{v}" for v in t.published]
 
 
+def competitor_names(teacher: str) -> list[str]:
+    """The paper's competitors a teacher offers (competitors.py): AnimateDiff's only."""
+    t = TEACHERS.get(teacher)
+    return list(competitors.COMPETITORS) if t is not None and t.motion_adapter else []
+
+
 # -- downloads -------------------------------------------------------------------------
 def _snapshot(repo: str, allow_patterns=None, offline: bool = True, progress=None) -> str:
     """The local folder of a hub repo; with offline=True, only what is already cached."""
@@ -134,52 +140,6 @@ def _snapshot(repo: str, allow_patterns=None, offline: bool = True, progress=Non
 
 def fetch_command(teacher: str, variant: str | None = None) -> str:
     return f"python -m mcm_demo fetch {teacher}" + (f" --variant {variant}" if variant else "")
-
-
-# What our loaders read of a pipeline repo (TextToVideoPipeline.from_pretrained, or the SD1.5
-# base's parts in `assemble_animatediff`); a ModelScope repo also holds its original
-# checkpoints at the root, which nothing here loads.
-PIPELINE_FOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
-
-
-def repo_parts(teacher: str, variants=()) -> list[hub.RepoPart]:
-    """The hub files a real teacher and some of its published adapters load from."""
-    t = TEACHERS[teacher]
-    if not t.repos:
-        raise ValueError(f"{teacher!r} ships in weights/; nothing to fetch")
-    parts = [hub.RepoPart(t.repo, PIPELINE_FOLDERS, ("model_index.json",), t.label)]
-    if t.motion_adapter:
-        parts.append(hub.RepoPart(t.motion_adapter, label=f"{t.label}'s motion adapter"))
-    parts.append(hub.RepoPart(TINY_SD_AUTOENCODER, label="the previews' tiny autoencoder"))
-    for v in variants:
-        if v not in t.published:
-            raise ValueError(
-                f"{t.label} has no published {v!r} adapter; it has {', '.join(t.published)}"
-            )
-        # the PEFT folder only: its `unet_lora/` holds the same weights in kohya's layout
-        folder = f"{t.prefix}-{v}"
-        parts.append(hub.RepoPart(PUBLISHED_ADAPTER_REPO, (folder,), label=f"mcm-{v}"))
-    return parts
-
-
-def fetch(teacher: str, variants=(), dry_run: bool = False, progress=None, log=print) -> list:
-    """Download a real teacher and some of its published adapters into the hub cache: only
-    the files that load (hub.py), their total size said first. With `dry_run`, list them and
-    their sizes and download nothing. Returns the planned `hub.HubFile`s."""
-    parts = repo_parts(teacher, variants)
-    try:
-        files = hub.plan(parts)
-        for line in hub.describe(files, list_files=dry_run):
-            log(line)
-        if not dry_run:
-            hub.download(files, progress=progress, log=log)
-    except Exception as err:  # offline, hub down, no such repo
-        raise CheckpointMissing(
-            f"could not {'list' if dry_run else 'download'} {TEACHERS[teacher].label}'s files: "
-            f"{type(err).__name__}: {str(err).rstrip('.')}. "
-            "Check the network (or HF_HUB_OFFLINE) and run the command again."
-        ) from None
-    return files
 
 
 def _cached(repo: str, what: str, command: str, allow_patterns=None) -> str:
@@ -249,9 +209,10 @@ class Catalog:
         return self.weights_dir / "evaluator"
 
     def students(self, teacher: str) -> list[str]:
-        """The shipped or published students of `teacher`, then your own (`adapters_dir`)."""
+        """The shipped or published students of `teacher`, the paper's competitors on it,
+        then your own (`adapters_dir`)."""
         own = [n for n, (_, t) in self.user_adapters.items() if t == teacher]
-        return student_names(teacher) + own
+        return student_names(teacher) + competitor_names(teacher) + own
 
     def student_folder(self, teacher: str, name: str) -> str:
         """The adapter folder of a student ("lcm", "mcm-anime", one of yours) of a teacher."""
@@ -290,9 +251,14 @@ class Catalog:
         return os.path.join(root, sub)
 
     def load_pipeline(
-        self, teacher: str = "embedded", device: str | None = None, dtype: torch.dtype | None = None
+        self,
+        teacher: str = "embedded",
+        device: str | None = None,
+        dtype: torch.dtype | None = None,
+        rival: competitors.Checkpoint | None = None,
     ) -> TextToVideoPipeline:
-        """The cached pipeline of `teacher`, loaded once per (teacher, device, dtype).
+        """The cached pipeline of `teacher`, or of a competitor's checkpoint on it (`rival`),
+        loaded once per (teacher, competitor checkpoint, device, dtype).
 
         `teacher` is a catalogue name, a local pipeline folder or a hub id (owner/name).
         """
@@ -302,7 +268,7 @@ class Catalog:
                 "a local pipeline folder or a hub id"
             )
         device, dtype = default_device_dtype(device, dtype)
-        key = (teacher, device_key(device), dtype)
+        key = (teacher + (f"+{rival.name}" if rival else ""), device_key(device), dtype)
         with self._lock:
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:  # a second caller of the same key waits for the first's pipeline
@@ -310,7 +276,7 @@ class Catalog:
                 if key in self._pipelines:
                     self._pipelines.move_to_end(key)
                     return self._pipelines[key]
-            pipe = self._load(teacher, dtype).to(device)
+            pipe = self._load(teacher, dtype, rival).to(device)
             if device.startswith("cuda"):
                 enable_cuda_savings(pipe)
             with self._lock:
@@ -386,7 +352,7 @@ class Catalog:
             return teacher
         return _cached(teacher, teacher, f"huggingface-cli download {teacher}")
 
-    def _load(self, teacher: str, dtype: torch.dtype) -> TextToVideoPipeline:
+    def _load(self, teacher: str, dtype: torch.dtype, rival=None) -> TextToVideoPipeline:
         import diffusers
         import transformers
 
@@ -404,6 +370,10 @@ class Catalog:
             variant = hub.weights_variant(os.path.join(base, "unet"))
             return TextToVideoPipeline.from_pretrained(base, dtype=dtype, variant=variant)
         motion = _cached(t.motion_adapter, f"{t.label}'s motion adapter", fetch_command(teacher))
+        if rival is not None:  # its own motion module (and LoRA) over the same SD1.5 base
+            c = competitors.COMPETITORS[rival.competitor]
+            folder = _cached(c.repo, c.label, f"{fetch_command(teacher)} --competitors")
+            return competitors.assemble(rival, base, motion, folder, dtype)
         return assemble_animatediff(base, motion, dtype)
 
     def use_student(self, pipe, teacher: str, name: str | None, folder: str | None = None) -> str:

@@ -115,7 +115,11 @@ def plan(parts: list[RepoPart]) -> list[HubFile]:
     """The files to fetch for `parts`, with their sizes and whether the cache holds them."""
     files = []
     for part in parts:
-        chosen = select_files(list_repo(part.repo), part)
+        listing = list_repo(part.repo)
+        chosen = select_files(listing, part)
+        for path in part.files:  # a named weight that is not there: the repo changed
+            if path not in listing and _is_weight(posixpath.basename(path)):
+                raise FileNotFoundError(f"{part.repo} has no {path}, which {part.name} loads")
         for folder in part.folders:  # a repo laid out otherwise fails here, not at load time
             if not any(posixpath.dirname(p) == folder for p in chosen):
                 where = f"{folder}/" if folder else "its root"

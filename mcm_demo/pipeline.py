@@ -189,26 +189,27 @@ class TextToVideoPipeline(DiffusionPipeline):
     ) -> Callable[[torch.Tensor, int], torch.Tensor]:
         """`denoise(x, t) -> x0` for the samplers. With guidance > 1, `text` is [uncond; cond]
         and classifier-free guidance is applied; a consistency student returns its
-        boundary-scaled estimate f(x, t) = c_skip x + c_out x̂0 (it has guidance distilled in)."""
+        boundary-scaled estimate f(x, t) = c_skip x + c_out x̂0 (of the guided output, where
+        a student is run with guidance: AnimateLCM's card guides it; MCM has it distilled in)."""
         device, dtype = device_and_dtype(self.unet)
-        do_cfg = guidance_scale > 1.0 and not consistency
+        do_cfg = guidance_scale > 1.0
 
         def denoise(x: torch.Tensor, t: int) -> torch.Tensor:
             model_in = torch.cat([x, x]) if do_cfg else x
             steps = torch.tensor([t] * model_in.shape[0], device=device)
             out = unet_forward(self.unet, model_in.to(dtype), steps, text).float()
+            if do_cfg:
+                out_uncond, out_cond = out.chunk(2)
+                out = out_uncond + guidance_scale * (out_cond - out_uncond)
             if consistency:
                 return consistency_output(
                     out,
                     x,
-                    steps.cpu(),
+                    steps[: len(x)].cpu(),
                     self.scheduler.alphas_cumprod,
                     self.scheduler.config.prediction_type,
                     timestep_scaling,
                 )
-            if do_cfg:
-                out_uncond, out_cond = out.chunk(2)
-                out = out_uncond + guidance_scale * (out_cond - out_uncond)
             return self.denoised_estimate(out, x, t)
 
         return denoise
@@ -257,6 +258,7 @@ class TextToVideoPipeline(DiffusionPipeline):
         callback: Callable[[dict], None] | None = None,
         output_type: str = "np",
         timestep_scaling: float = TIMESTEP_SCALING,
+        consistency_guidance: float = 1.0,
     ):
         # 1. Check inputs; the UI shows these messages as they are.
         num_frames = num_frames or 8
@@ -271,9 +273,11 @@ class TextToVideoPipeline(DiffusionPipeline):
                 module.eval()
 
         # 2. Encode the prompt, and the negative prompt for classifier-free guidance
-        #    (a consistency student has guidance distilled in: it runs unguided).
+        #    (a consistency student has guidance distilled in: it runs unguided, unless its
+        #    authors guide it, as AnimateLCM's card does: `consistency_guidance`).
         consistency = sampler == "consistency"
-        do_cfg = guidance_scale > 1.0 and not consistency
+        guidance_scale = consistency_guidance if consistency else guidance_scale
+        do_cfg = guidance_scale > 1.0
         cond = self.encode_prompt(prompts)
         if do_cfg:
             uncond = self.encode_prompt([negative_prompt] * len(prompts))
@@ -312,9 +316,7 @@ class TextToVideoPipeline(DiffusionPipeline):
 
         # 5. The denoiser the sampler calls: UNet → x0, with guidance (or the student's
         #    boundary-scaled estimate).
-        denoise = self.denoiser(
-            text, consistency, guidance_scale if do_cfg else 1.0, timestep_scaling
-        )
+        denoise = self.denoiser(text, consistency, guidance_scale, timestep_scaling)
 
         # 6. Sample.
         alphas_cumprod = self.scheduler.alphas_cumprod.to(torch.float64)

@@ -13,9 +13,10 @@ from . import hub
 from .pipeline import TextToVideoPipeline
 
 
-def assemble_animatediff(base: str, motion_adapter: str, dtype: torch.dtype = torch.float32):
-    """An SD1.5 folder + a motion adapter folder → our pipeline around `UNetMotionModel`,
-    with the scheduler MCM's AnimateDiff checkpoints were distilled with (DESIGN §4)."""
+def assemble_animatediff(base: str, motion_adapter, dtype: torch.dtype = torch.float32):
+    """An SD1.5 folder + a motion adapter (its folder, or a loaded `MotionAdapter`) → our
+    pipeline around `UNetMotionModel`, with the scheduler MCM's AnimateDiff checkpoints were
+    distilled with (DESIGN §4)."""
     from diffusers import (
         AutoencoderKL,
         DDIMScheduler,
@@ -28,9 +29,12 @@ def assemble_animatediff(base: str, motion_adapter: str, dtype: torch.dtype = to
     def variant(sub: str = "") -> dict:  # `fetch` gets the fp16 files where a repo has them
         return {"variant": hub.weights_variant(os.path.join(base, sub))}
 
+    if isinstance(motion_adapter, str):
+        weights = hub.weights_variant(motion_adapter)
+        motion_adapter = MotionAdapter.from_pretrained(motion_adapter, variant=weights)
     unet = UNetMotionModel.from_unet2d(
         UNet2DConditionModel.from_pretrained(base, subfolder="unet", **variant("unet")),
-        MotionAdapter.from_pretrained(motion_adapter, variant=hub.weights_variant(motion_adapter)),
+        motion_adapter,
     )
     scheduler = DDIMScheduler.from_pretrained(
         base,

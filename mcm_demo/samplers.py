@@ -107,4 +107,36 @@ def sample_consistency(
     return denoised
 
 
-SAMPLERS = {"ddim": sample_ddim, "dpm++": sample_dpmpp_2m}
+@torch.no_grad()
+def sample_euler(
+    denoise: Denoiser,
+    x: torch.Tensor,
+    timesteps: list[int],
+    alphas_cumprod: torch.Tensor,
+    callback=None,
+) -> torch.Tensor:
+    """Euler on the probability-flow ODE in σ = √((1-ᾱ)/ᾱ) (Karras et al., 2022, Algorithm 2
+    without churn), stepped as diffusers' `EulerDiscreteScheduler` steps it, the last step to
+    σ = 0. `x` is unit noise, started at σ_0·x as that scheduler's `init_noise_sigma` starts
+    trailing timesteps (the model sees √(1-ᾱ_0)·x, not x as DDIM's first step does);
+    AnimateDiff-Lightning was distilled for this sampler."""
+    sigmas = []
+    for t in timesteps:
+        a, s = alpha_sigma_at(alphas_cumprod, t)
+        if a == 0:
+            raise ValueError(
+                f"Euler steps in σ = √((1-ᾱ)/ᾱ), which is infinite at t = {t} of this schedule "
+                "(zero terminal SNR): sample it with ddim or dpm++."
+            )
+        sigmas.append(s / a)
+    sigmas.append(0.0)
+    y = x * sigmas[0]  # the sample in σ-space: x0 + σ ε
+    for i, t in enumerate(timesteps):
+        x_t = y / (sigmas[i] ** 2 + 1) ** 0.5  # the same sample in the model's (ᾱ) space
+        denoised = denoise(x_t, t)
+        _report(callback, i, t, x_t, denoised)
+        y = y + (y - denoised) / sigmas[i] * (sigmas[i + 1] - sigmas[i])
+    return y
+
+
+SAMPLERS = {"ddim": sample_ddim, "dpm++": sample_dpmpp_2m, "euler": sample_euler}

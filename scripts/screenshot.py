@@ -6,7 +6,9 @@
 writes docs/page-streaming.png (a column's per-step preview showing) and docs/page-done.png
 (both videos, the speedups and the side-by-side export's download buttons).
 With `--transfer CLIP` it uses the Motion transfer tab instead: uploads CLIP, transfers with
-the page's defaults and writes <out>-transfer.png.
+the page's defaults and writes <out>-transfer.png. `--teacher` picks a teacher first (as its
+list names it), `--left`/`--right` the columns' models; with `--teacher`, <out>-models.png shows
+the left column's list open (the teacher's students and competitors).
 Needs Debian's `chromium` and `pip install playwright` (it drives the system Chromium; no
 browser download).
 """
@@ -34,6 +36,8 @@ def main():
     p.add_argument("--steps", default="8", choices=["1", "2", "4", "8"])
     p.add_argument("--variant", default="webvid")
     p.add_argument("--out", default="page", help="prefix of the two PNG files")
+    p.add_argument("--teacher", help="the teacher as the page's list names it")
+    p.add_argument("--left", help="the left column's model as the dropdown lists it")
     p.add_argument(
         "--right",
         help="the right column's model as the dropdown lists it (e.g. an adapter of "
@@ -55,10 +59,22 @@ def main():
         page.get_by_label("Prompt").fill(args.prompt)
         page.get_by_label(args.steps, exact=True).check()
         page.get_by_label(args.variant, exact=True).check()
-        if args.right:
+        if args.teacher:
+            page.get_by_label("Teacher").click()
+            page.get_by_role("option", name=args.teacher, exact=True).click()
+            page.wait_for_timeout(1500)  # the columns' lists follow the teacher
+        if args.teacher or args.left or args.right:
             page.get_by_text("Advanced").click()
-            page.get_by_label("Right column").click()
-            page.get_by_role("option", name=args.right, exact=True).click()
+        for side, model in (("Left", args.left), ("Right", args.right)):
+            if model or (side == "Left" and args.teacher):
+                page.get_by_label(f"{side} column").click()
+                page.wait_for_timeout(500)
+            if side == "Left" and args.teacher:  # the list open: what the teacher offers
+                page.screenshot(path=f"{args.out}-models.png", full_page=True)
+                if not model:
+                    page.get_by_label(f"{side} column").click()  # closes it
+            if model:
+                page.get_by_role("option", name=model, exact=True).click()
         page.get_by_role("button", name="Generate").click()
         # mid-stream: the right column's preview is in, its video not yet (a fast column can
         # finish before a poll sees it: then only the finished page is written)

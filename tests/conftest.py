@@ -149,7 +149,10 @@ def animatediff_folders(tmp_path_factory):
         unet=unet, vae=build_vae(_tiny_config()), text_encoder=text_encoder, tokenizer=tokenizer
     ).items():
         part.save_pretrained(base / name)
-    DDIMScheduler(beta_schedule="scaled_linear").save_pretrained(base / "scheduler")
+    # SD1.5's noise schedule, as its bases' scheduler configs hold it
+    DDIMScheduler(
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False
+    ).save_pretrained(base / "scheduler")
     motion = tmp_path_factory.mktemp("motion")
     MotionAdapter(
         block_out_channels=channels,

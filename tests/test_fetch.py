@@ -8,7 +8,7 @@ import types
 import huggingface_hub
 import pytest
 
-from mcm_demo import catalog, hub
+from mcm_demo import catalog, downloads, hub
 from mcm_demo.app import cli
 
 GB, MB, KB = 10**9, 10**6, 10**3
@@ -84,6 +84,26 @@ LISTINGS = {
         "images/original.jpg": 100 * KB,
     },
     "yhzhai/mcm": _adapters(),
+    # the paper's competitors, as their repos list them (sizes as the hub shows them)
+    "wangfuyun/AnimateLCM": {
+        ".gitattributes": 2 * KB,
+        "README.md": 2 * KB,
+        "config.json": 376,
+        "AnimateLCM_sd15_t2v.ckpt": int(1.81 * GB),  # the original motion module, pickled
+        "AnimateLCM_sd15_t2v_lora.safetensors": 135 * MB,
+        "diffusion_pytorch_model.safetensors": int(1.82 * GB),
+        "diffusion_pytorch_model.fp16.safetensors": 908 * MB,
+    },
+    "ByteDance/AnimateDiff-Lightning": {
+        ".gitattributes": 2 * KB,
+        "README.md": 7 * KB,
+        "LICENSE.md": 14 * KB,
+        "comfyui/animatediff_lightning_workflow.json": 20 * KB,
+        "animatediff_lightning_report.pdf": int(9.19 * MB),
+        "animatediff_lightning_samples_t2v.mp4": int(1.4 * MB),
+        **{f"animatediff_lightning_{n}step_comfyui.safetensors": 909 * MB for n in (1, 2, 4, 8)},
+        **{f"animatediff_lightning_{n}step_diffusers.safetensors": 908 * MB for n in (1, 2, 4, 8)},
+    },
 }
 
 
@@ -162,6 +182,42 @@ def test_animatediff_takes_full_precision_where_the_repo_has_no_fp16(
     assert not any("taesd_decoder" in p or p.endswith(".jpg") for p in listed)
 
 
+def test_competitors_dry_run_lists_only_what_loads(fake_hub, capsys):
+    """`fetch animatediff --all --competitors --dry-run`: AnimateLCM's motion adapter in one
+    format and its LoRA (not the pickled original), Lightning's four diffusers checkpoints (not
+    the ComfyUI copies, the report or the samples), besides the teacher and its adapters."""
+    assert cli.main(["fetch", "animatediff", "--all", "--competitors", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    listed = _listed(out)
+    rivals = [p for p in listed if p.startswith(("wangfuyun/", "ByteDance/"))]
+    assert rivals == [
+        "wangfuyun/AnimateLCM/AnimateLCM_sd15_t2v_lora.safetensors",
+        "wangfuyun/AnimateLCM/config.json",
+        "wangfuyun/AnimateLCM/diffusion_pytorch_model.fp16.safetensors",
+        *(
+            f"ByteDance/AnimateDiff-Lightning/animatediff_lightning_{n}step_diffusers.safetensors"
+            for n in (1, 2, 4, 8)
+        ),
+    ]
+    assert "yhzhai/mcm/animatediff-webvid/adapter_model.safetensors" in listed
+    assert len(listed) == 26 and "26 files, 11.5 GB in all" in out  # 4.7 GB of competitors
+    assert fake_hub["downloads"] == []
+    assert cli.main(["fetch", "animatediff", "--competitors"]) == 0  # downloads those files
+    downloaded = dict(fake_hub["downloads"])
+    assert downloaded["ByteDance/AnimateDiff-Lightning"] == [p.split("/", 2)[2] for p in rivals[3:]]
+    with pytest.raises(ValueError, match="ModelScopeT2V 1.7B has no public competitors"):
+        downloads.fetch("modelscope", rivals=True, dry_run=True, log=lambda line: None)
+
+
+def test_a_named_checkpoint_the_repo_lacks_is_said_before_downloading(fake_hub, monkeypatch):
+    repo = "ByteDance/AnimateDiff-Lightning"
+    listing = {p: s for p, s in LISTINGS[repo].items() if "8step_diffusers" not in p}
+    monkeypatch.setitem(LISTINGS, repo, listing)
+    with pytest.raises(catalog.CheckpointMissing, match="has no animatediff_lightning_8step"):
+        downloads.fetch("animatediff", rivals=True, log=lambda line: None)
+    assert fake_hub["downloads"] == []
+
+
 def test_fetch_says_the_size_first_and_downloads_only_what_is_planned(fake_hub):
     lines = []
     fake_hub["cached"].add(("yhzhai/mcm", "modelscopet2v-webvid/adapter_model.safetensors"))
@@ -169,7 +225,7 @@ def test_fetch_says_the_size_first_and_downloads_only_what_is_planned(fake_hub):
     def log(line):
         lines.append((line, len(fake_hub["downloads"])))
 
-    files = catalog.fetch("modelscope", ["webvid"], log=log)
+    files = downloads.fetch("modelscope", ["webvid"], log=log)
     summary = next(line for line, downloads in lines if "in all" in line)
     assert "384.0 MB already in the cache" in summary
     assert all(downloads == 0 for line, downloads in lines if "in all" in line)  # said first
@@ -190,7 +246,7 @@ def test_a_listing_error_names_the_retry(monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "list_repo_tree", offline)
     with pytest.raises(catalog.CheckpointMissing, match="run the command again"):
-        catalog.fetch("modelscope", dry_run=True, log=lambda line: None)
+        downloads.fetch("modelscope", dry_run=True, log=lambda line: None)
 
 
 def test_sharded_and_variant_weights_choose_one_set():
@@ -235,5 +291,5 @@ def test_a_repo_without_a_component_fails_before_downloading(fake_hub, monkeypat
     listing = {p: s for p, s in LISTINGS["emilianJR/epiCRealism"].items() if "vae/" not in p}
     monkeypatch.setitem(LISTINGS, "emilianJR/epiCRealism", listing)
     with pytest.raises(catalog.CheckpointMissing, match="nothing in vae/"):
-        catalog.fetch("animatediff-epicrealism", log=lambda line: None)
+        downloads.fetch("animatediff-epicrealism", log=lambda line: None)
     assert fake_hub["downloads"] == []

@@ -127,7 +127,12 @@ def test_frames_and_fps_follow_the_teacher():
         "animatediff": (16, 7.0),
     }
     assert (pages["embedded"].left, pages["embedded"].right) == ("lcm", "mcm-laion")
-    assert (pages["modelscope"].left, pages["modelscope"].right) == ("teacher", "mcm-laion")
+    # no public LCM for ModelScope: the teacher at the students' steps; AnimateLCM on AnimateDiff
+    assert (pages["modelscope"].left, pages["modelscope"].right) == (
+        service.TEACHER_AT_STEPS,
+        "mcm-laion",
+    )
+    assert (pages["animatediff"].left, pages["animatediff"].right) == ("animatelcm", "mcm-laion")
     for teacher, page in pages.items():
         req = service.check_request(service.Request(PROMPT, page.right, 4, teacher=teacher))
         assert (req.frames, req.fps) == (page.frames, page.fps)

@@ -270,6 +270,11 @@ def _add_fetch(sub) -> None:
     )
     p.add_argument("--all", action="store_true", help="every published adapter of this teacher")
     p.add_argument(
+        "--competitors",
+        action="store_true",
+        help="also the paper's competitors (AnimateDiff: AnimateLCM, AnimateDiff-Lightning)",
+    )
+    p.add_argument(
         "--dry-run", action="store_true", help="list the files and their sizes; download nothing"
     )
     p.set_defaults(func=cmd_fetch)

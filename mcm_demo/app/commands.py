@@ -10,15 +10,16 @@ import time
 
 import torch
 
+from .. import competitors
 from ..adapters import find_adapter_folders, is_adapter_folder
 from ..catalog import (
     TEACHERS,
     Catalog,
     clip_defaults,
-    fetch,
     student_names,
 )
 from ..data import DataSetError, open_image_set
+from ..downloads import fetch
 from ..eval.bench import bench_steps
 from ..eval.tables import format_tables, run_sampler_table, select_row
 from ..eval.transfer import transfer_table
@@ -197,8 +198,10 @@ def cmd_compare(args) -> int:
     os.makedirs(args.out_dir, exist_ok=True)
     # one untimed 1-step pass per column first: loading and merging a student and the first
     # calls' allocations are a fresh process's costs, which a server pays once, not a column's
+    # (a competitor's at its own steps: Lightning loads a checkpoint per step count)
     for _, req in requests:
-        svc.generate(dataclasses.replace(req, steps=1))
+        warm = req.steps if req.model in competitors.COMPETITORS else 1
+        svc.generate(dataclasses.replace(req, steps=warm))
     seconds, panels = {}, []
     for side, req in requests:
         model, steps = req.model, req.steps
@@ -213,7 +216,7 @@ def cmd_compare(args) -> int:
                     event.video, os.path.join(args.out_dir, f"{side}-{model}.mp4")
                 )
                 seconds[model] = event.seconds
-                label = model_label(model, steps if model == service.TEACHER_MODEL else None)
+                label = model_label(model, steps)
                 panels.append(column_panel(label, event.frames, steps, event.seconds))
                 print(
                     f"{side} {model}: {steps} steps in {event.seconds:.2f}s from the start to "
@@ -316,5 +319,5 @@ def cmd_eval_transfer(args) -> int:
 
 def cmd_fetch(args) -> int:
     variants = TEACHERS[args.teacher].published if args.all else args.variant
-    fetch(args.teacher, variants, dry_run=args.dry_run)
+    fetch(args.teacher, variants, dry_run=args.dry_run, rivals=args.competitors)
     return 0

@@ -13,6 +13,7 @@ import random
 import cv2
 import numpy as np
 
+from .. import competitors
 from ..catalog import (
     DEFAULT_PROMPT,
     TEACHERS,
@@ -50,9 +51,15 @@ EXAMPLES = [run[0] for run in EXAMPLE_RUNS]
 MAX_QUEUE = 32
 
 
-def model_label(model: str, teacher_steps: int | None = None) -> str:
-    if model == service.TEACHER_MODEL:
-        return f"Teacher (DDIM-{teacher_steps}, CFG)" if teacher_steps else "Teacher (DDIM, CFG)"
+def model_label(model: str, steps: int | None = None) -> str:
+    """A column's name; `steps` (a run's) names the teacher's DDIM-N and the checkpoint a
+    competitor runs where it was not published for `steps`."""
+    if model == service.TEACHER_AT_STEPS and not steps:
+        return "Teacher (DDIM at the students' steps, CFG)"
+    if model in service.TEACHERS_OWN:
+        return f"Teacher (DDIM-{steps}, CFG)" if steps else "Teacher (DDIM, CFG)"
+    if model in competitors.COMPETITORS:
+        return competitors.label(model, steps)
     if model == "lcm":
         return "LCM"
     variant = variant_of(model)
@@ -121,20 +128,23 @@ class TeacherPage:
 
 
 def teacher_switch(svc: Service, teacher: str, variant: str) -> TeacherPage:
-    """The page after the user picks `teacher`: LCM | MCM-<variant> where the teacher has them
-    (else the teacher itself on the left, its first student on the right)."""
-    students = svc.catalog.students(teacher)  # yours (app.py --adapters) among them
-    left = "lcm" if "lcm" in students else service.TEACHER_MODEL
+    """The page after the user picks `teacher`: LCM | MCM-<variant> where the teacher has them;
+    on AnimateDiff, which has no LCM of ours, AnimateLCM (the paper's competitor) on the left;
+    where neither exists (ModelScope), the teacher itself at the students' steps, and the
+    status says so."""
+    students = svc.catalog.students(teacher)  # competitors and yours (app.py --adapters) too
+    left = next((m for m in ("lcm", "animatelcm") if m in students), service.TEACHER_AT_STEPS)
     fallback = students[0] if students else service.TEACHER_MODEL
     right = f"mcm-{variant}" if f"mcm-{variant}" in students else fallback
+    status = teacher_status(svc, teacher)
+    if left == service.TEACHER_AT_STEPS:
+        status += (
+            f" No public LCM exists for {TEACHERS[teacher].label}: the left column runs the "
+            "teacher itself at the students' number of steps (DDIM with CFG)."
+        )
     frames, fps = clip_defaults(teacher)
     return TeacherPage(
-        model_dropdown_choices(teacher, svc.catalog),
-        left,
-        right,
-        teacher_status(svc, teacher),
-        frames,
-        fps,
+        model_dropdown_choices(teacher, svc.catalog), left, right, status, frames, fps
     )
 
 
@@ -157,7 +167,7 @@ def run_column(svc: Service, req: service.Request, progress=None):
     """Yield (preview, video, status, result) for one column; problems become a ⚠️ status.
     `result` (the finished `service.Result`, with its measured seconds) comes with the final
     video only. `progress(i, n, label)` hears of every sampling step."""
-    label = model_label(req.model, req.steps if req.model == service.TEACHER_MODEL else None)
+    label = model_label(req.model, req.steps)
     try:
         for event in svc.stream(req):
             if isinstance(event, service.Preview):
@@ -262,7 +272,7 @@ def compare(
             outputs[1 + 3 * side : 4 + 3 * side] = [preview, video, status]
             yield tuple(outputs)
             if result is not None:
-                label = model_label(model, req.steps if model == service.TEACHER_MODEL else None)
+                label = model_label(model, req.steps)
                 timings[label] = result.seconds
                 panels.append(column_panel(label, result.frames, req.steps, result.seconds))
     if panels:

@@ -23,6 +23,20 @@ SPEEDUP_NOTE = (
     "time."
 )
 
+# The paper's competitors on AnimateDiff (competitors.py), as their model cards run them.
+COMPETITOR_NOTES = {
+    "animatelcm": (
+        "*AnimateLCM* (paper's competitor): its own consistency-distilled motion module and "
+        "spatial LCM LoRA (weight 0.8), LCM sampling with CFG 2, as its model card runs it."
+    ),
+    "animatediff-lightning": (
+        "*AnimateDiff-Lightning* (paper's competitor): a motion module distilled for 1, 2, 4 or 8 "
+        "steps, Euler sampling on trailing timesteps, no CFG, as its model card runs it (asked "
+        "for 3, 5, 6 or 7 steps through the API, the nearest checkpoint runs, and its column "
+        "says which)."
+    ),
+}
+
 # Measured on a 2-core CPU at the defaults (README, Motion transfer): the estimate shown until
 # this server has timed a run of its own.
 CPU_SECONDS = {"fastvmt": 4.6, "vmc_step": 0.38, "sampling": 0.6}
@@ -30,6 +44,13 @@ CPU_SECONDS = {"fastvmt": 4.6, "vmc_step": 0.38, "sampling": 0.6}
 
 def column_note(model: str, teacher_steps: int | None = None) -> str:
     """One line under a column: which model it is and where its look comes from."""
+    if model == service.TEACHER_AT_STEPS:
+        return (
+            "*The teacher itself at the students' steps*: DDIM with classifier-free guidance at "
+            "as many steps as the students take — few-step sampling without any distillation."
+        )
+    if model in COMPETITOR_NOTES:
+        return COMPETITOR_NOTES[model]
     if model == service.TEACHER_MODEL:
         n = f"{teacher_steps} " if teacher_steps else ""
         return (

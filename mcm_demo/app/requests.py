@@ -17,13 +17,17 @@ from ..pipeline import (
 )
 
 TEACHER_MODEL = "teacher"
+# The teacher at the students' step count (DDIM + CFG): the paper's few-step DDIM row, and the
+# left column where a teacher has no LCM baseline (none is public for ModelScopeT2V).
+TEACHER_AT_STEPS = "teacher-at-steps"
+TEACHERS_OWN = (TEACHER_MODEL, TEACHER_AT_STEPS)
 FPS_RANGE = "Frames per second must be from {lo} to {hi}"
 
 
 @dataclasses.dataclass(frozen=True)
 class Request:
     prompt: str
-    model: str = "mcm-webvid"  # "teacher", "lcm" or "mcm-<variant>"
+    model: str = "mcm-webvid"  # TEACHERS_OWN, "lcm", "mcm-<variant>" or a competitor
     steps: int = 4  # students and the teacher: LIMITS.student_steps / LIMITS.teacher_steps
     seed: int = 0
     frames: int | None = None  # None: the teacher's own (catalog.clip_defaults)
@@ -33,8 +37,9 @@ class Request:
 
 
 def model_choices(teacher: str = "embedded", catalog: Catalog | None = None) -> list[str]:
-    """The teacher and its students (yours too, given the catalogue that lists them)."""
-    return [TEACHER_MODEL] + (catalog.students(teacher) if catalog else student_names(teacher))
+    """The teacher and its students (the paper's competitors and yours too, given the catalogue
+    that lists them)."""
+    return list(TEACHERS_OWN) + (catalog.students(teacher) if catalog else student_names(teacher))
 
 
 def as_number(value, what: str) -> float:
@@ -73,7 +78,7 @@ def check_request(req: Request, catalog: Catalog | None = None) -> Request:
         raise PipelineInputError(
             f"{TEACHERS[req.teacher].label} offers {', '.join(choices)}; not {req.model!r}."
         )
-    teacher = req.model == TEACHER_MODEL
+    teacher = req.model in TEACHERS_OWN
     steps = check_range(
         whole_number(req.steps, "Steps"),
         LIMITS.teacher_steps if teacher else LIMITS.student_steps,

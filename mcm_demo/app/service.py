@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
+from .. import competitors
 from ..catalog import (
     DEFAULT_PROMPT,
     Catalog,
@@ -43,7 +44,9 @@ from ..transfer import METHODS, START_LOOKS, TransferConfig, transfer
 from ..video_io import UploadError, UploadLimits, display_upscale, load_reference, write_mp4
 from .requests import (  # noqa: F401  (the service's vocabulary, named from here too)
     FPS_RANGE,
+    TEACHER_AT_STEPS,
     TEACHER_MODEL,
+    TEACHERS_OWN,
     Request,
     _text,
     as_number,
@@ -143,7 +146,7 @@ def check_transfer_request(req: TransferRequest) -> TransferConfig:
         raise PipelineInputError(
             f"Unknown start {req.start_look!r}; choose from {', '.join(START_LOOKS)}."
         )
-    if req.student == TEACHER_MODEL:
+    if req.student in TEACHERS_OWN:
         raise PipelineInputError(
             "Motion transfer samples with a few-step student: choose LCM or an MCM variant."
         )
@@ -232,7 +235,10 @@ class Service:
         """One request, timed as the user waits for it (the caller holds the device lock)."""
         start = time.perf_counter()
         clock = {"previews": 0.0, "first": None}
-        pipe = self.catalog.load_pipeline(req.teacher, device, dtype)
+        # a competitor is a pipeline of its own (its motion module), sampled as its card says
+        rival = competitors.COMPETITORS.get(req.model)
+        checkpoint = rival and competitors.checkpoint(req.model, req.steps)
+        pipe = self.catalog.load_pipeline(req.teacher, device, dtype, checkpoint)
         preview_decoder = self.catalog.preview_decoder(pipe, req.teacher)
 
         def on_step(info):  # the denoised estimate through the cheap decoder
@@ -245,15 +251,18 @@ class Service:
             clock["first"] = clock["first"] or now - start
             emit(Preview(info["i"] + 1, req.steps, frames, now - start))
 
-        student = None if req.model == TEACHER_MODEL else req.model
-        sampler = self.catalog.use_student(pipe, req.teacher, student)
+        if rival:
+            run = {"guidance_scale": req.guidance, **rival.run()}
+        else:
+            student = None if req.model in TEACHERS_OWN else req.model
+            sampler = self.catalog.use_student(pipe, req.teacher, student)
+            run = {"guidance_scale": req.guidance, "sampler": sampler}
         sampling = time.perf_counter()
         frames = pipe(
             req.prompt,
             num_inference_steps=req.steps,
-            guidance_scale=req.guidance,
-            sampler=sampler,
             num_frames=req.frames,
+            **run,
             callback=on_step if previews else None,
             generator=torch.Generator().manual_seed(req.seed),
         )[0]
@@ -268,7 +277,7 @@ class Service:
             time.perf_counter() - start,
             clock["first"],
             clock["previews"],
-            sampler,
+            run["sampler"],
             path,
             model_seconds,
         )
