@@ -256,6 +256,11 @@ def _add_eval_transfer(sub) -> None:
         default=TransferConfig.start_look,
         help="the start of settings that do not set it (default %(default)s)",
     )
+    p.add_argument(
+        "--references",
+        help="a folder of real-footage references (scripts/make_real_references.py) to measure "
+        "on instead of the synthetic ones; --num-clips caps how many",
+    )
     p.add_argument("--json")
     p.set_defaults(func=cmd_eval_transfer)
 

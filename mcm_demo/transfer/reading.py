@@ -22,7 +22,9 @@ from ..video_io import to_uint8
 
 WORK_SIZE = 128  # flow is computed at this side: a 64 px clip is enlarged so windows see shapes
 MOVING_PX = 0.6  # flow unexplained by the camera beyond this (work pixels) is an object's
-FLAT = 0.2  # a first frame with texture on less than this share has a flat background
+# a first frame with more than FLAT of its pixels within NEAR (RGB) of its median colour, and a
+# median |Laplacian| under SMOOTH there, is objects on a flat background
+FLAT, NEAR, SMOOTH = 0.3, 20.0, 4.0
 APART = 40.0  # on a flat background, a pixel this far from its colour (RGB) is an object's
 MIN_REGION = 0.004  # a moving region smaller than this share of the frame is noise
 # a motion is there when it beats these: net travel (share of the frame), |log scale|, |radians|
@@ -180,6 +182,15 @@ def _none(frames: int, message: str) -> MotionReading:
     return MotionReading("none", track, "still", message=message)
 
 
+def _flat_background(frame: np.ndarray) -> bool:
+    """Whether a frame (uint8 RGB) is objects on a flat background: a good share of it near its
+    median colour, and smooth there (a generated clip's faint grain is not texture; grass is)."""
+    pixels = frame.astype(np.float32)
+    near = np.linalg.norm(pixels - np.median(pixels.reshape(-1, 3), 0), axis=-1) < NEAR
+    detail = np.abs(cv2.Laplacian(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.CV_32F))
+    return near.mean() > FLAT and float(np.median(detail[near])) < SMOOTH
+
+
 def read_motion(frames: np.ndarray) -> MotionReading:
     """The subject's track in a clip (F, H, W, 3): the largest region that moves against the
     background, or else the camera's motion as the content moves; see the module's note."""
@@ -190,10 +201,7 @@ def read_motion(frames: np.ndarray) -> MotionReading:
     gray = _gray(frames)
     h, w = gray[0].shape
     grid = _grid((h, w))
-    first = cv2.magnitude(
-        cv2.Sobel(gray[0], cv2.CV_32F, 1, 0), cv2.Sobel(gray[0], cv2.CV_32F, 0, 1)
-    )[grid[:, 1].astype(int), grid[:, 0].astype(int)]
-    if (first > 8.0).mean() < FLAT:
+    if _flat_background(frames[0]):
         return _flat_reading(frames, gray)
     size = np.array([w, h], np.float64)
     cameras, pairs, inlier_shares, noisy = [], [], [], 0
@@ -218,7 +226,11 @@ def read_motion(frames: np.ndarray) -> MotionReading:
         # border, where content enters: neither counts as an object
         residual = np.linalg.norm(flow - camera_flow, axis=-1)
         moving = residual > MOVING_PX + 0.3 * np.linalg.norm(camera_flow, axis=-1)
-        edge = max(2, round(0.05 * min(h, w)))
+        # content enters at the border as far as the camera moves it there
+        border = np.concatenate(
+            [camera_flow[0], camera_flow[-1], camera_flow[:, 0], camera_flow[:, -1]]
+        )
+        edge = max(2, round(0.05 * min(h, w) + 1.5 * np.linalg.norm(border, axis=-1).max()))
         moving[:edge], moving[-edge:], moving[:, :edge], moving[:, -edge:] = (
             False,
             False,
@@ -240,36 +252,58 @@ def read_motion(frames: np.ndarray) -> MotionReading:
     return _camera_reading(cameras, size, len(frames))
 
 
+def _step(flow, residual, region) -> dict:
+    """One moving region's motion to the next frame: a similarity fitted to the flow inside it."""
+    area, mask, centre = region
+    ys, xs = np.nonzero(mask)
+    m, _ = _fit(np.stack([xs, ys], 1).astype(np.float32), flow[ys, xs])
+    scale, turn = _similarity_parts(m)
+    # flow spreads past an object's edge: its box is where the flow differs most
+    core = mask & (residual > 0.5 * np.percentile(residual[mask], 90))
+    return dict(
+        area=area,
+        at=np.array(centre, np.float64),
+        to=np.array([m[0] @ [*centre, 1.0], m[1] @ [*centre, 1.0]]),
+        scale=scale,
+        turn=turn,
+        box=_box(core if core.any() else mask),
+    )
+
+
+def _nearest(steps: list[dict], point: np.ndarray, key: str) -> dict | None:
+    """The step whose `key` point is nearest to `point`, in units of its size."""
+    if not steps:
+        return None
+    return min(steps, key=lambda s: np.linalg.norm(s[key] - point) / math.sqrt(s["area"]))
+
+
 def _object_reading(pairs, size: np.ndarray, frames: int, objects: list[int]) -> MotionReading:
-    """Follow the largest moving region from pair to pair (the region nearest to where it went)."""
-    first = next(regions for *_, regions in pairs if regions)
-    centre = np.array(first[0][2], np.float64)
-    scale, angle = 1.0, 0.0
-    track, boxes = [(*(centre / size), scale, angle)], []
-    for flow, residual, regions in pairs:
-        region = None
-        if regions:
-            distance = [np.linalg.norm(np.array(c) - centre) / math.sqrt(a) for a, _, c in regions]
-            region = regions[int(np.argmin(distance))]
-        if region is None:
-            boxes.append(None)
-        else:
-            mask = region[1]
-            ys, xs = np.nonzero(mask)
-            points = np.stack([xs, ys], 1).astype(np.float32)
-            m, _ = _fit(points, flow[ys, xs])
-            s, turn = _similarity_parts(m)
-            centre = np.array([m[0] @ [*region[2], 1.0], m[1] @ [*region[2], 1.0]])
-            scale, angle = scale * s, angle + turn
-            # flow spreads past an object's edge: its box is where the flow differs most
-            core = mask & (residual > 0.5 * np.percentile(residual[mask], 90))
-            boxes.append(_box(core if core.any() else mask))
+    """Follow the largest moving region (the largest seen in any pair: the larger of two objects)
+    forwards and backwards from where it is seen, from pair to pair to the region nearest to
+    where it went (came from)."""
+    steps = [[_step(flow, residual, r) for r in regions] for flow, residual, regions in pairs]
+    k = max(range(len(steps)), key=lambda i: max((s["area"] for s in steps[i]), default=0))
+    chain = [None] * len(steps)
+    chain[k] = max(steps[k], key=lambda s: s["area"])
+    for i in range(k + 1, len(steps)):  # forwards: from where the last one went
+        last = next(c for c in reversed(chain[:i]) if c is not None)
+        chain[i] = _nearest(steps[i], last["to"], "at")
+    for i in range(k - 1, -1, -1):  # backwards: the one that went where the next one is
+        after = next(c for c in chain[i + 1 :] if c is not None)
+        chain[i] = _nearest(steps[i], after["at"], "to")
+    first = next(c for c in chain if c is not None)
+    centre, scale, angle = first["at"], 1.0, 0.0
+    track = [(*(centre / size), scale, angle)]
+    for c in chain:
+        if c is not None:
+            centre, scale, angle = c["to"], scale * c["scale"], angle + c["turn"]
         track.append((*(centre / size), scale, angle))
     track = np.array(track[:frames])
     count = int(np.median([n for n in objects if n > 0]))
     kind = classify(track)
     if kind == "still":
         return _none(frames, "No usable motion: what moves in the clip barely moves.")
+    boxes = [None if c is None else c["box"] for c in chain]
     return MotionReading("object", track, kind, objects=count, regions=boxes)
 
 
