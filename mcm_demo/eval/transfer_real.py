@@ -50,11 +50,25 @@ def _target(prompt: str) -> Scene:
     return Scene(background, (ObjectSpec(shape, colour, "left"),))  # motion is read, not scored
 
 
+def round_robin(refs: list[dict]) -> list[dict]:
+    """The references one of each kind in turn, so a run cut short still covers every kind."""
+    kinds = list(dict.fromkeys(r["kind"] for r in refs))
+    by_kind = [[r for r in refs if r["kind"] == k] for k in kinds]
+    return [group[i] for i in range(max(map(len, by_kind))) for group in by_kind if i < len(group)]
+
+
 def evaluate_real_transfer(
-    pipe, settings: dict[str, TransferConfig], refs, student: str, evaluator, log=print
+    pipe,
+    settings: dict[str, TransferConfig],
+    refs,
+    student: str,
+    evaluator,
+    log=print,
+    after_each=None,
 ) -> dict:
     """Per setting and per kind of reference: kind agreement, track fidelity, the prompt's
-    shape, colour and background, and the seconds per transfer (median)."""
+    shape, colour and background, and the seconds per transfer (median). `after_each(table)`
+    gets the table so far after every reference (a long run keeps what it has measured)."""
     rows = {name: [] for name in settings}
     for i, ref in enumerate(refs):
         reading = read_motion(ref["clip"])
@@ -64,43 +78,44 @@ def evaluate_real_transfer(
                 t0 = time.perf_counter()
                 frames, _ = transfer(pipe, prompt, ref["clip"], cfg, student)
                 seconds = time.perf_counter() - t0
-                out = read_motion(to_uint8(frames))
+                clip = to_uint8(frames)
+                out = read_motion(clip)
+                scores = score_clips(evaluator, clip[None], [_target(prompt)]).accuracy
                 rows[name].append(
                     dict(
                         kind=ref["kind"],
                         read=out.kind,
                         agrees=out.kind == ref["motion"],
                         fidelity=track_fidelity(reading.track, out.track) if out.usable else 0.0,
-                        clip=to_uint8(frames),
-                        target=_target(prompt),
                         seconds=seconds,
+                        **{a: scores[a] for a in ("shape", "colour", "background")},
                     )
                 )
         log(
             f"{i + 1}/{len(refs)} {ref['name']} (read: {reading.kind}): "
-            + ", ".join(
-                f"{n} {'ok' if r[-1]['agrees'] else r[-1]['kind']}" for n, r in rows.items()
-            )
+            + ", ".join(f"{n} {r[-2]['read']}/{r[-1]['read']}" for n, r in rows.items())
         )
+        if after_each is not None:
+            after_each(_table(rows))
+    return _table(rows)
+
+
+def _table(rows: dict) -> dict:
     table = {}
     for name, got in rows.items():
         kinds = list(dict.fromkeys(r["kind"] for r in got))
-        table[name] = {
-            kind: _summary([r for r in got if r["kind"] == kind], evaluator) for kind in kinds
-        }
-        table[name]["all"] = _summary(got, evaluator)
+        table[name] = {kind: _summary([r for r in got if r["kind"] == kind]) for kind in kinds}
+        table[name]["all"] = _summary(got)
     return table
 
 
-def _summary(rows: list[dict], evaluator) -> dict:
-    s = score_clips(evaluator, np.stack([r["clip"] for r in rows]), [r["target"] for r in rows])
+def _summary(rows: list[dict]) -> dict:
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("shape", "colour", "background")}
     return {
         "count": len(rows),
         "agreement": float(np.mean([r["agrees"] for r in rows])),
         "track_fidelity": float(np.mean([r["fidelity"] for r in rows])),
-        "shape": s.accuracy["shape"],
-        "colour": s.accuracy["colour"],
-        "background": s.accuracy["background"],
+        **mean,
         "seconds": float(np.median([r["seconds"] for r in rows])),
     }
 
@@ -126,11 +141,15 @@ def format_real_table(table: dict, count: int) -> str:
 def real_transfer_table(
     pipe, settings, folder: str, student: str, evaluator, json_path=None, log=print, limit=None
 ) -> dict:
-    """Transfer on the real set in `folder` (the first `limit` references) for `settings`."""
-    refs = load_real_set(folder)[:limit]
-    table = evaluate_real_transfer(pipe, settings, refs, student, evaluator, log=log)
+    """Transfer on the real set in `folder` (`limit` references, one of each kind in turn) for
+    `settings`; the JSON is rewritten after every reference."""
+    refs = round_robin(load_real_set(folder))[:limit]
+
+    def save(table):
+        if json_path:
+            with open(json_path, "w") as f:
+                json.dump(table, f, indent=1)
+
+    table = evaluate_real_transfer(pipe, settings, refs, student, evaluator, log, save)
     log(format_real_table(table, len(refs)))
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(table, f, indent=1)
     return table
