@@ -209,8 +209,9 @@ def _add_transfer(sub) -> None:
         "--start-look",
         choices=START_LOOKS,
         default=TransferConfig.start_look,
-        help="start from the reference as it is, or recoloured to a one-step sample of the prompt "
-        "(default %(default)s)",
+        help="layout: the prompt's object along the motion read from the reference (embedded "
+        "teacher; others start from the reference); prompt: the reference recoloured to a "
+        "one-step sample of the prompt; reference: as it is (default %(default)s)",
     )
     p.add_argument(
         "--baseline",

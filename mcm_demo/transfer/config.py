@@ -16,6 +16,7 @@ class TransferConfig:
     method: str = "fastvmt"
     steps: int = 4
     strength: float = 0.75  # start timestep as a share of T: lower keeps more of the reference
+    turn_strength: float = 0.45  # the layout start of a spin starts no higher than this
     seed: int = 0
     # fastvmt
     inner_iterations: int = 24

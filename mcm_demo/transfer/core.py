@@ -195,9 +195,9 @@ def transfer(
         info["invariant_prompt"] = invariant
     timings["tuning_s"] = time.perf_counter() - t0
     use_adapter(pipe.unet, active)
-    # 3. Timesteps of the student, and where to start: pure noise for the baseline, else the
-    #    reference (recoloured to the prompt's look unless start_look says otherwise) noised to
-    #    `strength`·T with the seed's noise: a motion-preserving start.
+    # 3. Where to start: pure noise for the baseline, else the motion reference (the layout, or
+    #    the reference recoloured to the prompt's look, or as it is) noised to `strength`·T with
+    #    the seed's noise: a motion-preserving start.
     t1 = time.perf_counter()
     alphas = pipe.scheduler.alphas_cumprod
     noise = torch.randn(reference_latents.shape, generator=generator).to(reference_latents.device)
@@ -209,7 +209,13 @@ def transfer(
             start = with_prompt_look(pipe, reference, look_latents)
         # start exactly at strength·T (a consistency model denoises from any t), then the grid
         # below it
-        t_start = min(round(cfg.strength * len(alphas)), len(alphas) - 1)
+        strength = cfg.strength
+        if look == "layout" and reading.kind == "spinning":
+            # from higher the student redraws a turned shape upright (0/4 rolls at 0.75 and 0.6,
+            # docs/transfer.md); the layout is the prompt's look, so a lower start costs no look
+            strength = min(strength, cfg.turn_strength)
+            info["strength"] = strength
+        t_start = min(round(strength * len(alphas)), len(alphas) - 1)
         timesteps = [t_start] + [t for t in timesteps if t < t_start]
         x = _noised(start, noise, alphas, timesteps[0])
     else:
