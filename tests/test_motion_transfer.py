@@ -256,3 +256,27 @@ def test_prompt_look_start_is_the_reference_in_the_prompts_look(pipe, monkeypatc
     )
     with pytest.raises(ValueError, match="start look"):
         transfer(pipe, "a star", _reference(), TransferConfig(start_look="mean"), "student")
+
+
+def test_the_layout_start_follows_the_read_motion_and_a_spin_starts_lower(pipe, monkeypatch):
+    starts = []
+    real_noised = transfer.__globals__["_noised"]
+    monkeypatch.setattr(
+        "mcm_demo.transfer.core._noised", lambda x0, *a: starts.append(x0) or real_noised(x0, *a)
+    )
+    cfg = TransferConfig(method="fastvmt", steps=2, inner_iterations=0)
+    prompt = "a yellow star on a gray background"
+    _, info = transfer(pipe, prompt, _reference(), cfg, "student")
+    assert info["start"] == "layout" and info["layout"] == "star yellow gray"
+    assert info["motion"] == "the moving object moves right" and info["timesteps"][0] == 750
+    spin = render_clip(parse_caption("a red square spinning on a black background"), "laion", 0)
+    _, info = transfer(pipe, prompt, spin, cfg, "student")
+    assert info["timesteps"][0] == 450 and info["strength"] == cfg.turn_strength
+    # the start is the layout, encoded: nothing of the reference's red square on black
+    from mcm_demo.transfer.core import world_layout
+    from mcm_demo.transfer.reading import read_motion
+
+    layout, _ = world_layout(pipe, prompt, read_motion(spin), 8)
+    assert torch.allclose(starts[-1], encode_clip(pipe, layout), atol=1e-5)
+    with pytest.raises(ValueError, match="No usable motion"):
+        transfer(pipe, prompt, np.repeat(spin[:1], 8, 0), cfg, "student")

@@ -1,10 +1,11 @@
 """The page's handlers called directly: two streamed columns, playable mp4s, clear messages."""
 
 import gradio as gr
+import numpy as np
 import pytest
 
 from mcm_demo.app import service, ui
-from mcm_demo.video_io import probe
+from mcm_demo.video_io import probe, write_mp4
 
 PROMPT = "a red circle moving left on a black background"
 
@@ -212,6 +213,11 @@ def test_transfer_tab_returns_reference_result_and_baseline(with_students):
         (lambda p: None, dict(prompt=""), "prompt is empty"),
         (lambda p: None, dict(strength=3), "Strength"),
         (lambda p: None, dict(start_look="noise"), "Unknown start"),
+        (
+            lambda p: write_mp4(np.full((8, 64, 64, 3), 90, np.uint8), str(p)),
+            {},
+            "No usable motion",
+        ),
     ],
 )
 def test_transfer_bad_input_is_a_clear_message(with_students, tmp_path, make, overrides, message):
@@ -234,7 +240,7 @@ def test_transfer_bad_input_is_a_clear_message(with_students, tmp_path, make, ov
     assert videos == [None, None, None] and status.startswith("⚠️") and message in status
     if args["reference"]:  # the upload's own preview says the same, or shows the clip
         preview, note = ui.reference_preview(with_students, args["reference"])
-        assert (preview is None) == ("⚠️" in note)
+        assert (preview is None or "No usable motion" in note) == ("⚠️" in note)
 
 
 def test_a_finished_comparison_exports_one_labelled_side_by_side(with_students):

@@ -209,8 +209,9 @@ def _add_transfer(sub) -> None:
         "--start-look",
         choices=START_LOOKS,
         default=TransferConfig.start_look,
-        help="start from the reference as it is, or recoloured to a one-step sample of the prompt "
-        "(default %(default)s)",
+        help="layout: the prompt's object along the motion read from the reference (embedded "
+        "teacher; others start from the reference); prompt: the reference recoloured to a "
+        "one-step sample of the prompt; reference: as it is (default %(default)s)",
     )
     p.add_argument(
         "--baseline",
@@ -255,6 +256,11 @@ def _add_eval_transfer(sub) -> None:
         choices=START_LOOKS,
         default=TransferConfig.start_look,
         help="the start of settings that do not set it (default %(default)s)",
+    )
+    p.add_argument(
+        "--references",
+        help="a folder of real-footage references (scripts/make_real_references.py) to measure "
+        "on instead of the synthetic ones; --num-clips caps how many",
     )
     p.add_argument("--json")
     p.set_defaults(func=cmd_eval_transfer)

@@ -313,6 +313,7 @@ def cmd_eval_transfer(args) -> int:
         tune_steps=args.tune_steps,
         guided_steps=args.guided_steps,
         start_look=args.start_look,
+        references=args.references,
     )
     return 0
 

@@ -25,6 +25,8 @@ from ..catalog import (
 )
 from ..pipeline import PipelineInputError, check_range
 from ..transfer import appearance_invariant_prompt
+from ..transfer.overlay import draw_reading
+from ..transfer.reading import read_motion
 from ..video_io import UploadError, display_upscale, to_uint8, write_mp4
 from . import service
 from .exports import (
@@ -342,11 +344,14 @@ def reference_preview(svc: Service, path, teacher: str = "embedded"):
         clip = svc.reference_clip(path, teacher)
     except UploadError as err:
         return None, f"⚠️ {err}"
-    size = clip.shape[1]
-    return (
-        write_mp4(clip, service.new_output_path(), fps=8, upscale=display_upscale(clip)),
-        f"Reference read: {service.TRANSFER_FRAMES} frames, {size}×{size} centre crop.",
-    )
+    size, reading = clip.shape[1], read_motion(clip)  # what will be transferred, drawn on
+    read = f"Reference read: {service.TRANSFER_FRAMES} frames, {size}×{size} centre crop. "
+    if reading.usable:
+        read += f"Motion read: {reading.describe()}."
+    else:
+        read = f"⚠️ {read}{reading.describe()} Upload a clip where something moves, or the camera."
+    shown = draw_reading(clip, reading, display_upscale(clip))
+    return write_mp4(shown, service.new_output_path(), fps=8), read
 
 
 def run_transfer(
@@ -443,6 +448,8 @@ def transfer_for_page(
         f"{out['baseline_seconds']:.2f} s, "
         f"motion fidelity {mf['baseline']:.2f} (measured)"
     )
+    if "motion" in out["info"]:
+        status += f". Motion read: {out['info']['motion']}"
     if method == "vmc" and not motion_prompt:
         status += f". Derived motion prompt: '{appearance_invariant_prompt(prompt)}'."
     job = transfer_side_by_side(out, prompt, method, model_label(student), int(steps), int(seed))

@@ -124,7 +124,7 @@ class TransferRequest:
     invariant_prompt: str = ""  # "" = derived from the prompt
     seed: int = 0
     teacher: str = "embedded"
-    start_look: str = TransferConfig.start_look  # "prompt" (recoloured) or "reference"
+    start_look: str = TransferConfig.start_look  # "layout", "prompt" (recoloured) or "reference"
 
 
 def check_transfer_request(req: TransferRequest) -> TransferConfig:

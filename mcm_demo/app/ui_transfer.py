@@ -31,7 +31,9 @@ def transfer_tab(gr, svc: Service) -> None:
         "Upload a short clip (mp4, webm, mov or gif): the new video takes the prompt's look "
         "and the clip's motion, sampled by a few-step student. Below: the reference, the "
         "transfer, and the same seed without transfer, each with its motion fidelity to the "
-        "reference (1 = the same motion)."
+        "reference (1 = the same motion). The preview draws the motion read from the clip: the "
+        "leading object's track (of two, the larger), or the camera's pan, zoom or roll as the "
+        "subject's motion."
     )
     times = RunTimes()  # this server's measured transfer times, for the method note
     defaults = service.TransferRequest  # the library's defaults, as the CLI's
@@ -80,6 +82,7 @@ def transfer_tab(gr, svc: Service) -> None:
                 motion_prompt = gr.Textbox(label="Motion prompt for tuning (vmc; empty = derived)")
                 t_seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
                 looks = [
+                    ("the prompt's object along the reference's motion", "layout"),
                     ("the reference, recoloured to the prompt's look", "prompt"),
                     ("the reference as it is", "reference"),
                 ]

@@ -115,6 +115,9 @@ TRANSFER_SETTINGS = {  # name → TransferConfig overrides (the must-show rows o
         method="fastvmt", window=None, reuse_every=1
     ),  # dense, a backward every iteration
     "vmc": dict(method="vmc"),
+    # the previous default start: the reference recoloured to a one-step sample's look
+    "fastvmt-recoloured": dict(method="fastvmt", start_look="prompt"),
+    "vmc-recoloured": dict(method="vmc", start_look="prompt"),
 }
 
 
@@ -126,16 +129,24 @@ def transfer_table(
     evaluator,
     json_path: str | None = None,
     log=print,
+    references: str | None = None,
     **knobs,
 ) -> dict:
     """Motion transfer on held-out references for the named settings (`pipe` runs `student`);
-    logs the table, and the speedup when both fastvmt rows ran."""
+    logs the table, and the speedup when both fastvmt rows ran. With `references` (a folder
+    of scripts/make_real_references.py), on those real-footage references instead."""
     unknown = [n for n in names if n not in TRANSFER_SETTINGS]
     if unknown:
         raise ValueError(
             f"unknown setting {unknown[0]!r}; choose from {', '.join(TRANSFER_SETTINGS)}"
         )
     settings = {n: TransferConfig(**{**knobs, **TRANSFER_SETTINGS[n]}) for n in names}
+    if references:
+        from .transfer_real import real_transfer_table
+
+        return real_transfer_table(
+            pipe, settings, references, student, evaluator, json_path, log, limit=num_clips
+        )
     table = evaluate_transfer(
         pipe, settings, transfer_cases(num_clips), student, evaluator, log=log
     )

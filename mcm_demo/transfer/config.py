@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 METHODS = ("fastvmt", "vmc", "none")
-START_LOOKS = ("reference", "prompt")
+START_LOOKS = ("layout", "prompt", "reference")
 
 
 @dataclasses.dataclass
@@ -16,6 +16,7 @@ class TransferConfig:
     method: str = "fastvmt"
     steps: int = 4
     strength: float = 0.75  # start timestep as a share of T: lower keeps more of the reference
+    turn_strength: float = 0.45  # the layout start of a spin starts no higher than this
     seed: int = 0
     # fastvmt
     inner_iterations: int = 24
@@ -32,6 +33,8 @@ class TransferConfig:
     tune_lr: float = 1e-3
     tune_rank: int = 4
     invariant_prompt: str | None = None  # None: derived from the prompt
-    # "prompt": the reference recoloured to a one-step sample of the prompt (with_look) before it
-    # is noised; "reference": the reference as it is
-    start_look: str = "prompt"
+    # "layout": on the embedded teacher, the prompt's object on the prompt's background laid
+    # along the track read from the reference (layout.py; other teachers start from the
+    # reference as it is, the papers' path); "prompt": the reference recoloured to a one-step
+    # sample of the prompt (with_look); "reference": the reference as it is
+    start_look: str = "layout"

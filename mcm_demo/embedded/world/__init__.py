@@ -12,7 +12,7 @@ from .grammar import (
     parse_caption,
     sample_scene,
 )
-from .render import NUM_FRAMES, SIZE, STYLES, render_clip
+from .render import NUM_FRAMES, SINGLE_RADIUS, SIZE, STYLES, Pose, render_along, render_clip
 
 IMAGE_SET_VARIANTS = ("webvid", "laion", "anime", "real", "3d-cartoon")
 
@@ -34,10 +34,13 @@ __all__ = [
     "SIZE",
     "STYLES",
     "ObjectSpec",
+    "Pose",
+    "SINGLE_RADIUS",
     "Scene",
     "all_objects",
     "heldout_scenes",
     "parse_caption",
+    "render_along",
     "render_clip",
     "sample_scene",
     "variant_style",

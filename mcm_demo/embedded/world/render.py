@@ -256,3 +256,16 @@ def render_clip(
     if style == "lq":
         clip = degrade(clip, nprng)
     return clip
+
+
+def render_along(
+    obj: ObjectSpec, background: str, poses: list[Pose], radius: float, style: str = "laion"
+) -> np.ndarray:
+    """One object drawn at the given poses on a flat background: uint8 (len(poses), 64, 64, 3).
+    Motion transfer lays the prompt's object along a reference's track with it."""
+    if style not in STYLES or style == "lq":
+        raise ValueError(f"render_along draws a clean style, not {style!r}")
+    bg = np.array(BACKGROUND_RGB[background], np.float32)
+    frame = np.broadcast_to(bg, (SIZE, SIZE, 3))
+    clip = [_paint_object(frame.copy(), obj, pose, radius, style, None) for pose in poses]
+    return np.clip(np.stack(clip), 0, 255).astype(np.uint8)
