@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from mcm_demo.app import handlers, service
+from mcm_demo.app import handlers, handlers_transfer, service
 from mcm_demo.app.scratch import PrivateFolder
 from mcm_demo.app.service import Request, Service, TransferRequest
 from mcm_demo.app.ui import ASSETS
@@ -32,7 +32,7 @@ def test_generation_and_transfer_load_their_pipeline_under_the_device_lock(stude
     svc = Service(Catalog(student_weights))
     held = []
 
-    def load_pipeline(teacher, device=None, dtype=None):
+    def load_pipeline(teacher, device=None, dtype=None, rival=None):
         held.append(svc.device_lock(device or "cpu").locked())
         raise CheckpointMissing("stop here")
 
@@ -52,7 +52,7 @@ def test_teacher_dropdown_and_upload_preview_load_nothing_during_a_run(student_w
 
     def use_the_page():
         answers["status"] = handlers.teacher_status(svc, "embedded")
-        answers["preview"] = handlers.reference_preview(svc, REFERENCE)
+        answers["preview"] = handlers_transfer.reference_preview(svc, REFERENCE)
 
     with svc.device_lock("cpu"):  # a generation is running
         worker = threading.Thread(target=use_the_page)
@@ -74,7 +74,7 @@ def test_the_pipeline_cache_keeps_the_most_recently_used(tmp_path):
     catalog = Catalog(max_pipelines=2)
     loads = []
 
-    def load(teacher, dtype):
+    def load(teacher, dtype, rival=None):
         loads.append(teacher)
         time.sleep(0.05)  # slow enough for the concurrent callers below to overlap
         return _FakePipe()
@@ -177,14 +177,14 @@ def test_an_upload_is_decoded_once_for_the_preview_and_the_transfer(monkeypatch,
         service, "load_reference", lambda *a, **k: decoded.append(a[0]) or real(*a, **k)
     )
     svc = Service()
-    handlers.reference_preview(svc, REFERENCE)
+    handlers_transfer.reference_preview(svc, REFERENCE)
     again = shutil.copy(REFERENCE, tmp_path / "renamed-by-the-browser.gif")
     assert svc.reference_clip(str(again)).shape == (service.TRANSFER_FRAMES, 64, 64, 3)
     assert decoded == [REFERENCE]
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(os.urandom(2000))
     for _ in range(2):  # an unusable upload's message is kept too
-        assert "could not be decoded" in handlers.reference_preview(svc, str(bad))[1]
+        assert "could not be decoded" in handlers_transfer.reference_preview(svc, str(bad))[1]
     assert decoded == [REFERENCE, str(bad)]
 
 

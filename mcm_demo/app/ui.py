@@ -16,12 +16,10 @@ from .handlers import (
     compare,
     export_comparison,
     model_dropdown_choices,
-    reference_preview,
-    run_transfer,
     teacher_status,
     teacher_switch,
-    transfer_for_page,
 )
+from .handlers_transfer import reference_preview, run_transfer, transfer_for_page
 from .notes import SPEEDUP_NOTE, column_note
 from .service import Service
 from .ui_parts import export_updates, hide_downloads_on, on_gpu

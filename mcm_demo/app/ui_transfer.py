@@ -7,7 +7,8 @@ import os
 
 from ..catalog import student_names
 from . import service
-from .handlers import TRANSFER_PROMPTS, model_label, reference_preview, transfer_for_page
+from .handlers import model_label
+from .handlers_transfer import TRANSFER_PROMPTS, reference_preview, transfer_for_page
 from .notes import RunTimes, method_note
 from .service import Service
 from .ui_parts import export_updates, hide_downloads_on, on_gpu
