@@ -49,6 +49,7 @@ from .requests import (  # noqa: F401  (the service's vocabulary, named from her
     as_number,
     check_request,
     model_choices,
+    pipeline_prompt,
 )
 from .scratch import PrivateFolder
 
@@ -249,11 +250,12 @@ class Service:
         sampler = self.catalog.use_student(pipe, req.teacher, student)
         sampling = time.perf_counter()
         frames = pipe(
-            req.prompt,
+            pipeline_prompt(req),
             num_inference_steps=req.steps,
             guidance_scale=req.guidance,
             sampler=sampler,
             num_frames=req.frames,
+            windowing=None if req.windows else False,
             callback=on_step if previews else None,
             generator=torch.Generator().manual_seed(req.seed),
         )[0]
