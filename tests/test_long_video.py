@@ -233,3 +233,53 @@ def test_prompt_travel_gives_each_frame_its_text(tiny_pipeline):
 def test_prompt_travel_bad_input_says_why(tiny_pipeline, schedule, words):
     with pytest.raises(PipelineInputError, match=words):
         tiny_pipeline(schedule, num_frames=16, num_inference_steps=1)
+
+
+# -- the command line and the page ------------------------------------------------------------
+def test_cli_prompt_travel_writes_a_long_clip_and_bad_lines_say_why(tmp_path):
+    import subprocess
+    import sys
+
+    from mcm_demo.video_io import probe
+
+    def cli(*args):
+        cmd = [sys.executable, "-m", "mcm_demo", "generate", "--adapter", "lcm", "--steps", "1"]
+        return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=300)
+
+    out = tmp_path / "travel.mp4"
+    ok = cli("--prompt", f"0: {PROMPT}", "--prompt", f"12: {OTHER}", "--frames", "24", "--out", out)
+    assert ok.returncode == 0, ok.stderr
+    assert probe(str(out))["frames"] == 24
+    bad = cli("--prompt", f"4: {PROMPT}", "--frames", "24", "--out", tmp_path / "x.mp4")
+    assert bad.returncode == 2 and "starts at frame 0" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_page_makes_a_long_travelling_pair_with_its_side_by_side(with_students):
+    from mcm_demo.app import service, ui
+
+    updates = list(
+        ui.compare(
+            with_students,
+            "ignored when travelling",
+            "embedded",
+            "webvid",
+            1,
+            0,
+            False,
+            24,
+            8,
+            "lcm",
+            "mcm-webvid",
+            3,
+            5.0,
+            speedup=False,
+            travel=f"0: {PROMPT}\n12: {OTHER}",
+        )
+    )
+    job = updates[-1][8]
+    assert [p.frames.shape[0] for p in job.panels] == [24, 24]
+    assert job.caption.startswith(f'"0: {PROMPT} → 12: {OTHER}"')
+    req = service.Request(PROMPT, "lcm", 1, frames=24, travel=f"0: {PROMPT}\n30: {OTHER}")
+    with pytest.raises(PipelineInputError, match="frames 0–23"):
+        service.check_request(req, with_students.catalog)

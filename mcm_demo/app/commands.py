@@ -36,6 +36,7 @@ from .exports import (
     write_side_by_side,
 )
 from .handlers import model_label
+from .requests import travel_caption
 from .service import Service
 
 
@@ -241,7 +242,7 @@ def cmd_compare(args) -> int:
         + ", ".join(f"{m} {base / s:.1f}x" for m, s in seconds.items())
     )
     if args.out:
-        said = prompt if isinstance(prompt, str) else " → ".join(travel.splitlines())
+        said = travel_caption(travel) or prompt
         caption = comparison_caption(said, requests[0][1].seed, args.teacher)
         _write_side_by_side(SideBySide(tuple(panels), caption, fps), args.out, args.gif)
     return 0

@@ -111,6 +111,15 @@ def check_request(req: Request, catalog: Catalog | None = None) -> Request:
     )
 
 
+def travel_caption(travel: str) -> str:
+    """Prompt-travel lines as one caption ("0: … → 32: …"); "" for none or unreadable ones."""
+    try:
+        schedule = parse_prompt_schedule(travel or "")
+    except ValueError:
+        return ""
+    return " → ".join(f"{frame}: {text}" for frame, text in schedule.items())
+
+
 def pipeline_prompt(req: Request) -> str | dict[int, str]:
     """What the pipeline is given: the prompt, or with prompt travel {frame: prompt}."""
     return parse_prompt_schedule(req.travel) if req.travel.strip() else req.prompt
