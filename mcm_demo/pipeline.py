@@ -286,15 +286,15 @@ class TextToVideoPipeline(DiffusionPipeline):
         """`prompt` as {frame: prompt} travels between prompts (their text embeddings
         interpolated per frame). `windowing`: None samples clips longer than the teacher's
         trained length in overlapping windows of that length (FreeNoise) and shorter ones
-        whole; False samples every clip whole (the frame-position table stretched over it);
-        a `windows.Windowing` sets the windows."""
+        whole (True: the same); False samples every clip whole (the frame-position table
+        stretched over it); a `windows.Windowing` sets the windows."""
         # 1. Check inputs; the UI shows these messages as they are.
         num_frames = num_frames or 8
         prompts = self.check_inputs(
             prompt, num_inference_steps, num_frames, guidance_scale, sampler
         )
         travel = isinstance(prompt, dict)
-        if windowing is None:
+        if windowing is None or windowing is True:
             window = trained_frames(self.unet)
             windowing = windows.Windowing(window) if num_frames > window else None
         windowing = windowing or None
