@@ -283,3 +283,28 @@ def test_page_makes_a_long_travelling_pair_with_its_side_by_side(with_students):
     req = service.Request(PROMPT, "lcm", 1, frames=24, travel=f"0: {PROMPT}\n30: {OTHER}")
     with pytest.raises(PipelineInputError, match="frames 0–23"):
         service.check_request(req, with_students.catalog)
+
+
+def test_the_long_video_benchmark_tracks_a_rendered_object():
+    """benchmarks/long_video.py's readings on a real clip of the world: the object's track goes
+    the prompted way with no reversal, and no step stands out at the window borders."""
+    import importlib.util
+    from pathlib import Path
+
+    from mcm_demo.embedded.world import render_clip
+    from mcm_demo.embedded.world.grammar import ObjectSpec, Scene
+
+    path = Path(__file__).parents[1] / "benchmarks" / "long_video.py"
+    spec = importlib.util.spec_from_file_location("long_video", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    scene = Scene("black", (ObjectSpec("circle", "red", "right"),))
+    clip = render_clip(scene, "laion", 0)
+    track = bench.object_track(clip)
+    assert np.all(np.diff(track[:, 0]) > 1) and np.abs(np.diff(track[:, 1])).max() < 0.5
+    assert bench.longest_reversal(track, bench.DIRECTIONS["right"]) == 0
+    assert bench.longest_reversal(track[::-1], bench.DIRECTIONS["right"]) == len(track) - 1
+    assert np.allclose(bench.border_ratios(track), 1, atol=0.1)
+    jumped = track.copy()
+    jumped[4:, 0] += 10  # a cut at the window border 3 → 4
+    assert bench.border_ratios(jumped)[0] > 3
