@@ -283,11 +283,12 @@ class TextToVideoPipeline(DiffusionPipeline):
         timestep_scaling: float = TIMESTEP_SCALING,
         windowing: windows.Windowing | bool | None = None,
     ):
-        """`prompt` as {frame: prompt} travels between prompts (their text embeddings
-        interpolated per frame). `windowing`: None samples clips longer than the teacher's
-        trained length in overlapping windows of that length (FreeNoise) and shorter ones
-        whole (True: the same); False samples every clip whole (the frame-position table
-        stretched over it); a `windows.Windowing` sets the windows."""
+        """`prompt` as {frame: prompt} travels between prompts: each holds, then its text
+        embedding blends into the next one's over the trained length before the next frame.
+        `windowing`: None samples clips longer than the teacher's trained length in
+        overlapping windows of that length (FreeNoise) and shorter ones whole (True: the
+        same); False samples every clip whole (the frame-position table stretched over it);
+        a `windows.Windowing` sets the windows."""
         # 1. Check inputs; the UI shows these messages as they are.
         num_frames = num_frames or 8
         prompts = self.check_inputs(
@@ -310,8 +311,9 @@ class TextToVideoPipeline(DiffusionPipeline):
         consistency = sampler == "consistency"
         do_cfg = guidance_scale > 1.0 and not consistency
         cond = self.encode_prompt(prompts)
-        if travel:  # one condition per frame: (1, F, T, D)
-            cond = windows.interpolate_prompts(cond, list(prompt), num_frames)[None]
+        if travel:  # one condition per frame (1, F, T, D), blending over a trained window
+            ramp = trained_frames(self.unet)
+            cond = windows.interpolate_prompts(cond, list(prompt), num_frames, ramp)[None]
         batch = len(cond)
         if do_cfg:
             uncond = self.encode_prompt([negative_prompt] * batch)

@@ -147,21 +147,26 @@ def check_prompt_schedule(schedule: dict[int, str], num_frames: int) -> dict[int
     return schedule
 
 
-def travel_weights(keyframes: list[int], num_frames: int) -> torch.Tensor:
-    """(F, K): how much of each keyframe's text embedding frame f gets. Linear between
-    neighbouring keyframes, the last one held to the end (diffusers' FreeNoise `_lerp`)."""
+def travel_weights(keyframes: list[int], num_frames: int, ramp: int | None = None) -> torch.Tensor:
+    """(F, K): how much of each keyframe's text embedding frame f gets. Each prompt holds, then
+    blends linearly into the next over the `ramp` frames before the next keyframe, which is
+    fully in from its own frame on; the last prompt holds to the end. `ramp` None blends over
+    the whole span between keyframes (diffusers' FreeNoise `_lerp`)."""
     weights = torch.zeros(num_frames, len(keyframes))
     for f in range(num_frames):
         k = max(i for i, start in enumerate(keyframes) if start <= f)
         if k + 1 == len(keyframes):
             weights[f, k] = 1.0
             continue
-        a = (f - keyframes[k]) / (keyframes[k + 1] - keyframes[k])
+        start = keyframes[k] if ramp is None else max(keyframes[k], keyframes[k + 1] - ramp)
+        a = max(f - start, 0) / (keyframes[k + 1] - start)
         weights[f, k], weights[f, k + 1] = 1 - a, a
     return weights
 
 
-def interpolate_prompts(embeddings: torch.Tensor, keyframes: list[int], num_frames: int):
+def interpolate_prompts(
+    embeddings: torch.Tensor, keyframes: list[int], num_frames: int, ramp: int | None = None
+):
     """(K, T, D) embeddings of the keyframes' prompts → (F, T, D), one per frame."""
-    weights = travel_weights(keyframes, num_frames).to(embeddings)
+    weights = travel_weights(keyframes, num_frames, ramp).to(embeddings)
     return torch.einsum("fk,ktd->ftd", weights, embeddings)

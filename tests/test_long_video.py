@@ -200,6 +200,9 @@ def test_travel_weights_interpolate_between_keyframes_and_hold_the_last():
     assert w[0].tolist() == [1, 0, 0] and w[2].tolist() == [0.5, 0.5, 0]
     assert w[4].tolist() == [0, 1, 0] and w[5].tolist() == [0, 0.5, 0.5]
     assert w[6:].tolist() == [[0, 0, 1]] * 3
+    ramped = travel_weights([0, 32], 40, ramp=8)  # A holds to frame 24, B is in from 32
+    assert ramped[:25, 0].tolist() == [1.0] * 25 and ramped[28].tolist() == [0.5, 0.5]
+    assert ramped[32:, 1].tolist() == [1.0] * 8
 
 
 def test_prompt_travel_gives_each_frame_its_text(tiny_pipeline):
@@ -217,7 +220,7 @@ def test_prompt_travel_gives_each_frame_its_text(tiny_pipeline):
     assert (
         torch.allclose(text[0], a) and torch.allclose(text[12], b) and torch.allclose(text[15], b)
     )
-    assert torch.allclose(text[6], (a + b) / 2, atol=1e-6)
+    assert torch.allclose(text[4], a) and torch.allclose(text[8], (a + b) / 2, atol=1e-6)
     one = tiny_pipeline({0: PROMPT}, num_frames=16, **_seeded())
     assert np.allclose(one, tiny_pipeline(PROMPT, num_frames=16, **_seeded()), atol=1e-5)
 
