@@ -44,10 +44,14 @@ DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1), "
 MODES = {"windowed": None, "stretched": False}  # the pipeline's `windowing` argument
 
 
+TEACHER_STEPS = [50]  # --teacher-steps
+
+
 def settings(model: str) -> dict:
-    """A model's sampling settings as the page runs them (students 4 steps, teacher DDIM-50+CFG)."""
+    """A model's sampling settings (students 4 steps, the teacher DDIM-N + CFG, N=50 unless
+    --teacher-steps says otherwise)."""
     if model == "teacher":
-        return dict(num_inference_steps=50, guidance_scale=5.0)
+        return dict(num_inference_steps=TEACHER_STEPS[0], guidance_scale=5.0)
     return dict(num_inference_steps=4)
 
 
@@ -253,16 +257,21 @@ def travel(args) -> dict:
     return results
 
 
-def cost_one(model: str, frames: int, mode: str) -> dict:
-    """One clip's seconds and this process's peak memory above what loading took (run alone)."""
+def cost_one(model: str, frames: int, mode: str, teacher_steps: int, repeats: int) -> dict:
+    """A clip's seconds (the fastest of `repeats`: on a shared machine the others are slowed
+    by other jobs) and this process's peak memory above what loading and an 8-frame clip took."""
     torch.set_num_threads(1)
+    TEACHER_STEPS[0] = teacher_steps
     pipe, sampler, _ = load(model)
     prompt = ["a red circle moving right on a black background"]
     generate(pipe, sampler, model, prompt, WINDOW, "windowed", 0)  # first-call allocations
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
-    generate(pipe, sampler, model, prompt, frames, mode, 0)
-    seconds = time.perf_counter() - t0
+    seconds = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        generate(pipe, sampler, model, prompt, frames, mode, 0)
+        seconds.append(time.perf_counter() - t0)
+    seconds = min(seconds)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"seconds": seconds, "peak_mb_above_8_frames": (peak - loaded) / 1024}
 
@@ -274,6 +283,7 @@ def cost(args) -> dict:
             for mode in args.modes:
                 env = {**os.environ, "OMP_NUM_THREADS": "1"}
                 cmd = [sys.executable, __file__, "_cost", model, str(frames), mode]
+                cmd += [str(args.teacher_steps), str(args.repeats)]
                 out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 r["seconds per frame"] = r["seconds"] / frames
@@ -290,8 +300,8 @@ def cost(args) -> dict:
 
 def main(argv=None) -> None:
     if argv is None and sys.argv[1:2] == ["_cost"]:
-        model, frames, mode = sys.argv[2:5]
-        print(json.dumps(cost_one(model, int(frames), mode)))
+        model, frames, mode, teacher_steps, repeats = sys.argv[2:7]
+        print(json.dumps(cost_one(model, int(frames), mode, int(teacher_steps), int(repeats))))
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("what", choices=["consistency", "travel", "cost"])
@@ -302,10 +312,13 @@ def main(argv=None) -> None:
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     p.add_argument("--seed", type=int, default=4300)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--teacher-steps", type=int, default=50, help="the teacher's DDIM steps")
+    p.add_argument("--repeats", type=int, default=3, help="cost: clips timed, the fastest kept")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--save-clips", help="save 8 clips per model to <prefix>-<model>.npz")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    TEACHER_STEPS[0] = args.teacher_steps
     results = {"consistency": consistency, "travel": travel, "cost": cost}[args.what](args)
     if args.json:
         with open(args.json, "w") as f:
