@@ -124,9 +124,9 @@ def border_ratios(track: np.ndarray, stride: int = WINDOW // 2) -> np.ndarray:
     return steps[border] / max(inside, 0.25)  # a still object's steps are ~0 px: no 0/0
 
 
-def seams(tracks) -> dict:
+def seams(tracks, stride: int = WINDOW // 2) -> dict:
     """The border steps' ratios: every border of every clip, and each clip's worst."""
-    ratios = [border_ratios(t) for t in tracks]
+    ratios = [border_ratios(t, stride) for t in tracks]
     pooled = np.concatenate(ratios)
     worst = np.array([np.nanmax(r) if np.isfinite(r).any() else np.nan for r in ratios])
     return {
