@@ -37,6 +37,7 @@ from mcm_demo.embedded.world import COLOURS, SHAPES
 from mcm_demo.embedded.world.grammar import heldout_scenes
 from mcm_demo.metrics.evaluator import HEADS
 from mcm_demo.video_io import to_uint8
+from mcm_demo.windows import Windowing
 
 WINDOW = 8  # the embedded teacher's trained length, and the evaluator's clip length
 READS = ("shape", "colour", "background")
@@ -45,6 +46,7 @@ MODES = {"windowed": None, "stretched": False}  # the pipeline's `windowing` arg
 
 
 TEACHER_STEPS = [50]  # --teacher-steps
+STRIDE = [None]  # --stride: None, the pipeline's default (half a window)
 
 
 def settings(model: str) -> dict:
@@ -62,6 +64,13 @@ def load(model: str):
     return pipe, sampler, cat
 
 
+def windowing(mode: str):
+    """The pipeline's `windowing` for a mode (windowed at --stride, if given)."""
+    if mode == "windowed" and STRIDE[0]:
+        return Windowing(WINDOW, STRIDE[0])
+    return MODES[mode]
+
+
 def generate(pipe, sampler, model, prompts, frames, mode, seed, batch=8) -> np.ndarray:
     """uint8 clips (N, F, 64, 64, 3), `batch` prompts a call, seeded per batch."""
     clips = []
@@ -70,7 +79,7 @@ def generate(pipe, sampler, model, prompts, frames, mode, seed, batch=8) -> np.n
             prompts[start : start + batch],
             sampler=sampler,
             num_frames=frames,
-            windowing=MODES[mode],
+            windowing=windowing(mode),
             generator=torch.Generator().manual_seed(seed + start),
             **settings(model),
         )
@@ -180,7 +189,7 @@ def consistency(args) -> dict:
             ).all(1)
             r["same object in every window"] = float(same.mean())
             tracks = [object_track(c) for c in clips]
-            r.update(seams(tracks))
+            r.update(seams(tracks, STRIDE[0] or WINDOW // 2))
             reversals = [
                 longest_reversal(t, DIRECTIONS[s.objects[0].motion])
                 for t, s in zip(tracks, scenes)
@@ -314,11 +323,13 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--teacher-steps", type=int, default=50, help="the teacher's DDIM steps")
     p.add_argument("--repeats", type=int, default=3, help="cost: clips timed, the fastest kept")
+    p.add_argument("--stride", type=int, help="windowed: windows of 8 this many frames apart")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--save-clips", help="save 8 clips per model to <prefix>-<model>.npz")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     TEACHER_STEPS[0] = args.teacher_steps
+    STRIDE[0] = args.stride
     results = {"consistency": consistency, "travel": travel, "cost": cost}[args.what](args)
     if args.json:
         with open(args.json, "w") as f:
