@@ -5,6 +5,7 @@ The sampler is a pure function from `samplers.py`; this class only wraps the UNe
 denoiser (prediction type, classifier-free guidance) and hands it over.
 """
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 
@@ -15,7 +16,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from . import adapters as adapter_ops
 from . import models as _saved_folders_name_this  # noqa: F401 (see models.py)
-from . import samplers
+from . import samplers, windows
+from .free_noise import per_frame_text, windowed_temporal_layers
 from .schedule import (
     TIMESTEP_SCALING,
     alpha_sigma_at,
@@ -36,7 +38,7 @@ class Limits:
     validator (`app.service.check_request`), the CLI and the page's sliders read them."""
 
     prompt_chars: int = 2000
-    frames: tuple[int, int] = (2, 32)
+    frames: tuple[int, int] = (2, 128)  # past the trained window: in windows (FreeNoise)
     teacher_steps: tuple[int, int] = (1, 1000)
     student_steps: tuple[int, int] = (1, 8)  # the consistency students are few-step samplers
     guidance: tuple[float, float] = (0.0, 50.0)
@@ -89,11 +91,26 @@ def device_and_dtype(module: torch.nn.Module) -> tuple[torch.device, torch.dtype
 
 
 def unet_forward(unet, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-    """The UNet's raw output for (B, C, F, H, W) latents. UNet3D takes one text row per clip;
-    AnimateDiff's UNetMotionModel folds the frames into the batch and wants one per frame."""
+    """The UNet's raw output for (B, C, F, H, W) latents and text (B, T, D), one condition per
+    clip, or (B, F, T, D), one per frame (prompt travel). UNet3D takes one text row per clip
+    (per-frame text reaches its spatial transformers through `per_frame_text`); AnimateDiff's
+    UNetMotionModel folds the frames into the batch and wants one per frame."""
     if isinstance(unet, UNetMotionModel):
-        text = text.repeat_interleave(x.shape[2], dim=0)
+        rows = text.flatten(0, 1) if text.dim() == 4 else text.repeat_interleave(x.shape[2], 0)
+        return unet(x, t, encoder_hidden_states=rows).sample
+    if text.dim() == 4:
+        with per_frame_text(unet, text.flatten(0, 1)):
+            return unet(x, t, encoder_hidden_states=text[:, 0]).sample
     return unet(x, t, encoder_hidden_states=text).sample
+
+
+def trained_frames(unet) -> int:
+    """The clip length a teacher was trained on: the window of windowed sampling. The embedded
+    UNet knows it (its frame-position table); ModelScopeT2V was trained on 16 frames, and so
+    were AnimateDiff's motion adapters (their position tables may be longer: up to 32)."""
+    if isinstance(unet, UNetMotionModel):
+        return min(16, int(unet.config.motion_max_seq_length))
+    return int(getattr(unet.config, "num_frame_positions", 16))
 
 
 @torch.no_grad()
@@ -215,7 +232,14 @@ class TextToVideoPipeline(DiffusionPipeline):
         return denoise
 
     def check_inputs(self, prompt, num_inference_steps, num_frames, guidance_scale, sampler):
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if isinstance(prompt, dict):  # prompt travel: {frame: prompt}
+            try:
+                windows.check_prompt_schedule(prompt, num_frames or 0)
+            except ValueError as error:
+                raise PipelineInputError(str(error)) from None
+            prompts = list(prompt.values())
+        else:
+            prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts:
             check_prompt("")
         for p in prompts:
@@ -245,7 +269,7 @@ class TextToVideoPipeline(DiffusionPipeline):
     @torch.no_grad()
     def __call__(
         self,
-        prompt: str | list[str],
+        prompt: str | list[str] | dict[int, str],
         negative_prompt: str = "",
         num_inference_steps: int = 25,
         guidance_scale: float = 5.0,
@@ -259,12 +283,24 @@ class TextToVideoPipeline(DiffusionPipeline):
         output_type: str = "np",
         timestep_scaling: float = TIMESTEP_SCALING,
         consistency_guidance: float = 1.0,
+        windowing: windows.Windowing | bool | None = None,
     ):
+        """`prompt` as {frame: prompt} travels between prompts: each holds, then its text
+        embedding blends into the next one's over the trained length before the next frame.
+        `windowing`: None samples clips longer than the teacher's trained length in
+        overlapping windows of that length (FreeNoise) and shorter ones whole (True: the
+        same); False samples every clip whole (the frame-position table stretched over it);
+        a `windows.Windowing` sets the windows."""
         # 1. Check inputs; the UI shows these messages as they are.
         num_frames = num_frames or 8
         prompts = self.check_inputs(
             prompt, num_inference_steps, num_frames, guidance_scale, sampler
         )
+        travel = isinstance(prompt, dict)
+        if windowing is None or windowing is True:
+            window = trained_frames(self.unet)
+            windowing = windows.Windowing(window) if num_frames > window else None
+        windowing = windowing or None
         device, dtype = device_and_dtype(self.unet)
         # UNet3D's temporal convs carry a hard-coded dropout: sampling must be in eval mode.
         # (`eval()` walks every submodule, so only a model left in training mode pays for it.)
@@ -279,8 +315,14 @@ class TextToVideoPipeline(DiffusionPipeline):
         guidance_scale = consistency_guidance if consistency else guidance_scale
         do_cfg = guidance_scale > 1.0
         cond = self.encode_prompt(prompts)
+        if travel:  # one condition per frame (1, F, T, D), blending over a trained window
+            ramp = trained_frames(self.unet)
+            cond = windows.interpolate_prompts(cond, list(prompt), num_frames, ramp)[None]
+        batch = len(cond)
         if do_cfg:
-            uncond = self.encode_prompt([negative_prompt] * len(prompts))
+            uncond = self.encode_prompt([negative_prompt] * batch)
+            if travel:
+                uncond = uncond[:, None].expand_as(cond)
             text = torch.cat([uncond, cond]).to(dtype)
         else:
             text = cond.to(dtype)
@@ -302,7 +344,7 @@ class TextToVideoPipeline(DiffusionPipeline):
             width or self.unet.config.sample_size * scale,
         )
         shape = (
-            len(prompts),
+            batch,
             self.unet.config.in_channels,
             num_frames,
             height // scale,
@@ -312,22 +354,35 @@ class TextToVideoPipeline(DiffusionPipeline):
             latents = torch.randn(
                 shape, generator=generator, device=generator.device if generator else "cpu"
             )
+            if windowing is not None:  # FreeNoise: later windows reuse the first one's noise
+                latents = windows.reschedule_noise(latents, windowing, generator)
         latents = latents.to(device, torch.float32)
 
         # 5. The denoiser the sampler calls: UNet → x0, with guidance (or the student's
         #    boundary-scaled estimate).
         denoise = self.denoiser(text, consistency, guidance_scale, timestep_scaling)
 
-        # 6. Sample.
+        # 6. Sample; a long clip's temporal layers see it in overlapping windows, fused.
         alphas_cumprod = self.scheduler.alphas_cumprod.to(torch.float64)
-        if consistency:
-            latents = samplers.sample_consistency(
-                denoise, latents, timesteps, alphas_cumprod, generator=generator, callback=callback
-            )
-        else:
-            latents = samplers.SAMPLERS[sampler](
-                denoise, latents, timesteps, alphas_cumprod, callback=callback
-            )
+        in_windows = (
+            windowed_temporal_layers(self.unet, windowing, num_frames)
+            if windowing is not None
+            else contextlib.nullcontext()
+        )
+        with in_windows:
+            if consistency:
+                latents = samplers.sample_consistency(
+                    denoise,
+                    latents,
+                    timesteps,
+                    alphas_cumprod,
+                    generator=generator,
+                    callback=callback,
+                )
+            else:
+                latents = samplers.SAMPLERS[sampler](
+                    denoise, latents, timesteps, alphas_cumprod, callback=callback
+                )
 
         # 7. Decode.
         if output_type == "latent":

@@ -37,9 +37,28 @@ def _add_clip_flags(p) -> None:
     )
 
 
+PROMPT_HELP = (
+    "the prompt; repeat as FRAME:TEXT for prompt travel (e.g. --prompt '0: a red circle "
+    "moving right on a black background' --prompt '32: a blue star moving up on a black "
+    "background'), the text embeddings interpolated between the frames"
+)
+
+
+def _add_long_video_flags(p) -> None:
+    p.add_argument("--prompt", action="append", help=f"{PROMPT_HELP} (default {DEFAULT_PROMPT!r})")
+    p.add_argument(
+        "--windows",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="sample clips longer than the teacher's trained length (8 embedded, 16 ModelScope "
+        "and AnimateDiff) in overlapping windows of it (FreeNoise); --no-windows stretches the "
+        "embedded UNet's frame-position table over the whole clip instead",
+    )
+
+
 def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="prompt → mp4")
-    p.add_argument("--prompt", default=DEFAULT_PROMPT)
+    _add_long_video_flags(p)
     p.add_argument("--teacher", default="embedded")
     p.add_argument("--sampler", default="ddim", choices=["ddim", "dpm++"])
     p.add_argument(
@@ -145,7 +164,7 @@ def _add_compare(sub) -> None:
     p = sub.add_parser(
         "compare", help="the app's side-by-side: two models, one prompt and seed → two mp4s"
     )
-    p.add_argument("--prompt", default=DEFAULT_PROMPT)
+    _add_long_video_flags(p)
     p.add_argument("--teacher", default="embedded")
     p.add_argument("--left", default="lcm", help="teacher, lcm or mcm-<variant>")
     p.add_argument("--right", default="mcm-webvid")

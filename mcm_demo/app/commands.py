@@ -13,6 +13,7 @@ import torch
 from .. import competitors
 from ..adapters import find_adapter_folders, is_adapter_folder
 from ..catalog import (
+    DEFAULT_PROMPT,
     TEACHERS,
     Catalog,
     clip_defaults,
@@ -25,6 +26,7 @@ from ..eval.tables import format_tables, run_sampler_table, select_row
 from ..eval.transfer import transfer_table
 from ..pipeline import LIMITS, PipelineInputError, check_prompt, check_range, check_seed
 from ..video_io import UploadError, display_upscale, write_mp4
+from ..windows import prompt_or_schedule
 from . import service
 from .bench import bench_stream
 from .exports import (
@@ -35,6 +37,7 @@ from .exports import (
     write_side_by_side,
 )
 from .handlers import model_label
+from .requests import travel_caption
 from .service import Service
 
 
@@ -73,8 +76,17 @@ def _service(args) -> Service:
     return Service(_catalog(args))
 
 
+def _prompt(args) -> str | dict[int, str]:
+    """`--prompt` given once (a prompt) or as FRAME:TEXT lines (prompt travel)."""
+    try:
+        prompt = prompt_or_schedule(args.prompt or [DEFAULT_PROMPT])
+    except ValueError as err:
+        raise PipelineInputError(str(err)) from None
+    return check_prompt(prompt) if isinstance(prompt, str) else prompt
+
+
 def cmd_generate(args) -> int:
-    check_prompt(args.prompt)
+    prompt = _prompt(args)
     limits = LIMITS.student_steps if args.adapter else LIMITS.teacher_steps
     check_range(args.steps, limits, "Steps must be from {lo} to {hi}")
     generator = torch.Generator().manual_seed(check_seed(args.seed))
@@ -97,12 +109,13 @@ def cmd_generate(args) -> int:
     default_frames, default_fps = clip_defaults(args.teacher)
     t0 = time.perf_counter()
     frames = pipe(
-        args.prompt,
+        prompt,
         num_inference_steps=args.steps,
         guidance_scale=args.guidance,
         sampler=sampler,
         num_frames=args.frames or default_frames,
         generator=generator,
+        windowing=None if args.windows else False,
     )[0]
     seconds = time.perf_counter() - t0
     write_mp4(frames, args.out, fps=args.fps or default_fps, upscale=args.upscale)
@@ -175,13 +188,14 @@ def cmd_compare(args) -> int:
     """The page's compare mode: two models, one prompt and seed, their mp4s and speedups."""
 
     svc = _service(args)
-
+    prompt = _prompt(args)
+    travel = "" if isinstance(prompt, str) else "\n".join(f"{f}: {p}" for f, p in prompt.items())
     requests = [
         (
             side,
             service.check_request(
                 service.Request(
-                    args.prompt,
+                    prompt if isinstance(prompt, str) else prompt[0],
                     model,
                     args.teacher_steps if model == service.TEACHER_MODEL else args.steps,
                     args.seed,
@@ -189,6 +203,8 @@ def cmd_compare(args) -> int:
                     args.guidance,
                     args.teacher,
                     args.fps,
+                    travel,
+                    args.windows,
                 ),
                 svc.catalog,
             ),
@@ -229,7 +245,8 @@ def cmd_compare(args) -> int:
         + ", ".join(f"{m} {base / s:.1f}x" for m, s in seconds.items())
     )
     if args.out:
-        caption = comparison_caption(args.prompt, requests[0][1].seed, args.teacher)
+        said = travel_caption(travel) or prompt
+        caption = comparison_caption(said, requests[0][1].seed, args.teacher)
         _write_side_by_side(SideBySide(tuple(panels), caption, fps), args.out, args.gif)
     return 0
 

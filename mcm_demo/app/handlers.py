@@ -32,6 +32,7 @@ from .exports import (
     comparison_caption,
     write_side_by_side,
 )
+from .requests import travel_caption
 from .service import FPS_RANGE, Service, as_number
 
 # The page's examples: (prompt, style variant, steps, seed). At 4 steps, seeds 0-3, the
@@ -146,7 +147,7 @@ def teacher_switch(svc: Service, teacher: str, variant: str) -> TeacherPage:
 
 
 def _column_request(
-    prompt, model, steps, teacher_steps, seed, frames, guidance, teacher, fps=8.0
+    prompt, model, steps, teacher_steps, seed, frames, guidance, teacher, fps=8.0, travel=""
 ) -> service.Request:
     return service.Request(
         prompt,
@@ -157,6 +158,7 @@ def _column_request(
         guidance,
         teacher,
         fps,
+        travel or "",
     )
 
 
@@ -229,6 +231,7 @@ def compare(
     guidance,
     progress=None,
     speedup: bool = True,
+    travel: str = "",
 ):
     """The page's one handler: stream the left column, then the right, then the speedups.
 
@@ -258,7 +261,7 @@ def compare(
     timings, panels = {}, []
     for side, model in ((0, left), (1, right)):
         req = _column_request(
-            prompt, model, steps, teacher_steps, seed, frames, guidance, teacher, fps
+            prompt, model, steps, teacher_steps, seed, frames, guidance, teacher, fps, travel
         )
 
         def on_step(i, n, label, side=side):
@@ -274,7 +277,9 @@ def compare(
                 panels.append(column_panel(label, result.frames, req.steps, result.seconds))
     if panels:
         outputs[8] = SideBySide(
-            tuple(panels), comparison_caption(prompt, seed, teacher), float(fps)
+            tuple(panels),
+            comparison_caption(travel_caption(travel) or prompt, seed, teacher),
+            float(fps),
         )
     if not timings:
         outputs[7] = "Nothing was generated: see the messages above."

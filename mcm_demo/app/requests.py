@@ -15,6 +15,7 @@ from ..pipeline import (
     check_seed,
     whole_number,
 )
+from ..windows import check_prompt_schedule, parse_prompt_schedule
 
 TEACHER_MODEL = "teacher"
 # The teacher at the students' step count (DDIM + CFG): the paper's few-step DDIM row, and the
@@ -34,6 +35,8 @@ class Request:
     guidance: float = 5.0  # the teacher's CFG; students have guidance distilled in
     teacher: str = "embedded"
     fps: float | None = None  # the mp4's frame rate; None: the teacher's own
+    travel: str = ""  # prompt travel: "FRAME: prompt" lines (docs/long-video.md); "" = none
+    windows: bool = True  # past the teacher's trained length, sample in windows (FreeNoise)
 
 
 def model_choices(teacher: str = "embedded", catalog: Catalog | None = None) -> list[str]:
@@ -100,6 +103,28 @@ def check_request(req: Request, catalog: Catalog | None = None) -> Request:
     )
     fps = default_fps if req.fps is None else req.fps
     fps = check_range(as_number(fps, "Frames per second"), (1, 60), FPS_RANGE)
+    travel = _text(req.travel or "", "Prompt travel")
+    if travel.strip():
+        try:
+            schedule = check_prompt_schedule(parse_prompt_schedule(travel), frames)
+        except ValueError as err:
+            raise PipelineInputError(str(err)) from None
+        for text in schedule.values():
+            check_prompt(text, "A prompt-travel line")
     return dataclasses.replace(
-        req, steps=steps, seed=seed, frames=frames, guidance=guidance, fps=fps
+        req, steps=steps, seed=seed, frames=frames, guidance=guidance, fps=fps, travel=travel
     )
+
+
+def travel_caption(travel: str) -> str:
+    """Prompt-travel lines as one caption ("0: … → 32: …"); "" for none or unreadable ones."""
+    try:
+        schedule = parse_prompt_schedule(travel or "")
+    except ValueError:
+        return ""
+    return " → ".join(f"{frame}: {text}" for frame, text in schedule.items())
+
+
+def pipeline_prompt(req: Request) -> str | dict[int, str]:
+    """What the pipeline is given: the prompt, or with prompt travel {frame: prompt}."""
+    return parse_prompt_schedule(req.travel) if req.travel.strip() else req.prompt

@@ -52,6 +52,7 @@ from .requests import (  # noqa: F401  (the service's vocabulary, named from her
     as_number,
     check_request,
     model_choices,
+    pipeline_prompt,
 )
 from .scratch import PrivateFolder
 
@@ -259,10 +260,11 @@ class Service:
             run = {"guidance_scale": req.guidance, "sampler": sampler}
         sampling = time.perf_counter()
         frames = pipe(
-            req.prompt,
+            pipeline_prompt(req),
             num_inference_steps=req.steps,
             num_frames=req.frames,
             **run,
+            windowing=None if req.windows else False,
             callback=on_step if previews else None,
             generator=torch.Generator().manual_seed(req.seed),
         )[0]

@@ -22,6 +22,7 @@ from .handlers import (
 from .handlers_transfer import reference_preview, run_transfer, transfer_for_page
 from .notes import SPEEDUP_NOTE, column_note
 from .service import Service
+from .ui_long import PAGE_MAX_FRAMES, long_video_section
 from .ui_parts import export_updates, hide_downloads_on, on_gpu
 from .ui_transfer import ASSETS, reference_examples, transfer_tab
 
@@ -103,7 +104,9 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False):
         lo, hi = LIMITS.frames
         default_frames, default_fps = clip_defaults("embedded")
         # the sliders follow the teacher's own clips (`on_teacher`): 8 embedded, 16 the others
-        frames = gr.Slider(max(lo, 4), min(hi, 16), value=default_frames, step=1, label="Frames")
+        frames = gr.Slider(
+            max(lo, 4), PAGE_MAX_FRAMES, value=default_frames, step=1, label="Frames"
+        )
         fps = gr.Slider(2, 24, value=default_fps, step=1, label="Frames per second")
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
@@ -113,6 +116,7 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False):
             teacher_steps = gr.Slider(1, 100, value=25, step=1, label="Teacher steps (DDIM-N)")
             guidance = gr.Slider(1.0, 12.0, value=5.0, step=0.5, label="Teacher guidance (CFG)")
         availability = gr.Markdown(teacher_status(svc, "embedded"))
+    travel = long_video_section(gr)
     button = gr.Button("Generate", variant="primary")
     with gr.Row(equal_height=True):
         columns, notes = [], []
@@ -207,6 +211,7 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False):
         right,
         teacher_steps,
         guidance,
+        travel,
         progress=gr.Progress(),
     ):
         yield from compare(
@@ -224,6 +229,7 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False):
             teacher_steps,
             guidance,
             progress,
+            travel=travel,
         )
 
     variant.change(on_variant, [teacher, variant], right_model, queue=False)
@@ -246,6 +252,7 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False):
         right_model,
         teacher_steps,
         guidance,
+        travel,
     ]
     hide_downloads_on(button, exports)
     button.click(

@@ -99,6 +99,9 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
             torch.randn(num_frame_positions, channels) * 0.1
         )
         self._num_frames = None
+        # Fractional table rows, one per frame, set while the pipeline samples in windows
+        # (`free_noise.windowed_temporal_layers`); None stretches the table over the clip.
+        self.frame_positions: torch.Tensor | None = None
         # Optionally a learned embedding of each latent pixel's place, added with the frame's.
         # Convolutions only learn where they are from the zero padding at the edges, but from
         # pure noise the caption alone must say *where* each frame puts the object ("moving
@@ -121,9 +124,15 @@ class UNet3DWithFramePositions(UNet3DConditionModel):
         return super().extract_init_dict(config_dict, **kwargs)
 
     def _per_row(self, table, rows):
-        """The table resampled to the current frame count, one row per (clip, frame)."""
+        """The table resampled to the current frame count (or read at `frame_positions`), one
+        row per (clip, frame)."""
         num_frames = self._num_frames
-        if table.shape[0] != num_frames:
+        if self.frame_positions is not None and len(self.frame_positions) == num_frames:
+            places = self.frame_positions.to(table.device).clamp(0, table.shape[0] - 1)
+            below = places.floor().long().clamp(max=table.shape[0] - 2)
+            a = (places - below)[:, None].to(table.dtype)
+            table = (1 - a) * table[below] + a * table[below + 1]
+        elif table.shape[0] != num_frames:
             table = F.interpolate(
                 table.T[None], size=num_frames, mode="linear", align_corners=True
             )[0].T
