@@ -215,8 +215,9 @@ def test_gradient_accumulation_equals_the_doubled_batch(tiny_pipeline):
         torch.cat([g.flatten() for g in grads_1]),
         torch.cat([g.flatten() for g in grads_2]),
     )
-    # the averaged gradient, fp32 rounding apart (the batch of 4 and of 2 run other kernels)
-    assert (flat_1 - flat_2).norm() / flat_1.norm() < 1e-4
+    # the averaged gradient, fp32 rounding apart (the batch of 4 and of 2 run other kernels:
+    # 1.1e-4 relative seen on one CPU); unscaled or half-counted micro-batches are off by ~0.5
+    assert (flat_1 - flat_2).norm() / flat_1.norm() < 1e-3
     # Adam's first step (lr 1e-2) on it: the same wherever a gradient is clear of Adam's eps
     for a, b, g in zip(after_1, after_2, grads_1):
         clear = g.abs() > 1e-6

@@ -33,5 +33,6 @@ def long_video_section(gr):
             placeholder=TRAVEL_EXAMPLE,
             lines=3,
             max_lines=12,
+            value="",  # an API caller may leave it out
             elem_id="travel",
         )
