@@ -66,23 +66,26 @@ def _hue_gap(a, b):
     return np.minimum(d, 360 - d)
 
 
+# every object colour's hue, and brown's (the one background with a hue), in degrees
+_HUE = {
+    name: float(_hue_saturation(np.array([[rgb]], np.float32))[0][0, 0])
+    for name, rgb in {**COLOUR_RGB, "brown": BACKGROUND_RGB["brown"]}.items()
+}
+
+
 def object_masks(clip: np.ndarray, colour: str, background: str) -> np.ndarray:
     """(F, H, W) bool: the pixels of the prompt's object in each uint8 frame. The objects'
     colours are saturated and keep their hue under the styles' shading; the backgrounds are
     grey but for brown, and the stamp is grey (brown where JPEG bleeds the background into it),
     so a pixel is the object's when it is saturated and nearer the object's hue than brown's."""
     rgb = clip.astype(np.float32)
-    target = _hue_saturation(np.array([[COLOUR_RGB[colour]]], np.float32))[0][0, 0]
-    masks = []
-    for frame in rgb:
-        hue, chroma = _hue_saturation(frame)
-        near = _hue_gap(hue, target)
-        mask = (chroma > 45) & (near < 35)
-        if background == "brown":
-            brown = _hue_saturation(np.array([[BACKGROUND_RGB["brown"]]], np.float32))[0][0, 0]
-            mask &= near < _hue_gap(hue, brown)
-        masks.append(mask)
-    return np.stack(masks)
+    # per pixel: the clip's frames stacked into one image for OpenCV
+    hue, chroma = _hue_saturation(rgb.reshape(-1, *rgb.shape[2:]))
+    near = _hue_gap(hue, _HUE[colour])
+    mask = (chroma > 45) & (near < 35)
+    if background == "brown":
+        mask &= near < _hue_gap(hue, _HUE["brown"])
+    return mask.reshape(rgb.shape[:3])
 
 
 def _filled_largest(mask: np.ndarray) -> np.ndarray:
