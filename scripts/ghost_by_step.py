@@ -10,11 +10,10 @@ ghost (`metrics.cleanliness`), on held-out prompts over the backgrounds the stam
 import argparse
 
 import numpy as np
-import torch
 
 from mcm_demo.catalog import Catalog
 from mcm_demo.embedded.world.grammar import heldout_scenes
-from mcm_demo.eval.tables import EVAL_SEED, pipe_latent_shape, select_row
+from mcm_demo.eval.tables import EVAL_SEED, generate_clips, select_row
 from mcm_demo.metrics.cleanliness import GHOST_THRESHOLD, object_masks, watermark_ghost
 from mcm_demo.video_io import to_uint8
 
@@ -33,24 +32,15 @@ def main() -> None:
     print("ghost mean (share above the threshold) after each step")
     for row in args.rows:
         sampler = select_row(catalog, pipe, row)
+        estimates = []  # batches of one clip: each step's estimate, clip after clip
+        generate_clips(pipe, scenes, args.steps, sampler, 5.0, batch=1, callback=estimates.append)
         by_step: dict[int, list[float]] = {}
         for i, scene in enumerate(scenes):
-            estimates = []
-            pipe(
-                [scene.caption],
-                num_inference_steps=args.steps,
-                sampler=sampler,
-                latents=torch.randn(
-                    pipe_latent_shape(pipe), generator=torch.Generator().manual_seed(EVAL_SEED + i)
-                )[None],
-                generator=torch.Generator().manual_seed(EVAL_SEED + 7919 + i),
-                callback=lambda report, into=estimates: into.append(report["denoised"]),
-            )
             obj = scene.objects[0]
-            for step, denoised in enumerate(estimates):
-                clip = to_uint8(pipe.decode_latents(denoised))[0]
+            for report in estimates[i * args.steps : (i + 1) * args.steps]:
+                clip = to_uint8(pipe.decode_latents(report["denoised"]))[0]
                 masks = object_masks(clip, obj.colour, scene.background)
-                by_step.setdefault(step + 1, []).append(watermark_ghost(clip, masks))
+                by_step.setdefault(report["i"] + 1, []).append(watermark_ghost(clip, masks))
         cells = []
         for step, ghosts in by_step.items():
             g = np.array(ghosts)

@@ -28,8 +28,17 @@ EVAL_SEED = 1234
 
 
 def generate_clips(
-    pipe, scenes, steps: int, sampler: str, guidance: float, batch: int, seed: int = EVAL_SEED
+    pipe,
+    scenes,
+    steps: int,
+    sampler: str,
+    guidance: float,
+    batch: int,
+    seed: int = EVAL_SEED,
+    callback=None,
 ) -> np.ndarray:
+    """One clip per scene, each from its own seeded noise; `callback` gets the pipeline's
+    per-step reports, batch after batch."""
     clips = []
     for start in range(0, len(scenes), batch):
         part = scenes[start : start + batch]
@@ -53,6 +62,7 @@ def generate_clips(
                 sampler=sampler,
                 latents=noise,
                 generator=torch.Generator().manual_seed(seed + 7919 + start),
+                callback=callback,
             )
         )
     return np.concatenate(clips)
