@@ -311,3 +311,47 @@ def test_pipeline_runs_named_students_with_the_consistency_sampler(pipe, tmp_pat
     assert steps == [999, 499]
     with pytest.raises(PipelineInputError):
         pipe("a red circle", num_inference_steps=51, sampler="consistency")
+
+
+def test_signal_weighting_pulls_hardest_at_low_noise(tiny_pipeline):
+    def distiller(weighting):
+        cfg = DistillConfig(rank=4, adv_timestep_weighting=weighting)
+        return Distiller(copy.deepcopy(tiny_pipeline), cfg, image_source=_images)
+
+    uniform = distiller("uniform")
+    grid = uniform.solver.timesteps
+    assert torch.equal(uniform.adv_clip_weights(grid), torch.ones(len(grid)))
+    weights = distiller("signal").adv_clip_weights(grid)
+    assert weights.mean().item() == pytest.approx(1.0, abs=1e-5)  # the same total pull
+    order = torch.argsort(grid)  # low noise first
+    assert torch.all(weights[order][:-1] >= weights[order][1:])
+    with pytest.raises(ValueError, match="uniform or signal"):
+        distiller("late").adv_clip_weights(grid)
+
+
+def test_a_run_starts_from_another_students_folder(tiny_pipeline, tmp_path):
+    def distiller(variant):
+        cfg = DistillConfig(rank=4, variant=variant)
+        return Distiller(copy.deepcopy(tiny_pipeline), cfg, image_source=_images)
+
+    source = distiller("webvid")
+    source.step(torch.randn(2, 8, 8, 8, 8), ["a red circle"] * 2, torch.Generator().manual_seed(1))
+    source.save(str(tmp_path / "webvid"))
+    lora = {k: v for k, v in source.unet.state_dict().items() if "lora_" in k}
+    trained_heads = source.discriminator.trainable_state_dict()
+
+    def started(variant):
+        new = distiller(variant)
+        before = {k: v.clone() for k, v in new.discriminator.trainable_state_dict().items()}
+        new.start_from(str(tmp_path / "webvid"))
+        state = new.unet.state_dict()
+        assert all(torch.equal(state[k], v) for k, v in lora.items())
+        for k, v in source.motion.head.state_dict().items():
+            assert torch.equal(new.motion.head.state_dict()[k], v)
+        return before, new.discriminator.trainable_state_dict()
+
+    # heads that judged another image set start fresh; the same set's are kept
+    before, after = started("laion")
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    before, after = started("webvid")
+    assert all(torch.equal(after[k], v) for k, v in trained_heads.items())

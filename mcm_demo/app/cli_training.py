@@ -134,6 +134,21 @@ def add_distill(sub) -> None:
     p.add_argument("--adv-loss", choices=["hinge", "wgan"])
     p.add_argument("--adv-weight", type=float)
     p.add_argument(
+        "--adv-frames", type=int, help="decoded frames a clip the discriminator judges (default 2)"
+    )
+    p.add_argument(
+        "--adv-timestep-weighting",
+        choices=["uniform", "signal"],
+        help="weigh each clip's adversarial term the same (default) or by its signal fraction "
+        "ᾱ_t: hardest at low noise",
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="DIR",
+        help="start the student from an adapter folder (its LoRA and motion head; its "
+        "discriminator too if it learned the same image set)",
+    )
+    p.add_argument(
         "--disc-lr",
         type=float,
         help="discriminator heads' learning rate (default 1e-3 on the vae "

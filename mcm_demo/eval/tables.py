@@ -219,6 +219,7 @@ def format_tables(results: dict) -> str:
             "outline reads the asked shape (renders: " + _renders(results, "outline") + ")",
         ),
         ("outline_iou", "outline IoU of the asked shape"),
+        ("outline_star_cross", "outline reads the asked shape, stars and crosses alone"),
         ("sharpness", "sharpness"),
         ("seconds", "wall s (all clips)"),
     ]

@@ -173,14 +173,18 @@ class CleanlinessScores:
     ghost: np.ndarray  # (N,) per clip, NaN where the stamp was covered throughout
     outline_right: np.ndarray  # (N,) bool: most frames read as the asked shape
     outline_iou: np.ndarray  # (N,) mean IoU of the asked shape's best fit
+    asked: np.ndarray  # (N,) the asked shape's name
 
     def summary(self, threshold: float = GHOST_THRESHOLD) -> dict[str, float]:
         ghost = self.ghost[np.isfinite(self.ghost)]
+        pointed = self.outline_right[np.isin(self.asked, ("star", "cross"))]
         return {
             "ghost": float(ghost.mean()) if len(ghost) else float("nan"),
             "ghost_share": float((ghost > threshold).mean()) if len(ghost) else float("nan"),
             "outline": float(self.outline_right.mean()),
             "outline_iou": float(self.outline_iou.mean()),
+            # the shapes whose points and arms a blurring student loses first (issue 41)
+            "outline_star_cross": float(pointed.mean()) if len(pointed) else float("nan"),
         }
 
 
@@ -197,4 +201,5 @@ def score_cleanliness(clips: np.ndarray, scenes: list[Scene]) -> CleanlinessScor
         readings = [outline_reading(m) for m in masks]
         right.append(np.mean([r.shape == asked for r in readings]) > 0.5)
         ious.append(np.mean([r.iou.get(asked, 0.0) for r in readings]))
-    return CleanlinessScores(np.array(ghosts), np.array(right), np.array(ious))
+    asked = np.array([scene.objects[0].shape for scene in scenes])
+    return CleanlinessScores(np.array(ghosts), np.array(right), np.array(ious), asked)

@@ -64,6 +64,11 @@ class DistillConfig:
     adv_loss: str = "hinge"
     gp_weight: float = 1.0
     adv_frames: int = 2
+    # "uniform": every clip's adversarial term weighs the same; "signal": weighed by ᾱ_t, the
+    # signal fraction at its timestep (normalised to mean 1 over the solver grid), so the frame
+    # discriminator pulls hardest at low noise, where MCM-laion's watermark ghost came in
+    # (docs/cleanliness.md, "Where the ghost comes in")
+    adv_timestep_weighting: str = "uniform"
     backbone: str = "vae"  # "vae" (synthetic world) or a DINOv2 path / hub id
     rank: int = 16
     lr: float = 1e-4
@@ -91,6 +96,10 @@ class DistillConfig:
     # so the student can be chosen by evaluation: with the stronger discriminator, alignment peaked
     # before the end of the run (weights/README, "Table 1 candidates").
     snapshot_every: int = 0
+    # an adapter folder the student starts from (its LoRA and motion head; the discriminator's
+    # heads too when that folder learned the same image set), e.g. a webvid student cleaned up
+    # against an image set (weights/README.md, mcm-laion)
+    init_from: str | None = None
 
     @classmethod
     def preset(cls, method: str, **overrides) -> DistillConfig:
@@ -226,7 +235,8 @@ class Distiller:
             if self.discriminator is not None:
                 fake, owner = self.decode_frames(prediction, generator)
                 self.discriminator.heads.requires_grad_(False)
-                adv = generator_loss(self.discriminator(fake, pooled[owner]))
+                scores = self.discriminator(fake, pooled[owner])
+                adv = generator_loss(scores * self.adv_clip_weights(t)[owner].to(scores))
                 self.discriminator.heads.requires_grad_(True)
                 loss = loss + cfg.adv_weight * adv
                 losses["adv_g"] = adv.item()
@@ -255,6 +265,16 @@ class Distiller:
             self._backward(d_loss * scale if scale != 1.0 else d_loss)
             losses["adv_d"] = d_loss.item()
         return losses
+
+    def adv_clip_weights(self, t: torch.Tensor) -> torch.Tensor:
+        """The adversarial term's weight per clip at its timestep t (see `adv_timestep_weighting`)."""
+        kind = self.cfg.adv_timestep_weighting
+        if kind == "uniform":
+            return torch.ones(t.shape, dtype=torch.float32)
+        if kind == "signal":
+            signal = self.alphas_cumprod[t.cpu().clamp(min=0)]
+            return signal / self.alphas_cumprod[self.solver.timesteps].mean()
+        raise ValueError(f"unknown adversarial timestep weighting {kind!r}; choose uniform or signal")
 
     def autocast(self):
         """Mixed precision where the run asked for it (a no-op at fp32)."""
@@ -311,6 +331,18 @@ class Distiller:
                 f,
                 indent=2,
             )
+
+    def start_from(self, folder: str) -> None:
+        """A new run's student from another run's adapter folder (`init_from`)."""
+        with open(os.path.join(folder, "distill_config.json")) as f:
+            same_set = json.load(f).get("variant") == self.cfg.variant
+        discriminator = self.discriminator
+        if not same_set:  # heads that learned another image set would call it fake
+            self.discriminator = None
+        try:
+            self.load(folder)
+        finally:
+            self.discriminator = discriminator
 
     def load(self, folder: str) -> None:
         """The trained parts back from an adapter folder written by `save`."""

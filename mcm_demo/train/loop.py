@@ -122,6 +122,9 @@ def resume(accelerator, distiller: Distiller, run_dir: str, log) -> int:
     """Load the latest checkpoint; returns its step (0 for a new run)."""
     found = checkpoint_folders(run_dir)
     if not found:
+        if distiller.cfg.init_from:
+            distiller.start_from(distiller.cfg.init_from)
+            log(f"started from {distiller.cfg.init_from}")
         return 0
     folder = found[-1]
     distiller.load(os.path.join(folder, "adapter"))
