@@ -267,14 +267,16 @@ class Distiller:
         return losses
 
     def adv_clip_weights(self, t: torch.Tensor) -> torch.Tensor:
-        """The adversarial term's weight per clip at its timestep t (see `adv_timestep_weighting`)."""
+        """The adversarial term's weight per clip at its timestep t (`adv_timestep_weighting`)."""
         kind = self.cfg.adv_timestep_weighting
         if kind == "uniform":
             return torch.ones(t.shape, dtype=torch.float32)
         if kind == "signal":
             signal = self.alphas_cumprod[t.cpu().clamp(min=0)]
             return signal / self.alphas_cumprod[self.solver.timesteps].mean()
-        raise ValueError(f"unknown adversarial timestep weighting {kind!r}; choose uniform or signal")
+        raise ValueError(
+            f"unknown adversarial timestep weighting {kind!r}; choose uniform or signal"
+        )
 
     def autocast(self):
         """Mixed precision where the run asked for it (a no-op at fp32)."""
