@@ -355,3 +355,21 @@ def test_a_run_starts_from_another_students_folder(tiny_pipeline, tmp_path):
     assert all(torch.equal(after[k], v) for k, v in before.items())
     before, after = started("webvid")
     assert all(torch.equal(after[k], v) for k, v in trained_heads.items())
+
+
+def test_per_patch_judging_is_the_mean_form_patch_by_patch(tiny_pipeline):
+    cfg = DistillConfig(rank=4, adv_per_patch=True, adv_timestep_weighting="signal")
+    distiller = Distiller(copy.deepcopy(tiny_pipeline), cfg, image_source=_images)
+    images, captions = _images(3, torch.Generator().manual_seed(0))
+    text = torch.randn(3, distiller.pipe.text_encoder.config.hidden_size)
+    with torch.no_grad():
+        patches = distiller.discriminator(images, text, per_patch=True)
+        assert patches.shape[0] == 3 and patches.shape[1] > 1
+        assert torch.allclose(patches.mean(1), distiller.discriminator(images, text), atol=1e-6)
+    heads = {k: v.clone() for k, v in distiller.discriminator.trainable_state_dict().items()}
+    losses = distiller.step(
+        torch.randn(2, 8, 8, 8, 8), ["a red circle"] * 2, torch.Generator().manual_seed(1)
+    )
+    assert np.isfinite(losses["adv_g"]) and np.isfinite(losses["adv_d"])
+    after = distiller.discriminator.trainable_state_dict()
+    assert any(not torch.equal(after[k], v) for k, v in heads.items())

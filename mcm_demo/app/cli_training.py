@@ -143,6 +143,12 @@ def add_distill(sub) -> None:
         "ᾱ_t: hardest at low noise",
     )
     p.add_argument(
+        "--adv-per-patch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the hinge on every patch's score instead of their mean",
+    )
+    p.add_argument(
         "--init-from",
         metavar="DIR",
         help="start the student from an adapter folder (its LoRA and motion head; its "

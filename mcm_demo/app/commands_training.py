@@ -102,6 +102,7 @@ def cmd_distill(args) -> int:
             adv_weight=args.adv_weight,
             adv_frames=args.adv_frames,
             adv_timestep_weighting=args.adv_timestep_weighting,
+            adv_per_patch=args.adv_per_patch,
             init_from=args.init_from,
             disc_lr=args.disc_lr,
             steps=args.steps,

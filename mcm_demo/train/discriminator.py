@@ -121,10 +121,15 @@ class FrameDiscriminator(nn.Module):
         """The heads only: the frozen backbone is rebuilt from the teacher or DINOv2."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
 
-    def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) in [-1, 1] and pooled text (N, D) → one realness score per image."""
+    def forward(
+        self, images: torch.Tensor, text: torch.Tensor, per_patch: bool = False
+    ) -> torch.Tensor:
+        """(N, 3, H, W) in [-1, 1] and pooled text (N, D) → one realness score per image, or
+        every patch's of every level (N, P) with `per_patch` (each patch then meets the hinge's
+        margin on its own, as StyleGAN-T's heads do: a local flaw is not averaged away)."""
         features = self.backbone(images)
-        return torch.cat([head(f, text) for head, f in zip(self.heads, features)], 1).mean(1)
+        patches = torch.cat([head(f, text) for head, f in zip(self.heads, features)], 1)
+        return patches if per_patch else patches.mean(1)
 
 
 def discriminator_loss(real_scores, fake_scores, kind: str = "hinge") -> torch.Tensor:

@@ -69,6 +69,9 @@ class DistillConfig:
     # discriminator pulls hardest at low noise, where MCM-laion's watermark ghost came in
     # (docs/cleanliness.md, "Where the ghost comes in")
     adv_timestep_weighting: str = "uniform"
+    # judge every patch of every feature level on its own instead of their mean (a faint stamp
+    # covers a few patches; averaged with the rest, it hardly moved the score: docs/cleanliness.md)
+    adv_per_patch: bool = False
     backbone: str = "vae"  # "vae" (synthetic world) or a DINOv2 path / hub id
     rank: int = 16
     lr: float = 1e-4
@@ -235,8 +238,9 @@ class Distiller:
             if self.discriminator is not None:
                 fake, owner = self.decode_frames(prediction, generator)
                 self.discriminator.heads.requires_grad_(False)
-                scores = self.discriminator(fake, pooled[owner])
-                adv = generator_loss(scores * self.adv_clip_weights(t)[owner].to(scores))
+                scores = self.discriminator(fake, pooled[owner], cfg.adv_per_patch)
+                weights = self.adv_clip_weights(t)[owner].to(scores)
+                adv = generator_loss(scores * weights.view(-1, *([1] * (scores.ndim - 1))))
                 self.discriminator.heads.requires_grad_(True)
                 loss = loss + cfg.adv_weight * adv
                 losses["adv_g"] = adv.item()
@@ -254,8 +258,8 @@ class Distiller:
                 has_caption = torch.tensor([bool(c) for c in real_captions], device=real.device)
                 real_text = real_text * has_caption[:, None].to(real_text.dtype)
                 d_loss = discriminator_loss(
-                    self.discriminator(real, real_text),
-                    self.discriminator(fake.detach(), pooled[owner]),
+                    self.discriminator(real, real_text, cfg.adv_per_patch),
+                    self.discriminator(fake.detach(), pooled[owner], cfg.adv_per_patch),
                     cfg.adv_loss,
                 )
                 if cfg.gp_weight:
