@@ -5,7 +5,9 @@ transformers (ModelScopeT2V, the embedded teacher) and UNetMotion's motion modul
 While `windowed_temporal_layers` is active each of them runs on overlapping windows of the
 teacher's trained length and their outputs are fused with the windows' weights
 (`windows.fusion_weights`); the spatial layers still run once per frame, so a step's cost grows
-with the length, not its square.
+with the length, not its square. `chunked_spatial_layers` runs those spatial layers (resnets,
+spatial and cross-attention, down- and upsamplers: every one works on each frame alone) on a
+window's worth of frames at a time, so their working memory stays that of one window.
 
 diffusers ships the same scheme for AnimateDiff pipelines (`enable_free_noise`): it rebuilds each
 motion module's transformer blocks as `FreeNoiseTransformerBlock`s and loads their weights back
@@ -21,17 +23,23 @@ import contextlib
 import inspect
 
 import torch
-from diffusers.models.resnet import TemporalConvLayer
+from diffusers.models.downsampling import Downsample2D
+from diffusers.models.resnet import ResnetBlock2D, TemporalConvLayer
 from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from diffusers.models.transformers.transformer_temporal import (
     TransformerTemporalModel,
     TransformerTemporalModelOutput,
 )
 from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
+from diffusers.models.upsampling import Upsample2D
+from diffusers.utils import BaseOutput
 
 from .windows import Windowing, fusion_weights
 
 TEMPORAL_LAYERS = (TemporalConvLayer, TransformerTemporalModel, AnimateDiffTransformer3D)
+# Per-frame layers of UNet3D's and UNetMotion's blocks: their GroupNorms normalise each (C, H, W)
+# sample, i.e. each frame, alone (the temporal layers' GroupNorms span frames: never chunked).
+SPATIAL_LAYERS = (ResnetBlock2D, Transformer2DModel, Downsample2D, Upsample2D)
 
 
 def temporal_layers(unet: torch.nn.Module) -> list[torch.nn.Module]:
@@ -76,6 +84,18 @@ def _windowed_forward(module: torch.nn.Module, forward, plan):
 
 
 @contextlib.contextmanager
+def long_clip_layers(unet: torch.nn.Module, windowing: Windowing, num_frames: int):
+    """What the pipeline turns on for a clip longer than a window: the temporal layers in
+    windows and, unless `windowing.spatial_chunk` is 0, the spatial layers in chunks of frames
+    (not within one window: such a clip is today's, bit for bit)."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(windowed_temporal_layers(unet, windowing, num_frames))
+        if windowing.spatial_chunk and num_frames > windowing.length:
+            stack.enter_context(chunked_spatial_layers(unet, windowing.spatial_chunk, num_frames))
+        yield
+
+
+@contextlib.contextmanager
 def windowed_temporal_layers(unet: torch.nn.Module, windowing: Windowing, num_frames: int):
     """Within this block, `unet`'s temporal layers see `num_frames`-frame clips in the windows of
     `windowing` (clips of another length pass through unchanged). A model with a learned
@@ -99,6 +119,74 @@ def windowed_temporal_layers(unet: torch.nn.Module, windowing: Windowing, num_fr
                 layer.forward = forward
         if had_positions:
             unet.frame_positions = None
+
+
+def spatial_layers(unet: torch.nn.Module) -> list[torch.nn.Module]:
+    """The per-frame layers of the UNet's down, mid and up blocks."""
+    blocks = [*unet.down_blocks, unet.mid_block, *unet.up_blocks]
+    return [
+        layer
+        for block in blocks
+        for group in ("resnets", "attentions", "downsamplers", "upsamplers")
+        for layer in getattr(block, group, None) or []
+        if isinstance(layer, SPATIAL_LAYERS)
+    ]
+
+
+def _concat(outputs: list):
+    """The chunks' outputs joined along the batch: a tensor, a tuple of them, or a BaseOutput."""
+    first = outputs[0]
+    if isinstance(first, BaseOutput):
+        return type(first)(**{k: torch.cat([o[k] for o in outputs]) for k in first.keys()})
+    if isinstance(first, tuple):
+        return tuple(torch.cat(parts) for parts in zip(*outputs))
+    return torch.cat(outputs)
+
+
+def _chunked_forward(module: torch.nn.Module, forward, chunk: int, num_frames: int):
+    """`forward` of a per-frame layer run on `chunk` rows of its (B·F, …) input at a time. Every
+    tensor argument with one row per frame (the hidden states, the time embedding repeated per
+    frame, the text per frame) is split with it; the rest is passed to each chunk as it is."""
+    signature = inspect.signature(type(module).forward)
+
+    first = list(signature.parameters)[1]  # hidden_states, input_tensor or inputs
+
+    def run(*args, **kwargs):
+        bound = signature.bind(module, *args, **kwargs)
+        rows = bound.arguments[first].shape[0]
+        if rows <= chunk or rows % num_frames:  # a still, or a clip this was not set up for
+            return forward(*args, **kwargs)
+        per_row = {
+            name: value
+            for name, value in bound.arguments.items()
+            if torch.is_tensor(value) and value.dim() and value.shape[0] == rows
+        }
+        outputs = []
+        for start in range(0, rows, chunk):
+            bound.arguments.update({k: v[start : start + chunk] for k, v in per_row.items()})
+            outputs.append(forward(*bound.args[1:], **bound.kwargs))
+        return _concat(outputs)
+
+    return run
+
+
+@contextlib.contextmanager
+def chunked_spatial_layers(unet: torch.nn.Module, chunk: int, num_frames: int):
+    """Within this block, `unet`'s spatial layers run on `chunk` frames (rows of the B·F batch)
+    at a time for `num_frames`-frame clips; their outputs are the same, their working memory
+    that of `chunk` frames. Only `forward` is wrapped: weights and adapters are left alone."""
+    layers = spatial_layers(unet)
+    saved = [layer.__dict__.get("forward") for layer in layers]
+    try:
+        for layer in layers:
+            layer.forward = _chunked_forward(layer, layer.forward, chunk, num_frames)
+        yield
+    finally:
+        for layer, forward in zip(layers, saved):
+            if forward is None:
+                del layer.forward
+            else:
+                layer.forward = forward
 
 
 def window_positions(num_frames: int, windowing: Windowing) -> torch.Tensor:

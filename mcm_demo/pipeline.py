@@ -17,7 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from . import adapters as adapter_ops
 from . import models as _saved_folders_name_this  # noqa: F401 (see models.py)
 from . import samplers, windows
-from .free_noise import per_frame_text, windowed_temporal_layers
+from .free_noise import long_clip_layers, per_frame_text
 from .schedule import (
     TIMESTEP_SCALING,
     alpha_sigma_at,
@@ -362,10 +362,12 @@ class TextToVideoPipeline(DiffusionPipeline):
         #    boundary-scaled estimate).
         denoise = self.denoiser(text, consistency, guidance_scale, timestep_scaling)
 
-        # 6. Sample; a long clip's temporal layers see it in overlapping windows, fused.
+        # 6. Sample; a long clip's temporal layers see it in overlapping windows, fused, and
+        #    its spatial layers a window's worth of frames at a time (the same output, less
+        #    memory). A clip within one window runs the UNet as it is.
         alphas_cumprod = self.scheduler.alphas_cumprod.to(torch.float64)
         in_windows = (
-            windowed_temporal_layers(self.unet, windowing, num_frames)
+            long_clip_layers(self.unet, windowing, num_frames)
             if windowing is not None
             else contextlib.nullcontext()
         )

@@ -21,12 +21,15 @@ WEIGHTINGS = ("pyramid", "flat")
 class Windowing:
     """Overlapping windows of `length` frames (the teacher's trained clip length), `stride` apart,
     fused with `weighting`; `noise` "shuffle" reuses the first window's noise, locally shuffled
-    (FreeNoise's noise rescheduling), "random" draws every frame's noise afresh."""
+    (FreeNoise's noise rescheduling), "random" draws every frame's noise afresh.
+    `spatial_chunk`: the spatial layers (per frame) run on this many frames at a time, so their
+    memory does not grow with the clip (diffusers' `enable_free_noise_split_inference`)."""
 
     length: int
     stride: int | None = None  # None: half a window (diffusers' AnimateDiff example: 16 / 4)
     weighting: str = "pyramid"
     noise: str = "shuffle"
+    spatial_chunk: int | None = None  # None: a window's worth of frames; 0: all frames at once
 
     def __post_init__(self):
         if self.length < 2:
@@ -39,6 +42,10 @@ class Windowing:
             raise ValueError(f"Unknown weighting {self.weighting!r}; choose from {WEIGHTINGS}.")
         if self.noise not in ("shuffle", "random"):
             raise ValueError(f"Unknown noise {self.noise!r}; choose 'shuffle' or 'random'.")
+        chunk = self.spatial_chunk if self.spatial_chunk is not None else self.length
+        if chunk < 0:
+            raise ValueError(f"The spatial chunk is a frame count (0: off), got {chunk}.")
+        object.__setattr__(self, "spatial_chunk", chunk)
 
 
 def frame_windows(num_frames: int, length: int, stride: int) -> list[tuple[int, int]]:

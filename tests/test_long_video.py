@@ -10,7 +10,7 @@ from diffusers.models.resnet import TemporalConvLayer
 from diffusers.pipelines.free_noise_utils import AnimateDiffFreeNoiseMixin
 
 from mcm_demo import PipelineInputError, catalog
-from mcm_demo.free_noise import temporal_layers, windowed_temporal_layers
+from mcm_demo.free_noise import spatial_layers, temporal_layers, windowed_temporal_layers
 from mcm_demo.windows import (
     Windowing,
     frame_windows,
@@ -184,6 +184,67 @@ def test_windowed_student_with_lora_on_the_motion_modules(animatediff_folders):
     assert clip.shape[1] == 20 and np.isfinite(clip).all()
 
 
+# -- long clips: the spatial layers a window's worth of frames at a time ---------------------
+def _pipe(teacher, tiny_pipeline, modelscope_folder, animatediff_folders):
+    return {
+        "embedded": lambda: tiny_pipeline,
+        "modelscope": lambda: catalog.Catalog().load_pipeline(str(modelscope_folder)),
+        "animatediff": lambda: catalog.assemble_animatediff(*map(str, animatediff_folders)),
+    }[teacher]()
+
+
+@pytest.mark.parametrize("teacher", ["embedded", "modelscope", "animatediff"])
+@pytest.mark.parametrize("travel", [False, True])
+def test_spatial_layers_in_chunks_give_the_same_clip(
+    teacher, travel, tiny_pipeline, modelscope_folder, animatediff_folders
+):
+    """Chunked spatial layers (the default past one window) are exact: the same latents as all
+    frames at once, with guidance (two clips' rows) and with one text per frame; their insides
+    never see more than a chunk of rows, and nothing stays wrapped after the call."""
+    pipe = _pipe(teacher, tiny_pipeline, modelscope_folder, animatediff_folders)
+    window = 8 if teacher == "embedded" else 16
+    frames = 2 * window + 3
+    prompt = {0: PROMPT, window: OTHER} if travel else PROMPT
+    layers = spatial_layers(pipe.unet)
+    before = [layer.__dict__.get("forward") for layer in [*layers, *temporal_layers(pipe.unet)]]
+    rows = []
+    hook = layers[0].norm1.register_forward_pre_hook(lambda m, a: rows.append(a[0].shape[0]))
+    try:
+        chunked = {
+            chunk: pipe(
+                prompt,
+                num_frames=frames,
+                windowing=Windowing(window, spatial_chunk=chunk),
+                output_type="latent",
+                **_seeded(),
+            )
+            for chunk in (None, 5)  # None: a window's worth; 5 frames leave a ragged last chunk
+        }
+        rows_chunked, rows[:] = set(rows), []
+        whole = pipe(
+            prompt,
+            num_frames=frames,
+            windowing=Windowing(window, spatial_chunk=0),
+            output_type="latent",
+            **_seeded(),
+        )
+    finally:
+        hook.remove()
+    assert layers and len(chunked[None]) == 1 and torch.isfinite(whole).all()
+    for latents in chunked.values():  # float rounding (a tiny random UNet: |latents| to ~120)
+        assert (latents - whole).abs().max() <= 1e-5 * whole.abs().max()
+    assert max(rows_chunked) == window and min(rows_chunked) < window  # 2·frames rows, in chunks
+    assert set(rows) == {2 * frames}  # off: every frame of both clips (guidance) at once
+    after = [layer.__dict__.get("forward") for layer in [*layers, *temporal_layers(pipe.unet)]]
+    assert all(a is b for a, b in zip(before, after))
+
+
+def test_spatial_chunk_is_a_frame_count():
+    assert Windowing(8).spatial_chunk == 8 and Windowing(16, spatial_chunk=0).spatial_chunk == 0
+    with pytest.raises(ValueError, match="frame count"):
+        Windowing(8, spatial_chunk=-1)
+
+
 # -- prompt travel ---------------------------------------------------------------------------
 def test_prompt_schedule_parses_and_says_what_is_wrong():
     assert parse_prompt_schedule("0: a red circle\n\n 32 : a blue star ") == {
@@ -216,7 +277,7 @@ def test_prompt_travel_gives_each_frame_its_text(tiny_pipeline):
     finally:
         hook.remove()
     a, b = tiny_pipeline.encode_prompt([PROMPT, OTHER])
-    text = rows[0].view(16, *a.shape)
+    text = torch.cat(rows)[:16].view(16, *a.shape)  # the first step's, in chunks of 8 frames
     assert (
         torch.allclose(text[0], a) and torch.allclose(text[12], b) and torch.allclose(text[15], b)
     )
