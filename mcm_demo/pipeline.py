@@ -113,6 +113,21 @@ def trained_frames(unet) -> int:
     return int(getattr(unet.config, "num_frame_positions", 16))
 
 
+def long_clip_windowing(
+    unet, num_frames: int, stride: int | None = None
+) -> windows.Windowing | None:
+    """The pipeline's default `windowing` for a clip: windows of the teacher's trained length,
+    `stride` frames apart (None: half a window), past that length; none within it."""
+    window = trained_frames(unet)
+    if stride is not None:
+        check_range(
+            whole_number(stride, "The window stride"),
+            (1, window),
+            "The window stride must be from {lo} to {hi} frames (the teacher's trained window)",
+        )
+    return windows.Windowing(window, stride) if num_frames > window else None
+
+
 @torch.no_grad()
 def encode_clips(vae, clips: np.ndarray) -> torch.Tensor:
     """uint8 clips (B, F, H, W, 3) → the VAE's scaled latents (B, C, F, h, w) in float32, every
@@ -298,8 +313,7 @@ class TextToVideoPipeline(DiffusionPipeline):
         )
         travel = isinstance(prompt, dict)
         if windowing is None or windowing is True:
-            window = trained_frames(self.unet)
-            windowing = windows.Windowing(window) if num_frames > window else None
+            windowing = long_clip_windowing(self.unet, num_frames)
         windowing = windowing or None
         device, dtype = device_and_dtype(self.unet)
         # UNet3D's temporal convs carry a hard-coded dropout: sampling must be in eval mode.

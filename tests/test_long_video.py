@@ -239,6 +239,24 @@ def test_spatial_layers_in_chunks_give_the_same_clip(
     assert all(a is b for a, b in zip(before, after))
 
 
+def test_window_stride_is_checked_against_the_trained_window(tiny_pipeline):
+    from mcm_demo.app import service
+    from mcm_demo.pipeline import long_clip_windowing
+
+    unet = tiny_pipeline.unet
+    assert long_clip_windowing(unet, 20, 3) == Windowing(8, 3) == Windowing(8, 3, spatial_chunk=8)
+    assert long_clip_windowing(unet, 20) == Windowing(8, 4) and long_clip_windowing(unet, 8) is None
+    for bad in (0, 9):
+        with pytest.raises(PipelineInputError, match="stride must be from 1 to 8 frames"):
+            long_clip_windowing(unet, 20, bad)
+        req = service.Request(PROMPT, "lcm", 1, frames=24, window_stride=bad)
+        with pytest.raises(PipelineInputError, match="stride must be from 1 to 8 frames"):
+            service.check_request(req)
+    assert (
+        service.check_request(service.Request(PROMPT, "lcm", 1, window_stride=3)).window_stride == 3
+    )
+
+
 def test_spatial_chunk_is_a_frame_count():
     assert Windowing(8).spatial_chunk == 8 and Windowing(16, spatial_chunk=0).spatial_chunk == 0
     with pytest.raises(ValueError, match="frame count"):
@@ -311,7 +329,8 @@ def test_cli_prompt_travel_writes_a_long_clip_and_bad_lines_say_why(tmp_path):
         return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=300)
 
     out = tmp_path / "travel.mp4"
-    ok = cli("--prompt", f"0: {PROMPT}", "--prompt", f"12: {OTHER}", "--frames", "24", "--out", out)
+    travel = ["--prompt", f"0: {PROMPT}", "--prompt", f"12: {OTHER}", "--window-stride", "3"]
+    ok = cli(*travel, "--frames", "24", "--out", out)
     assert ok.returncode == 0, ok.stderr
     assert probe(str(out))["frames"] == 24
     bad = cli("--prompt", f"4: {PROMPT}", "--frames", "24", "--out", tmp_path / "x.mp4")
