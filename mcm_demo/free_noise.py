@@ -5,9 +5,10 @@ transformers (ModelScopeT2V, the embedded teacher) and UNetMotion's motion modul
 While `windowed_temporal_layers` is active each of them runs on overlapping windows of the
 teacher's trained length and their outputs are fused with the windows' weights
 (`windows.fusion_weights`); the spatial layers still run once per frame, so a step's cost grows
-with the length, not its square. `chunked_spatial_layers` runs those spatial layers (resnets,
-spatial and cross-attention, down- and upsamplers: every one works on each frame alone) on a
-window's worth of frames at a time, so their working memory stays that of one window.
+with the length, not its square. So that memory does not grow with the clip either, the
+windows run a few at a time (`Windowing.frames_per_pass`) and `chunked_spatial_layers` runs the
+spatial layers (resnets, spatial and cross-attention, down- and upsamplers: each works on every
+frame alone) on as many frames at a time: a step's working memory is that of one pass.
 
 diffusers ships the same scheme for AnimateDiff pipelines (`enable_free_noise`): it rebuilds each
 motion module's transformer blocks as `FreeNoiseTransformerBlock`s and loads their weights back
@@ -48,7 +49,8 @@ def temporal_layers(unet: torch.nn.Module) -> list[torch.nn.Module]:
 
 def _windowed_forward(module: torch.nn.Module, forward, plan):
     """`forward` of a temporal layer over (B·F, C, H, W) hidden states, run on the plan's windows
-    at once (stacked into the batch: all windows have the same length) and fused."""
+    (stacked into the batch, `windows_per_pass` at a time: all windows have the same length)
+    and fused."""
     signature = inspect.signature(type(module).forward)
     windows = plan["windows"]
     index = torch.stack([torch.arange(start, end) for (start, end), _ in windows])  # (W, L)
@@ -63,18 +65,18 @@ def _windowed_forward(module: torch.nn.Module, forward, plan):
             return forward(hidden, **arguments)
         frames = hidden.view(-1, num_frames, *hidden.shape[1:])  # (B, F, C, H, W)
         batch, (count, length), rest = frames.shape[0], index.shape, hidden.shape[1:]
-        parts = frames[:, index.to(hidden.device).flatten()].reshape(-1, *rest)
-        out = forward(parts, **{**arguments, "num_frames": length})
-        wrapped = type(out)
-        if isinstance(out, TransformerTemporalModelOutput):
-            out = out.sample
-        elif isinstance(out, tuple):
-            out = out[0]
-        weighted = (
-            out.view(batch, count * length, *rest)
-            * shares.to(out).flatten()[None, :, None, None, None]
-        )
-        fused = torch.zeros_like(frames).index_add_(1, index.to(out.device).flatten(), weighted)
+        fused = torch.zeros_like(frames)
+        per_pass = plan["windows_per_pass"] or count
+        for first in range(0, count, per_pass):
+            at = index[first : first + per_pass].to(hidden.device).flatten()
+            out = forward(frames[:, at].reshape(-1, *rest), **{**arguments, "num_frames": length})
+            wrapped = type(out)
+            if isinstance(out, TransformerTemporalModelOutput):
+                out = out.sample
+            elif isinstance(out, tuple):
+                out = out[0]
+            share = shares[first : first + per_pass].to(out).flatten()
+            fused.index_add_(1, at, out.view(batch, len(at), *rest) * share[:, None, None, None])
         fused = fused.view_as(hidden)
         if wrapped is TransformerTemporalModelOutput:
             return TransformerTemporalModelOutput(sample=fused)
@@ -86,22 +88,31 @@ def _windowed_forward(module: torch.nn.Module, forward, plan):
 @contextlib.contextmanager
 def long_clip_layers(unet: torch.nn.Module, windowing: Windowing, num_frames: int):
     """What the pipeline turns on for a clip longer than a window: the temporal layers in
-    windows and, unless `windowing.spatial_chunk` is 0, the spatial layers in chunks of frames
-    (not within one window: such a clip is today's, bit for bit)."""
+    windows and, unless `windowing.frames_per_pass` is 0, the spatial layers in chunks of that
+    many frames (not within one window: such a clip is today's, bit for bit)."""
+    fpp = windowing.frames_per_pass
     with contextlib.ExitStack() as stack:
         stack.enter_context(windowed_temporal_layers(unet, windowing, num_frames))
-        if windowing.spatial_chunk and num_frames > windowing.length:
-            stack.enter_context(chunked_spatial_layers(unet, windowing.spatial_chunk, num_frames))
+        if fpp and num_frames > windowing.length:
+            stack.enter_context(chunked_spatial_layers(unet, fpp, num_frames))
         yield
 
 
 @contextlib.contextmanager
 def windowed_temporal_layers(unet: torch.nn.Module, windowing: Windowing, num_frames: int):
     """Within this block, `unet`'s temporal layers see `num_frames`-frame clips in the windows of
-    `windowing` (clips of another length pass through unchanged). A model with a learned
+    `windowing`, `frames_per_pass // length` windows at a time (clips of another length pass
+    through unchanged). A model with a learned
     frame-position table (the embedded teacher) reads it per window too: each frame gets its
     windows' positions, fused with the same weights."""
-    plan = {"num_frames": num_frames, "windows": fusion_weights(num_frames, windowing)}
+    plan = {
+        "num_frames": num_frames,
+        "windows": fusion_weights(num_frames, windowing),
+        # 0: every window in one pass (stacked into the batch)
+        "windows_per_pass": max(1, windowing.frames_per_pass // windowing.length)
+        if windowing.frames_per_pass
+        else 0,
+    }
     layers = temporal_layers(unet)
     saved = [layer.__dict__.get("forward") for layer in layers]
     had_positions = hasattr(unet, "frame_positions")

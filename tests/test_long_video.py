@@ -184,7 +184,7 @@ def test_windowed_student_with_lora_on_the_motion_modules(animatediff_folders):
     assert clip.shape[1] == 20 and np.isfinite(clip).all()
 
 
-# -- long clips: the spatial layers a window's worth of frames at a time ---------------------
+# -- long clips: a few frames per pass, so memory does not grow with the clip ------------------
 def _pipe(teacher, tiny_pipeline, modelscope_folder, animatediff_folders):
     return {
         "embedded": lambda: tiny_pipeline,
@@ -195,48 +195,50 @@ def _pipe(teacher, tiny_pipeline, modelscope_folder, animatediff_folders):
 
 @pytest.mark.parametrize("teacher", ["embedded", "modelscope", "animatediff"])
 @pytest.mark.parametrize("travel", [False, True])
-def test_spatial_layers_in_chunks_give_the_same_clip(
+def test_a_few_frames_per_pass_give_the_same_clip(
     teacher, travel, tiny_pipeline, modelscope_folder, animatediff_folders
 ):
-    """Chunked spatial layers (the default past one window) are exact: the same latents as all
-    frames at once, with guidance (two clips' rows) and with one text per frame; their insides
-    never see more than a chunk of rows, and nothing stays wrapped after the call."""
+    """Windows a few at a time and the spatial layers in chunks (the default past one window)
+    are exact: the same latents as all frames in one pass, with guidance (two clips' rows) and
+    with one text per frame. The temporal layers see `frames_per_pass // window` windows (at
+    least one) per pass, the spatial ones at most `frames_per_pass` rows; nothing stays wrapped
+    after the call."""
     pipe = _pipe(teacher, tiny_pipeline, modelscope_folder, animatediff_folders)
     window = 8 if teacher == "embedded" else 16
-    frames = 2 * window + 3
+    frames = 2 * window + 3  # 4 windows
     prompt = {0: PROMPT, window: OTHER} if travel else PROMPT
-    layers = spatial_layers(pipe.unet)
-    before = [layer.__dict__.get("forward") for layer in [*layers, *temporal_layers(pipe.unet)]]
-    rows = []
-    hook = layers[0].norm1.register_forward_pre_hook(lambda m, a: rows.append(a[0].shape[0]))
-    try:
-        chunked = {
-            chunk: pipe(
-                prompt,
-                num_frames=frames,
-                windowing=Windowing(window, spatial_chunk=chunk),
-                output_type="latent",
-                **_seeded(),
-            )
-            for chunk in (None, 5)  # None: a window's worth; 5 frames leave a ragged last chunk
-        }
-        rows_chunked, rows[:] = set(rows), []
-        whole = pipe(
-            prompt,
-            num_frames=frames,
-            windowing=Windowing(window, spatial_chunk=0),
-            output_type="latent",
-            **_seeded(),
+    spatial, temporal = spatial_layers(pipe.unet), temporal_layers(pipe.unet)
+    before = [layer.__dict__.get("forward") for layer in [*spatial, *temporal]]
+    rows = {"spatial": [], "temporal": []}  # rows a pass holds (guidance: two clips)
+
+    def record(kind):
+        return lambda module, args: rows[kind].append(args[0].shape[0])
+
+    hooks = [spatial[0].norm1.register_forward_pre_hook(record("spatial"))]
+    hooks += [next(t.children()).register_forward_pre_hook(record("temporal")) for t in temporal]
+
+    def run(per_pass):
+        rows["spatial"], rows["temporal"] = [], []
+        windowing = Windowing(window, frames_per_pass=per_pass)
+        out = pipe(
+            prompt, num_frames=frames, windowing=windowing, output_type="latent", **_seeded()
         )
+        return out, max(rows["spatial"]), max(rows["temporal"]) // 2  # windows per pass
+
+    try:
+        whole, spatial_rows, windows_per_pass = run(0)
+        assert (spatial_rows, windows_per_pass) == (2 * frames, 4)
+        for per_pass, passes in [(5, 1), (window, 1), (2 * window, 2), (None, 4)]:
+            latents, spatial_rows, windows_per_pass = run(per_pass)
+            assert spatial_rows == min(per_pass or 4 * window, 2 * frames)
+            assert windows_per_pass == passes
+            # float rounding (a tiny random UNet: |latents| up to ~120)
+            assert (latents - whole).abs().max() <= 1e-5 * whole.abs().max()
     finally:
-        hook.remove()
-    assert layers and len(chunked[None]) == 1 and torch.isfinite(whole).all()
-    for latents in chunked.values():  # float rounding (a tiny random UNet: |latents| to ~120)
-        assert (latents - whole).abs().max() <= 1e-5 * whole.abs().max()
-    assert max(rows_chunked) == window and min(rows_chunked) < window  # 2·frames rows, in chunks
-    assert set(rows) == {2 * frames}  # off: every frame of both clips (guidance) at once
-    after = [layer.__dict__.get("forward") for layer in [*layers, *temporal_layers(pipe.unet)]]
-    assert all(a is b for a, b in zip(before, after))
+        for hook in hooks:
+            hook.remove()
+    after = [layer.__dict__.get("forward") for layer in [*spatial, *temporal]]
+    assert spatial and temporal and all(a is b for a, b in zip(before, after))
 
 
 def test_window_stride_is_checked_against_the_trained_window(tiny_pipeline):
@@ -244,7 +246,9 @@ def test_window_stride_is_checked_against_the_trained_window(tiny_pipeline):
     from mcm_demo.pipeline import long_clip_windowing
 
     unet = tiny_pipeline.unet
-    assert long_clip_windowing(unet, 20, 3) == Windowing(8, 3) == Windowing(8, 3, spatial_chunk=8)
+    assert (
+        long_clip_windowing(unet, 20, 3) == Windowing(8, 3) == Windowing(8, 3, frames_per_pass=32)
+    )
     assert long_clip_windowing(unet, 20) == Windowing(8, 4) and long_clip_windowing(unet, 8) is None
     for bad in (0, 9):
         with pytest.raises(PipelineInputError, match="stride must be from 1 to 8 frames"):
@@ -257,10 +261,11 @@ def test_window_stride_is_checked_against_the_trained_window(tiny_pipeline):
     )
 
 
-def test_spatial_chunk_is_a_frame_count():
-    assert Windowing(8).spatial_chunk == 8 and Windowing(16, spatial_chunk=0).spatial_chunk == 0
+def test_frames_per_pass_is_a_frame_count():
+    assert Windowing(8).frames_per_pass == 32 and Windowing(16).frames_per_pass == 64
+    assert Windowing(16, frames_per_pass=0).frames_per_pass == 0
     with pytest.raises(ValueError, match="frame count"):
-        Windowing(8, spatial_chunk=-1)
+        Windowing(8, frames_per_pass=-1)
 
 
 # -- prompt travel ---------------------------------------------------------------------------
