@@ -102,9 +102,9 @@ def long_clip_layers(unet: torch.nn.Module, windowing: Windowing, num_frames: in
 def windowed_temporal_layers(unet: torch.nn.Module, windowing: Windowing, num_frames: int):
     """Within this block, `unet`'s temporal layers see `num_frames`-frame clips in the windows of
     `windowing`, `frames_per_pass // length` windows at a time (clips of another length pass
-    through unchanged). A model with a learned
-    frame-position table (the embedded teacher) reads it per window too: each frame gets its
-    windows' positions, fused with the same weights."""
+    through unchanged). A model with a learned frame-position table (the embedded teacher)
+    reads it per window too: each frame gets its windows' positions, fused with the same
+    weights."""
     plan = {
         "num_frames": num_frames,
         "windows": fusion_weights(num_frames, windowing),
