@@ -6,14 +6,15 @@ mask. docs/long-video.md has the numbers and the commands that made them.
     python benchmarks/long_video.py consistency --models lcm mcm-webvid --prompts 128
     python benchmarks/long_video.py consistency --models teacher --prompts 16
     python benchmarks/long_video.py travel --prompts 64
-    python benchmarks/long_video.py cost --frames 8 16 32 64 128
+    python benchmarks/long_video.py cost --frames-list 8 16 32 64 128
 
 `consistency`: per 8-frame window of 64-frame clips, the evaluator's shape/colour/background
 read against the prompt, as a share of the same model's 8-frame clips; whether every window
 shows the same object; the object's displacement at window borders over its median inside
 them (the seams); whether direction prompts keep their direction. `travel`: two prompts
 (frame 0 and frame 32, one attribute changed); the first read on frames 0–23, the second on
-40–63. `cost`: seconds and peak memory per clip at each length, each in a fresh process.
+40–63. `cost`: seconds and peak memory per clip at each length, each in a fresh process
+(`--modes windowed windowed-all-at-once windowed-window-per-pass` compares frames per pass).
 """
 
 from __future__ import annotations
@@ -42,7 +43,16 @@ from mcm_demo.windows import Windowing
 WINDOW = 8  # the embedded teacher's trained length, and the evaluator's clip length
 READS = ("shape", "colour", "background")
 DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1), "diagonal": (1, 1)}
-MODES = {"windowed": None, "stretched": False}  # the pipeline's `windowing` argument
+# The pipeline's `windowing` argument. For `cost` (the same clips, another memory and time):
+# "windowed-all-at-once" runs every window and frame in one pass, as before frames_per_pass;
+# "windowed-window-per-pass" one window's worth (8 frames) per pass.
+PER_PASS = {"windowed": None, "windowed-all-at-once": 0, "windowed-window-per-pass": WINDOW}
+MODES = {
+    "windowed": None,  # the default: windows past 8 frames, 32 frames per pass
+    "windowed-all-at-once": Windowing(WINDOW, frames_per_pass=0),
+    "windowed-window-per-pass": Windowing(WINDOW, frames_per_pass=WINDOW),
+    "stretched": False,
+}
 
 
 TEACHER_STEPS = [50]  # --teacher-steps
@@ -66,8 +76,8 @@ def load(model: str):
 
 def windowing(mode: str):
     """The pipeline's `windowing` for a mode (windowed at --stride, if given)."""
-    if mode == "windowed" and STRIDE[0]:
-        return Windowing(WINDOW, STRIDE[0])
+    if mode in PER_PASS and STRIDE[0]:
+        return Windowing(WINDOW, STRIDE[0], frames_per_pass=PER_PASS[mode])
     return MODES[mode]
 
 
@@ -318,7 +328,7 @@ def main(argv=None) -> None:
     p.add_argument("--prompts", type=int, default=128)
     p.add_argument("--frames", type=int, default=64)
     p.add_argument("--frames-list", nargs="+", type=int, default=[8, 16, 32, 64, 128])
-    p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    p.add_argument("--modes", nargs="+", default=["windowed", "stretched"], choices=list(MODES))
     p.add_argument("--seed", type=int, default=4300)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--teacher-steps", type=int, default=50, help="the teacher's DDIM steps")

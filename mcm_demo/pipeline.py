@@ -17,7 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from . import adapters as adapter_ops
 from . import models as _saved_folders_name_this  # noqa: F401 (see models.py)
 from . import samplers, windows
-from .free_noise import per_frame_text, windowed_temporal_layers
+from .free_noise import long_clip_layers, per_frame_text
 from .schedule import (
     TIMESTEP_SCALING,
     alpha_sigma_at,
@@ -111,6 +111,21 @@ def trained_frames(unet) -> int:
     if isinstance(unet, UNetMotionModel):
         return min(16, int(unet.config.motion_max_seq_length))
     return int(getattr(unet.config, "num_frame_positions", 16))
+
+
+def long_clip_windowing(
+    unet, num_frames: int, stride: int | None = None
+) -> windows.Windowing | None:
+    """The pipeline's default `windowing` for a clip: windows of the teacher's trained length,
+    `stride` frames apart (None: half a window), past that length; none within it."""
+    window = trained_frames(unet)
+    if stride is not None:
+        check_range(
+            whole_number(stride, "The window stride"),
+            (1, window),
+            "The window stride must be from {lo} to {hi} frames (the teacher's trained window)",
+        )
+    return windows.Windowing(window, stride) if num_frames > window else None
 
 
 @torch.no_grad()
@@ -298,8 +313,7 @@ class TextToVideoPipeline(DiffusionPipeline):
         )
         travel = isinstance(prompt, dict)
         if windowing is None or windowing is True:
-            window = trained_frames(self.unet)
-            windowing = windows.Windowing(window) if num_frames > window else None
+            windowing = long_clip_windowing(self.unet, num_frames)
         windowing = windowing or None
         device, dtype = device_and_dtype(self.unet)
         # UNet3D's temporal convs carry a hard-coded dropout: sampling must be in eval mode.
@@ -362,10 +376,12 @@ class TextToVideoPipeline(DiffusionPipeline):
         #    boundary-scaled estimate).
         denoise = self.denoiser(text, consistency, guidance_scale, timestep_scaling)
 
-        # 6. Sample; a long clip's temporal layers see it in overlapping windows, fused.
+        # 6. Sample; a long clip's temporal layers see it in overlapping windows, fused, and
+        #    its spatial layers a window's worth of frames at a time (the same output, less
+        #    memory). A clip within one window runs the UNet as it is.
         alphas_cumprod = self.scheduler.alphas_cumprod.to(torch.float64)
         in_windows = (
-            windowed_temporal_layers(self.unet, windowing, num_frames)
+            long_clip_layers(self.unet, windowing, num_frames)
             if windowing is not None
             else contextlib.nullcontext()
         )

@@ -15,18 +15,28 @@ import re
 import torch
 
 WEIGHTINGS = ("pyramid", "flat")
+# Windows per pass by default. Measured on the embedded teacher (MCM-webvid 4 steps, 128 frames,
+# one CPU thread): all windows in one pass +236 MB over an 8-frame clip; 4 windows' worth
+# (32 frames) +40 MB for ~7% more time; one window +22 MB but ~1.5x the time (more, smaller
+# calls: on a small UNet the per-call overhead shows). docs/long-video.md, "Cost".
+PASS_WINDOWS = 4
 
 
 @dataclasses.dataclass(frozen=True)
 class Windowing:
     """Overlapping windows of `length` frames (the teacher's trained clip length), `stride` apart,
     fused with `weighting`; `noise` "shuffle" reuses the first window's noise, locally shuffled
-    (FreeNoise's noise rescheduling), "random" draws every frame's noise afresh."""
+    (FreeNoise's noise rescheduling), "random" draws every frame's noise afresh.
+    `frames_per_pass`: the UNet's layers see at most about this many frames in one pass (the
+    temporal layers that many frames' worth of windows, at least one; the spatial layers, which
+    work per frame, chunks of it), so a step's working memory does not grow with the clip
+    (diffusers' `enable_free_noise_split_inference` does the like for AnimateDiff)."""
 
     length: int
     stride: int | None = None  # None: half a window (diffusers' AnimateDiff example: 16 / 4)
     weighting: str = "pyramid"
     noise: str = "shuffle"
+    frames_per_pass: int | None = None  # None: PASS_WINDOWS windows' worth; 0: all at once
 
     def __post_init__(self):
         if self.length < 2:
@@ -39,6 +49,11 @@ class Windowing:
             raise ValueError(f"Unknown weighting {self.weighting!r}; choose from {WEIGHTINGS}.")
         if self.noise not in ("shuffle", "random"):
             raise ValueError(f"Unknown noise {self.noise!r}; choose 'shuffle' or 'random'.")
+        per_pass = self.frames_per_pass
+        per_pass = PASS_WINDOWS * self.length if per_pass is None else per_pass
+        if per_pass < 0:
+            raise ValueError(f"Frames per pass is a frame count (0: all), got {per_pass}.")
+        object.__setattr__(self, "frames_per_pass", per_pass)
 
 
 def frame_windows(num_frames: int, length: int, stride: int) -> list[tuple[int, int]]:

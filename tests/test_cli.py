@@ -22,6 +22,7 @@ def run_cli(*args, env=None):
         (["--prompt", ""], "prompt is empty"),
         (["--steps", "0"], "Steps must be from 1 to 1000"),
         (["--seed", "-1"], "Seed must be from 0"),
+        (["--frames", "16", "--window-stride", "9"], "window stride must be from 1 to 8 frames"),
     ],
 )
 def test_bad_generate_input_is_a_clear_error(args, message, tmp_path):

@@ -10,7 +10,7 @@ from diffusers.models.resnet import TemporalConvLayer
 from diffusers.pipelines.free_noise_utils import AnimateDiffFreeNoiseMixin
 
 from mcm_demo import PipelineInputError, catalog
-from mcm_demo.free_noise import temporal_layers, windowed_temporal_layers
+from mcm_demo.free_noise import spatial_layers, temporal_layers, windowed_temporal_layers
 from mcm_demo.windows import (
     Windowing,
     frame_windows,
@@ -184,6 +184,90 @@ def test_windowed_student_with_lora_on_the_motion_modules(animatediff_folders):
     assert clip.shape[1] == 20 and np.isfinite(clip).all()
 
 
+# -- long clips: a few frames per pass, so memory does not grow with the clip ------------------
+def _pipe(teacher, tiny_pipeline, modelscope_folder, animatediff_folders):
+    return {
+        "embedded": lambda: tiny_pipeline,
+        "modelscope": lambda: catalog.Catalog().load_pipeline(str(modelscope_folder)),
+        "animatediff": lambda: catalog.assemble_animatediff(*map(str, animatediff_folders)),
+    }[teacher]()
+
+
+@pytest.mark.parametrize("teacher", ["embedded", "modelscope", "animatediff"])
+@pytest.mark.parametrize("travel", [False, True])
+def test_a_few_frames_per_pass_give_the_same_clip(
+    teacher, travel, tiny_pipeline, modelscope_folder, animatediff_folders
+):
+    """Windows a few at a time and the spatial layers in chunks (the default past one window)
+    are exact: the same latents as all frames in one pass, with guidance (two clips' rows) and
+    with one text per frame. The temporal layers see `frames_per_pass // window` windows (at
+    least one) per pass, the spatial ones at most `frames_per_pass` rows; nothing stays wrapped
+    after the call."""
+    pipe = _pipe(teacher, tiny_pipeline, modelscope_folder, animatediff_folders)
+    window = 8 if teacher == "embedded" else 16
+    frames = 2 * window + 3  # 4 windows
+    prompt = {0: PROMPT, window: OTHER} if travel else PROMPT
+    spatial, temporal = spatial_layers(pipe.unet), temporal_layers(pipe.unet)
+    before = [layer.__dict__.get("forward") for layer in [*spatial, *temporal]]
+    rows = {"spatial": [], "temporal": []}  # rows a pass holds (guidance: two clips)
+
+    def record(kind):
+        return lambda module, args: rows[kind].append(args[0].shape[0])
+
+    hooks = [spatial[0].norm1.register_forward_pre_hook(record("spatial"))]
+    hooks += [next(t.children()).register_forward_pre_hook(record("temporal")) for t in temporal]
+
+    def run(per_pass):
+        rows["spatial"], rows["temporal"] = [], []
+        windowing = Windowing(window, frames_per_pass=per_pass)
+        out = pipe(
+            prompt, num_frames=frames, windowing=windowing, output_type="latent", **_seeded()
+        )
+        return out, max(rows["spatial"]), max(rows["temporal"]) // 2  # windows per pass
+
+    try:
+        whole, spatial_rows, windows_per_pass = run(0)
+        assert (spatial_rows, windows_per_pass) == (2 * frames, 4)
+        for per_pass, passes in [(5, 1), (window, 1), (2 * window, 2), (None, 4)]:
+            latents, spatial_rows, windows_per_pass = run(per_pass)
+            assert spatial_rows == min(per_pass or 4 * window, 2 * frames)
+            assert windows_per_pass == passes
+            # float rounding (a tiny random UNet: |latents| up to ~120)
+            assert (latents - whole).abs().max() <= 1e-5 * whole.abs().max()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    after = [layer.__dict__.get("forward") for layer in [*spatial, *temporal]]
+    assert spatial and temporal and all(a is b for a, b in zip(before, after))
+
+
+def test_window_stride_is_checked_against_the_trained_window(tiny_pipeline):
+    from mcm_demo.app import service
+    from mcm_demo.pipeline import long_clip_windowing
+
+    unet = tiny_pipeline.unet
+    assert (
+        long_clip_windowing(unet, 20, 3) == Windowing(8, 3) == Windowing(8, 3, frames_per_pass=32)
+    )
+    assert long_clip_windowing(unet, 20) == Windowing(8, 4) and long_clip_windowing(unet, 8) is None
+    for bad in (0, 9):
+        with pytest.raises(PipelineInputError, match="stride must be from 1 to 8 frames"):
+            long_clip_windowing(unet, 20, bad)
+        req = service.Request(PROMPT, "lcm", 1, frames=24, window_stride=bad)
+        with pytest.raises(PipelineInputError, match="stride must be from 1 to 8 frames"):
+            service.check_request(req)
+    assert (
+        service.check_request(service.Request(PROMPT, "lcm", 1, window_stride=3)).window_stride == 3
+    )
+
+
+def test_frames_per_pass_is_a_frame_count():
+    assert Windowing(8).frames_per_pass == 32 and Windowing(16).frames_per_pass == 64
+    assert Windowing(16, frames_per_pass=0).frames_per_pass == 0
+    with pytest.raises(ValueError, match="frame count"):
+        Windowing(8, frames_per_pass=-1)
+
+
 # -- prompt travel ---------------------------------------------------------------------------
 def test_prompt_schedule_parses_and_says_what_is_wrong():
     assert parse_prompt_schedule("0: a red circle\n\n 32 : a blue star ") == {
@@ -216,7 +300,7 @@ def test_prompt_travel_gives_each_frame_its_text(tiny_pipeline):
     finally:
         hook.remove()
     a, b = tiny_pipeline.encode_prompt([PROMPT, OTHER])
-    text = rows[0].view(16, *a.shape)
+    text = torch.cat(rows)[:16].view(16, *a.shape)  # the first step's, in chunks of 8 frames
     assert (
         torch.allclose(text[0], a) and torch.allclose(text[12], b) and torch.allclose(text[15], b)
     )
@@ -250,7 +334,8 @@ def test_cli_prompt_travel_writes_a_long_clip_and_bad_lines_say_why(tmp_path):
         return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=300)
 
     out = tmp_path / "travel.mp4"
-    ok = cli("--prompt", f"0: {PROMPT}", "--prompt", f"12: {OTHER}", "--frames", "24", "--out", out)
+    travel = ["--prompt", f"0: {PROMPT}", "--prompt", f"12: {OTHER}", "--window-stride", "3"]
+    ok = cli(*travel, "--frames", "24", "--out", out)
     assert ok.returncode == 0, ok.stderr
     assert probe(str(out))["frames"] == 24
     bad = cli("--prompt", f"4: {PROMPT}", "--frames", "24", "--out", tmp_path / "x.mp4")

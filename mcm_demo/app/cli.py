@@ -54,6 +54,12 @@ def _add_long_video_flags(p) -> None:
         "and AnimateDiff) in overlapping windows of it (FreeNoise); --no-windows stretches the "
         "embedded UNet's frame-position table over the whole clip instead",
     )
+    p.add_argument(
+        "--window-stride",
+        type=int,
+        help="frames between window starts, 1 to the trained window (default: half a window; "
+        "3 of 8 narrows the seams at window borders for ~1.2x the time, docs/long-video.md)",
+    )
 
 
 def _add_generate(sub) -> None:

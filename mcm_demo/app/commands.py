@@ -24,7 +24,14 @@ from ..downloads import fetch
 from ..eval.bench import bench_steps
 from ..eval.tables import format_tables, run_sampler_table, select_row
 from ..eval.transfer import transfer_table
-from ..pipeline import LIMITS, PipelineInputError, check_prompt, check_range, check_seed
+from ..pipeline import (
+    LIMITS,
+    PipelineInputError,
+    check_prompt,
+    check_range,
+    check_seed,
+    long_clip_windowing,
+)
 from ..video_io import UploadError, display_upscale, write_mp4
 from ..windows import prompt_or_schedule
 from . import service
@@ -107,15 +114,19 @@ def cmd_generate(args) -> int:
     else:
         pipe.set_adapter(None)
     default_frames, default_fps = clip_defaults(args.teacher)
+    num_frames = args.frames or default_frames
+    windowing = (
+        long_clip_windowing(pipe.unet, num_frames, args.window_stride) if args.windows else False
+    )
     t0 = time.perf_counter()
     frames = pipe(
         prompt,
         num_inference_steps=args.steps,
         guidance_scale=args.guidance,
         sampler=sampler,
-        num_frames=args.frames or default_frames,
+        num_frames=num_frames,
         generator=generator,
-        windowing=None if args.windows else False,
+        windowing=windowing,
     )[0]
     seconds = time.perf_counter() - t0
     write_mp4(frames, args.out, fps=args.fps or default_fps, upscale=args.upscale)
@@ -205,6 +216,7 @@ def cmd_compare(args) -> int:
                     args.fps,
                     travel,
                     args.windows,
+                    args.window_stride,
                 ),
                 svc.catalog,
             ),
@@ -239,7 +251,9 @@ def cmd_compare(args) -> int:
                     f"the mp4, previews included (measured) → {path}"
                 )
     frames, fps = requests[0][1].frames, requests[0][1].fps  # the teacher's, unless given
-    base = svc.teacher_baseline_seconds(args.teacher, frames, args.guidance)
+    base = svc.teacher_baseline_seconds(
+        args.teacher, frames, args.guidance, window_stride=requests[0][1].window_stride
+    )
     print(
         f"teacher DDIM-{service.BASELINE_STEPS} + CFG: {base:.2f}s (measured); speedup: "
         + ", ".join(f"{m} {base / s:.1f}x" for m, s in seconds.items())

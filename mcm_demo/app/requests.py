@@ -37,6 +37,7 @@ class Request:
     fps: float | None = None  # the mp4's frame rate; None: the teacher's own
     travel: str = ""  # prompt travel: "FRAME: prompt" lines (docs/long-video.md); "" = none
     windows: bool = True  # past the teacher's trained length, sample in windows (FreeNoise)
+    window_stride: int | None = None  # frames between window starts; None: half a window
 
 
 def model_choices(teacher: str = "embedded", catalog: Catalog | None = None) -> list[str]:
@@ -111,8 +112,22 @@ def check_request(req: Request, catalog: Catalog | None = None) -> Request:
             raise PipelineInputError(str(err)) from None
         for text in schedule.values():
             check_prompt(text, "A prompt-travel line")
+    stride = req.window_stride
+    if stride is not None:  # the teacher's own frame count is its trained window
+        stride = check_range(
+            whole_number(stride, "The window stride"),
+            (1, default_frames),
+            "The window stride must be from {lo} to {hi} frames (the teacher's trained window)",
+        )
     return dataclasses.replace(
-        req, steps=steps, seed=seed, frames=frames, guidance=guidance, fps=fps, travel=travel
+        req,
+        steps=steps,
+        seed=seed,
+        frames=frames,
+        guidance=guidance,
+        fps=fps,
+        travel=travel,
+        window_stride=stride,
     )
 
 

@@ -38,6 +38,7 @@ from ..pipeline import (
     PipelineInputError,
     check_prompt,
     check_range,
+    long_clip_windowing,
     whole_number,
 )
 from ..transfer import METHODS, START_LOOKS, TransferConfig, transfer
@@ -264,7 +265,11 @@ class Service:
             num_inference_steps=req.steps,
             num_frames=req.frames,
             **run,
-            windowing=None if req.windows else False,
+            windowing=(
+                long_clip_windowing(pipe.unet, req.frames, req.window_stride)
+                if req.windows
+                else False
+            ),
             callback=on_step if previews else None,
             generator=torch.Generator().manual_seed(req.seed),
         )[0]
@@ -332,6 +337,7 @@ class Service:
         guidance: float = 5.0,
         device: str | None = None,
         run: Callable[[Request], Result] | None = None,
+        window_stride: int | None = None,
     ) -> float:
         """Wall time of the teacher's 50-step DDIM with CFG as a column runs it (previews and
         mp4 included), measured once per setting here (the newest MAX_BASELINES kept). `run`
@@ -339,12 +345,19 @@ class Service:
         preview out), so the baseline pays what the columns pay; by default, `generate` with
         previews and the mp4."""
         device, _ = default_device_dtype(device)
-        key = (teacher, frames, guidance, device_key(device))
+        key = (teacher, frames, guidance, device_key(device), window_stride)
         run = run or (lambda req: self.generate(req, device, True, True))
         with self._baselines_lock:
             if key not in self._baselines:
                 req = Request(
-                    DEFAULT_PROMPT, TEACHER_MODEL, BASELINE_STEPS, 0, frames, guidance, teacher
+                    DEFAULT_PROMPT,
+                    TEACHER_MODEL,
+                    BASELINE_STEPS,
+                    0,
+                    frames,
+                    guidance,
+                    teacher,
+                    window_stride=window_stride,
                 )
                 self._baselines[key] = run(req).seconds
                 while len(self._baselines) > MAX_BASELINES:
