@@ -133,14 +133,18 @@ def object_track(clip: np.ndarray) -> np.ndarray:
     return np.array(centres)
 
 
-def border_ratios(track: np.ndarray, stride: int = WINDOW // 2) -> np.ndarray:
+def border_ratios(track: np.ndarray, stride: int = WINDOW // 2, offset: int = 0) -> np.ndarray:
     """Each step at a window border (frame k-1 → k, k a multiple of the stride: where a window
-    starts or ends) over the clip's median step elsewhere; nan where the object was lost."""
+    starts or ends) over the clip's median step elsewhere; nan where the object was lost. With
+    an `offset`, the same for the steps that many frames past each border: the control, steps
+    inside the windows read the same way."""
     steps = np.linalg.norm(np.diff(track, axis=0), axis=1)
     border = np.zeros(len(steps), bool)
     border[stride - 1 :: stride] = True
     inside = np.nanmedian(steps[~border])
-    return steps[border] / max(inside, 0.25)  # a still object's steps are ~0 px: no 0/0
+    picked = np.zeros(len(steps), bool)
+    picked[stride - 1 + offset :: stride] = True
+    return steps[picked] / max(inside, 0.25)  # a still object's steps are ~0 px: no 0/0
 
 
 def seams(tracks, stride: int = WINDOW // 2) -> dict:
@@ -153,6 +157,20 @@ def seams(tracks, stride: int = WINDOW // 2) -> dict:
         "border steps within 1.5x": float(np.mean(pooled[np.isfinite(pooled)] <= 1.5)),
         "clip's worst border": summary(worst),
         "clips with every border within 1.5x": float(np.mean(np.nan_to_num(worst, nan=9) <= 1.5)),
+        **control(tracks, stride),
+    }
+
+
+def control(tracks, stride: int) -> dict:
+    """The seam measure on steps half a stride past the borders, inside the windows: how often
+    a step of the model's own motion is 1.5× its median where no window starts or ends."""
+    ratios = [border_ratios(t, stride, offset=stride // 2) for t in tracks]
+    pooled = np.concatenate(ratios)
+    worst = np.array([np.nanmax(r) if np.isfinite(r).any() else np.nan for r in ratios])
+    return {
+        "control: inside steps / median inside step": summary(pooled),
+        "control: inside steps within 1.5x": float(np.mean(pooled[np.isfinite(pooled)] <= 1.5)),
+        "control: clip's worst inside step": summary(worst),
     }
 
 
@@ -199,6 +217,8 @@ def consistency(args) -> dict:
             ).all(1)
             r["same object in every window"] = float(same.mean())
             tracks = [object_track(c) for c in clips]
+            if args.json:  # every clip's track, to read the seams again without sampling
+                np.save(f"{args.json}.{model}.{mode}.tracks.npy", np.stack(tracks))
             r.update(seams(tracks, STRIDE[0] or WINDOW // 2))
             reversals = [
                 longest_reversal(t, DIRECTIONS[s.objects[0].motion])
