@@ -149,6 +149,9 @@ def add_distill(sub) -> None:
         help="the hinge on every patch's score instead of their mean",
     )
     p.add_argument(
+        "--gp-weight", type=float, help="the R1 penalty's weight on real frames (default 1)"
+    )
+    p.add_argument(
         "--init-from",
         metavar="DIR",
         help="start the student from an adapter folder (its LoRA and motion head; its "
