@@ -54,7 +54,13 @@ python -m mcm_demo train teacher --base runs/x4s/export2600 --run-dir runs/shape
 #    steps makes: LCM's is the 200-step snapshot of a 600-step run (docs/shape.md section 7).
 student() { python -m mcm_demo distill "$@"; }
 student --method lcm --steps 200 --run-dir runs/students/lcm --out weights/lcm
-student --method mcm --variant laion --steps 600 --run-dir runs/students/mcm-laion --out weights/mcm-laion
+student --method mcm --variant laion --steps 600 --run-dir runs/students/mcm-laion \
+  --out runs/students/mcm-laion-600
+# mcm-laion's second stage: the adversarial term weighted to low noise, where the watermark's
+# ghost came in (docs/cleanliness.md)
+student --method mcm --variant laion --init-from runs/students/mcm-laion-600 --lambda-real 0.25 \
+  --adv-weight 2 --adv-frames 4 --adv-timestep-weighting signal --steps 250 \
+  --run-dir runs/students/mcm-laion-clean --out weights/mcm-laion
 for v in anime real; do
   student --method mcm --variant "$v" --steps 300 --run-dir "runs/students/mcm-$v" --out "weights/mcm-$v"
 done
