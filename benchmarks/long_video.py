@@ -57,6 +57,7 @@ MODES = {
 
 TEACHER_STEPS = [50]  # --teacher-steps
 STRIDE = [None]  # --stride: None, the pipeline's default (half a window)
+WEIGHTING = ["pyramid"]  # --weighting
 
 
 def settings(model: str) -> dict:
@@ -76,8 +77,9 @@ def load(model: str):
 
 def windowing(mode: str):
     """The pipeline's `windowing` for a mode (windowed at --stride, if given)."""
-    if mode in PER_PASS and STRIDE[0]:
-        return Windowing(WINDOW, STRIDE[0], frames_per_pass=PER_PASS[mode])
+    if mode in PER_PASS and (STRIDE[0] or WEIGHTING[0] != "pyramid"):
+        stride = STRIDE[0] or WINDOW // 2
+        return Windowing(WINDOW, stride, WEIGHTING[0], frames_per_pass=PER_PASS[mode])
     return MODES[mode]
 
 
@@ -354,12 +356,14 @@ def main(argv=None) -> None:
     p.add_argument("--teacher-steps", type=int, default=50, help="the teacher's DDIM steps")
     p.add_argument("--repeats", type=int, default=3, help="cost: clips timed, the fastest kept")
     p.add_argument("--stride", type=int, help="windowed: windows of 8 this many frames apart")
+    p.add_argument("--weighting", default="pyramid", help="windowed: the windows' fusion weights")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--save-clips", help="save 8 clips per model to <prefix>-<model>.npz")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     TEACHER_STEPS[0] = args.teacher_steps
     STRIDE[0] = args.stride
+    WEIGHTING[0] = args.weighting
     results = {"consistency": consistency, "travel": travel, "cost": cost}[args.what](args)
     if args.json:
         with open(args.json, "w") as f:

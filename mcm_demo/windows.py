@@ -14,7 +14,7 @@ import re
 
 import torch
 
-WEIGHTINGS = ("pyramid", "flat")
+WEIGHTINGS = ("pyramid", "flat", "hann")
 # Windows per pass by default. Measured on the embedded teacher (MCM-webvid 4 steps, 128 frames,
 # one CPU thread): all windows in one pass +236 MB over an 8-frame clip; 4 windows' worth
 # (32 frames) +40 MB for ~7% more time; one window +22 MB but ~1.5x the time (more, smaller
@@ -73,6 +73,11 @@ def window_weights(length: int, weighting: str = "pyramid") -> torch.Tensor:
     a window's edge, which sees fewer neighbours in it, counts less), as diffusers' FreeNoise."""
     if weighting == "flat":
         return torch.ones(length)
+    if weighting == "hann":
+        # sin² of the frame's centre: near 0 at both edges, so a window that starts or ends
+        # between two frames hands over almost nothing; at half-window strides the windows'
+        # weights sum to 1 on every frame (a partition of unity), as in overlap-add
+        return torch.sin(torch.pi * (torch.arange(length, dtype=torch.float32) + 0.5) / length) ** 2
     if weighting != "pyramid":
         raise ValueError(f"Unknown weighting {weighting!r}; choose from {WEIGHTINGS}.")
     half = torch.arange(1, (length + 1) // 2 + 1, dtype=torch.float32)

@@ -38,6 +38,19 @@ def test_window_weights_are_diffusers_free_noise_weights(length, weighting):
     assert window_weights(length, weighting).tolist() == expected
 
 
+@pytest.mark.parametrize("length", [8, 16])
+def test_hann_weights_hand_over_almost_nothing_at_a_windows_edge(length):
+    weights = window_weights(length, "hann")
+    assert torch.allclose(weights, weights.flip(0))
+    assert weights[0] < 0.05 * weights.max()
+    # at half-window strides the overlapping windows' weights sum to 1 on every frame
+    half = length // 2
+    assert torch.allclose(weights[:half] + weights[half:], torch.ones(half), atol=1e-6)
+    shares = fusion_weights(4 * length, Windowing(length, half, "hann"))
+    _, first = shares[0]
+    assert torch.allclose(first[half:], weights[half:], atol=1e-6)  # no renormalising needed
+
+
 @pytest.mark.parametrize("num_frames", [8, 12, 19, 24, 64])
 def test_windows_are_diffusers_windows_and_cover_every_frame(num_frames):
     block = FreeNoiseTransformerBlock.__new__(FreeNoiseTransformerBlock)
