@@ -149,11 +149,15 @@ def border_ratios(track: np.ndarray, stride: int = WINDOW // 2, offset: int = 0)
     return steps[picked] / max(inside, 0.25)  # a still object's steps are ~0 px: no 0/0
 
 
+def pooled_and_worst(ratios: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every clip's ratios in one array, and each clip's largest (nan where it has none)."""
+    worst = np.array([np.nanmax(r) if np.isfinite(r).any() else np.nan for r in ratios])
+    return np.concatenate(ratios), worst
+
+
 def seams(tracks, stride: int = WINDOW // 2) -> dict:
     """The border steps' ratios: every border of every clip, and each clip's worst."""
-    ratios = [border_ratios(t, stride) for t in tracks]
-    pooled = np.concatenate(ratios)
-    worst = np.array([np.nanmax(r) if np.isfinite(r).any() else np.nan for r in ratios])
+    pooled, worst = pooled_and_worst([border_ratios(t, stride) for t in tracks])
     return {
         "border steps / median inside step": summary(pooled),
         "border steps within 1.5x": float(np.mean(pooled[np.isfinite(pooled)] <= 1.5)),
@@ -166,9 +170,7 @@ def seams(tracks, stride: int = WINDOW // 2) -> dict:
 def control(tracks, stride: int) -> dict:
     """The seam measure on steps half a stride past the borders, inside the windows: how often
     a step of the model's own motion is 1.5× its median where no window starts or ends."""
-    ratios = [border_ratios(t, stride, offset=stride // 2) for t in tracks]
-    pooled = np.concatenate(ratios)
-    worst = np.array([np.nanmax(r) if np.isfinite(r).any() else np.nan for r in ratios])
+    pooled, worst = pooled_and_worst([border_ratios(t, stride, offset=stride // 2) for t in tracks])
     return {
         "control: inside steps / median inside step": summary(pooled),
         "control: inside steps within 1.5x": float(np.mean(pooled[np.isfinite(pooled)] <= 1.5)),

@@ -113,14 +113,29 @@ def windowed_temporal_layers(unet: torch.nn.Module, windowing: Windowing, num_fr
         if windowing.frames_per_pass
         else 0,
     }
-    layers = temporal_layers(unet)
-    saved = [layer.__dict__.get("forward") for layer in layers]
     had_positions = hasattr(unet, "frame_positions")
+
+    def wrap(layer):
+        return _windowed_forward(layer, layer.forward, plan)
+
+    try:
+        with _wrapped_forwards(temporal_layers(unet), wrap):
+            if had_positions:
+                unet.frame_positions = window_positions(num_frames, windowing)
+            yield
+    finally:
+        if had_positions:
+            unet.frame_positions = None
+
+
+@contextlib.contextmanager
+def _wrapped_forwards(layers: list[torch.nn.Module], wrap):
+    """Within this block each layer's `forward` is `wrap(layer)`; afterwards the layer's own
+    again (an instance attribute it had is put back, one it did not have removed)."""
+    saved = [layer.__dict__.get("forward") for layer in layers]
     try:
         for layer in layers:
-            layer.forward = _windowed_forward(layer, layer.forward, plan)
-        if had_positions:
-            unet.frame_positions = window_positions(num_frames, windowing)
+            layer.forward = wrap(layer)
         yield
     finally:
         for layer, forward in zip(layers, saved):
@@ -128,8 +143,6 @@ def windowed_temporal_layers(unet: torch.nn.Module, windowing: Windowing, num_fr
                 del layer.forward
             else:
                 layer.forward = forward
-        if had_positions:
-            unet.frame_positions = None
 
 
 def spatial_layers(unet: torch.nn.Module) -> list[torch.nn.Module]:
@@ -186,18 +199,12 @@ def chunked_spatial_layers(unet: torch.nn.Module, chunk: int, num_frames: int):
     """Within this block, `unet`'s spatial layers run on `chunk` frames (rows of the B·F batch)
     at a time for `num_frames`-frame clips; their outputs are the same, their working memory
     that of `chunk` frames. Only `forward` is wrapped: weights and adapters are left alone."""
-    layers = spatial_layers(unet)
-    saved = [layer.__dict__.get("forward") for layer in layers]
-    try:
-        for layer in layers:
-            layer.forward = _chunked_forward(layer, layer.forward, chunk, num_frames)
+
+    def wrap(layer):
+        return _chunked_forward(layer, layer.forward, chunk, num_frames)
+
+    with _wrapped_forwards(spatial_layers(unet), wrap):
         yield
-    finally:
-        for layer, forward in zip(layers, saved):
-            if forward is None:
-                del layer.forward
-            else:
-                layer.forward = forward
 
 
 def window_positions(num_frames: int, windowing: Windowing) -> torch.Tensor:

@@ -342,16 +342,12 @@ class Distiller:
         """A new run's student from another run's adapter folder (`init_from`)."""
         with open(os.path.join(folder, "distill_config.json")) as f:
             same_set = json.load(f).get("variant") == self.cfg.variant
-        discriminator = self.discriminator
-        if not same_set:  # heads that learned another image set would call it fake
-            self.discriminator = None
-        try:
-            self.load(folder)
-        finally:
-            self.discriminator = discriminator
+        # heads that learned another image set would call this one fake: they start fresh
+        self.load(folder, discriminator=same_set)
 
-    def load(self, folder: str) -> None:
-        """The trained parts back from an adapter folder written by `save`."""
+    def load(self, folder: str, discriminator: bool = True) -> None:
+        """The trained parts back from an adapter folder written by `save` (the discriminator's
+        heads too, unless `discriminator` is False)."""
         load_adapter_weights(self.unet, folder, self.cfg.adapter_name)
         if self.motion.head is not None:
             for module, name in (
@@ -359,7 +355,7 @@ class Distiller:
                 (self.motion.target_head, "motion_head_target"),
             ):
                 module.load_state_dict(load_file(os.path.join(folder, f"{name}.safetensors")))
-        if self.discriminator is not None:
+        if discriminator and self.discriminator is not None:
             self.discriminator.load_state_dict(
                 load_file(os.path.join(folder, "discriminator.safetensors")), strict=False
             )
