@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -56,6 +57,7 @@ MODES = {
 
 
 TEACHER_STEPS = [50]  # --teacher-steps
+CLIP_CACHE = [None]  # --clip-cache: a folder keeping every sampled batch, so a long run resumes
 STRIDE = [None]  # --stride: None, the pipeline's default (half a window)
 WEIGHTING = ["pyramid"]  # --weighting
 
@@ -87,6 +89,10 @@ def generate(pipe, sampler, model, prompts, frames, mode, seed, batch=8) -> np.n
     """uint8 clips (N, F, 64, 64, 3), `batch` prompts a call, seeded per batch."""
     clips = []
     for start in range(0, len(prompts), batch):
+        cached = batch_cache_path(model, prompts[start : start + batch], frames, mode, seed + start)
+        if cached and os.path.exists(cached):
+            clips.append(np.load(cached))
+            continue
         out = pipe(
             prompts[start : start + batch],
             sampler=sampler,
@@ -96,7 +102,20 @@ def generate(pipe, sampler, model, prompts, frames, mode, seed, batch=8) -> np.n
             **settings(model),
         )
         clips.append(to_uint8(out))
+        if cached:
+            np.save(cached + ".tmp.npy", clips[-1])
+            os.replace(cached + ".tmp.npy", cached)
     return np.concatenate(clips)
+
+
+def batch_cache_path(model, prompts, frames, mode, seed) -> str | None:
+    """Where --clip-cache keeps one batch: named by everything that decides its pixels."""
+    if not CLIP_CACHE[0]:
+        return None
+    key = json.dumps([model, prompts, frames, mode, seed, settings(model), STRIDE[0], WEIGHTING[0]])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    os.makedirs(CLIP_CACHE[0], exist_ok=True)
+    return os.path.join(CLIP_CACHE[0], f"{model}-{mode}-{frames}-{digest}.npy")
 
 
 @torch.no_grad()
@@ -360,12 +379,14 @@ def main(argv=None) -> None:
     p.add_argument("--stride", type=int, help="windowed: windows of 8 this many frames apart")
     p.add_argument("--weighting", default="pyramid", help="windowed: the windows' fusion weights")
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--clip-cache", help="keep every sampled batch here; a rerun reuses them")
     p.add_argument("--save-clips", help="save 8 clips per model to <prefix>-<model>.npz")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     TEACHER_STEPS[0] = args.teacher_steps
     STRIDE[0] = args.stride
     WEIGHTING[0] = args.weighting
+    CLIP_CACHE[0] = args.clip_cache
     results = {"consistency": consistency, "travel": travel, "cost": cost}[args.what](args)
     if args.json:
         with open(args.json, "w") as f:
