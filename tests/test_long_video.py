@@ -356,9 +356,18 @@ def test_cli_prompt_travel_writes_a_long_clip_and_bad_lines_say_why(tmp_path):
     assert "Traceback" not in bad.stderr
 
 
-def test_page_makes_a_long_travelling_pair_with_its_side_by_side(with_students):
+def test_page_makes_a_long_travelling_pair_with_its_side_by_side(with_students, monkeypatch):
+    """Travel lines and the window stride from the *Long video* section reach both columns'
+    windows (stride 3 of the embedded teacher's 8)."""
     from mcm_demo.app import service, ui
 
+    windowings, windowing = [], service.long_clip_windowing
+
+    def recorded(*args):
+        windowings.append(windowing(*args))
+        return windowings[-1]
+
+    monkeypatch.setattr(service, "long_clip_windowing", recorded)
     updates = list(
         ui.compare(
             with_students,
@@ -376,14 +385,34 @@ def test_page_makes_a_long_travelling_pair_with_its_side_by_side(with_students):
             5.0,
             speedup=False,
             travel=f"0: {PROMPT}\n12: {OTHER}",
+            window_stride=3,
         )
     )
     job = updates[-1][8]
     assert [p.frames.shape[0] for p in job.panels] == [24, 24]
+    assert windowings == [Windowing(8, 3)] * 2
     assert job.caption.startswith(f'"0: {PROMPT} → 12: {OTHER}"')
     req = service.Request(PROMPT, "lcm", 1, frames=24, travel=f"0: {PROMPT}\n30: {OTHER}")
     with pytest.raises(PipelineInputError, match="frames 0–23"):
         service.check_request(req, with_students.catalog)
+
+
+def test_the_pages_stride_field_is_the_requests_and_the_baselines_window_stride():
+    """0 or empty is the default (None: half a window); anything else goes to the request's
+    check as sent. The speedup's baseline is windowed as the columns were, past one window."""
+    from mcm_demo.app import handlers
+
+    args = (PROMPT, "lcm", 1, 3, 0, 24, 5.0, "embedded", 8.0, "")
+    assert handlers._column_request(*args).window_stride is None  # an API caller's default
+    for field, stride in [(None, None), ("", None), (0, None), (3, 3), (9, 9), (-1, -1)]:
+        assert handlers._column_request(*args, field).window_stride == stride
+
+    class Baselines:
+        def teacher_baseline_seconds(self, teacher, frames, guidance, run, window_stride):
+            return window_stride
+
+    for frames, field, stride in [(24, 3.0, 3), (24, 0, None), (24, None, None), (8, 3, None)]:
+        assert handlers.page_baseline_seconds(Baselines(), "embedded", frames, 5.0, field) == stride
 
 
 def test_the_long_video_benchmark_tracks_a_rendered_object():

@@ -79,6 +79,7 @@ def test_teacher_column_and_randomized_seed(with_students):
         (dict(right="mcm-watercolour"), "Unknown style variant"),
         (dict(teacher="sora"), "Unknown teacher"),
         (dict(frames=500), "Frames must be"),
+        (dict(window_stride=9), "window stride must be from 1 to 8 frames"),
     ],
 )
 def test_bad_input_is_a_clear_message_and_the_next_request_works(with_students, overrides, message):
@@ -162,6 +163,14 @@ def test_page_builds_with_the_controls():
         "Right column",
     } <= labels
     assert isinstance(demo, gr.Blocks)
+    # the *Long video* inputs have defaults: an API caller that leaves them out gets no travel
+    # and half-window strides, as before they were on the page
+    params = demo.get_api_info()["named_endpoints"]["/compare"]["parameters"]
+    defaults = {p["parameter_name"]: p["parameter_default"] for p in params}
+    assert (defaults["travel"], defaults["window_stride"]) == ("", 0)
+    stride = next(b for b in demo.blocks.values() if b.elem_id == "window-stride")
+    assert stride.label.startswith("Window stride")
+    assert stride.preprocess(9) == 9 and stride.preprocess(None) is None  # the request says why
 
 
 REFERENCE = str(ui.ASSETS + "/right-red-square.mp4")

@@ -23,7 +23,7 @@ from ..catalog import (
     fetch_command,
     variant_of,
 )
-from ..pipeline import PipelineInputError, check_range
+from ..pipeline import PipelineInputError, check_range, whole_number
 from ..video_io import to_uint8
 from . import service
 from .exports import (
@@ -146,8 +146,24 @@ def teacher_switch(svc: Service, teacher: str, variant: str) -> TeacherPage:
     )
 
 
+def page_stride(value):
+    """The *Window stride* field as a request's `window_stride`: 0 or empty (None, "") is None,
+    half the teacher's window; anything else goes on as sent, for `check_request` to judge."""
+    return None if value is None or value == "" or value == 0 else value
+
+
 def _column_request(
-    prompt, model, steps, teacher_steps, seed, frames, guidance, teacher, fps=8.0, travel=""
+    prompt,
+    model,
+    steps,
+    teacher_steps,
+    seed,
+    frames,
+    guidance,
+    teacher,
+    fps=8.0,
+    travel="",
+    window_stride=None,
 ) -> service.Request:
     return service.Request(
         prompt,
@@ -159,6 +175,7 @@ def _column_request(
         teacher,
         fps,
         travel or "",
+        window_stride=page_stride(window_stride),
     )
 
 
@@ -207,11 +224,19 @@ def column_result(svc: Service, req: service.Request) -> service.Result:
     raise RuntimeError(column[2].removeprefix("⚠️ "))
 
 
-def page_baseline_seconds(svc: Service, teacher: str, frames: int, guidance: float) -> float:
+def page_baseline_seconds(
+    svc: Service, teacher: str, frames: int, guidance: float, window_stride=None
+) -> float:
     """The teacher's DDIM-50 + CFG time the page divides by: run through its own column (every
-    preview written out, as the columns it is compared with), measured once per setting."""
+    preview written out, as the columns it is compared with) and windowed as they were,
+    measured once per setting. The stride counts only past the teacher's window."""
+    stride = page_stride(window_stride)
+    if stride is not None and frames > clip_defaults(teacher)[0]:
+        stride = whole_number(stride, "The window stride")
+    else:  # within one window no stride applies: one baseline for them all
+        stride = None
     return svc.teacher_baseline_seconds(
-        teacher, frames, guidance, run=lambda req: column_result(svc, req)
+        teacher, frames, guidance, run=lambda req: column_result(svc, req), window_stride=stride
     )
 
 
@@ -232,6 +257,7 @@ def compare(
     progress=None,
     speedup: bool = True,
     travel: str = "",
+    window_stride=None,
 ):
     """The page's one handler: stream the left column, then the right, then the speedups.
 
@@ -240,6 +266,7 @@ def compare(
     for `export_comparison`, once both are done (None before). `progress(fraction, desc=…)`
     hears of every step, as Gradio's `gr.Progress` does. Without `speedup` the teacher's
     baseline is not measured (the cached examples: it would add seconds to start-up).
+    `travel` and `window_stride` are the *Long video* section's (None or 0: half a window).
     """
     if randomize:
         seed = random.randrange(2**31)
@@ -261,7 +288,17 @@ def compare(
     timings, panels = {}, []
     for side, model in ((0, left), (1, right)):
         req = _column_request(
-            prompt, model, steps, teacher_steps, seed, frames, guidance, teacher, fps, travel
+            prompt,
+            model,
+            steps,
+            teacher_steps,
+            seed,
+            frames,
+            guidance,
+            teacher,
+            fps,
+            travel,
+            window_stride,
         )
 
         def on_step(i, n, label, side=side):
@@ -299,7 +336,7 @@ def compare(
         progress(None, desc=outputs[7])
     yield tuple(outputs)
     try:
-        base = page_baseline_seconds(svc, teacher, int(frames), float(guidance))
+        base = page_baseline_seconds(svc, teacher, int(frames), float(guidance), window_stride)
     except (PipelineInputError, CheckpointMissing, RuntimeError) as err:
         outputs[7] = f"⚠️ no speedup: {err}"
     else:

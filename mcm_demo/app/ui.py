@@ -116,7 +116,7 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False):
             teacher_steps = gr.Slider(1, 100, value=25, step=1, label="Teacher steps (DDIM-N)")
             guidance = gr.Slider(1.0, 12.0, value=5.0, step=0.5, label="Teacher guidance (CFG)")
         availability = gr.Markdown(teacher_status(svc, "embedded"))
-    travel = long_video_section(gr)
+    travel, window_stride = long_video_section(gr)
     button = gr.Button("Generate", variant="primary")
     with gr.Row(equal_height=True):
         columns, notes = [], []
@@ -212,6 +212,7 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False):
         teacher_steps,
         guidance,
         travel,
+        window_stride,
         progress=gr.Progress(),
     ):
         yield from compare(
@@ -230,6 +231,7 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False):
             guidance,
             progress,
             travel=travel,
+            window_stride=window_stride,
         )
 
     variant.change(on_variant, [teacher, variant], right_model, queue=False)
@@ -253,6 +255,7 @@ def _compare_tab(gr, svc: Service, cache_examples: bool = False):
         teacher_steps,
         guidance,
         travel,
+        window_stride,
     ]
     hide_downloads_on(button, exports)
     button.click(

@@ -1,7 +1,9 @@
-"""The page's *Long video* section: prompt travel, and what happens past the teacher's window.
+"""The page's *Long video* section: prompt travel, the window stride, and what happens past the
+teacher's window.
 
-UI only: the lines go into the request as they are (`requests.check_request` reads them), and
-the pipeline samples clips longer than the teacher's trained length in windows (FreeNoise).
+UI only: the lines and the stride go into the request as they are (`requests.check_request`
+reads them), and the pipeline samples clips longer than the teacher's trained length in windows
+(FreeNoise).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ LONG_VIDEO_NOTE = (
     "AnimateDiff) are made in overlapping windows of that length, fused at every step "
     "(FreeNoise), so the cost per frame stays near a short clip's. Prompt travel: one line per "
     "prompt, `FRAME: prompt`, starting at frame 0; the prompt above is then not used. "
+    "Window stride: frames between window starts, 1 to the trained window (0: half of it); "
+    "smaller means more overlap, smoother window borders, more time (3 of 8: ~1.2× per frame). "
     "Details and measurements: docs/long-video.md."
 )
 
@@ -25,10 +29,11 @@ TRAVEL_EXAMPLE = (
 
 
 def long_video_section(gr):
-    """The *Long video* accordion; returns its prompt-travel box (an input of /compare)."""
+    """The *Long video* accordion; returns its prompt-travel box and its window-stride field
+    (inputs of /compare)."""
     with gr.Accordion("Long video", open=False):
         gr.Markdown(LONG_VIDEO_NOTE)
-        return gr.Textbox(
+        travel = gr.Textbox(
             label="Prompt travel (optional): FRAME: prompt, one per line",
             placeholder=TRAVEL_EXAMPLE,
             lines=3,
@@ -36,3 +41,12 @@ def long_video_section(gr):
             value="",  # an API caller may leave it out
             elem_id="travel",
         )
+        # no minimum or maximum here: the request's check says what the range is (the window
+        # is the teacher's), where gradio's bounds check would answer first with its own words
+        stride = gr.Number(
+            label="Window stride (frames; 0 or empty: half the teacher's window)",
+            value=0,  # an API caller may leave it out: today's default
+            precision=0,
+            elem_id="window-stride",
+        )
+    return travel, stride
