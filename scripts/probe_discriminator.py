@@ -10,6 +10,7 @@ has the answer ("Can any of our discriminators see an outline?").
     python scripts/probe_discriminator.py --backbone vae --heads patch deep
     python scripts/probe_discriminator.py --backbone unet --heads patch deep
     python scripts/probe_discriminator.py --backbone unet --heads patch --blur-negatives
+    python scripts/probe_discriminator.py --backbone pixels --heads deep --shape-classifier
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def another_shape(caption: str) -> str:
 
 
 class Maps:
-    """The frozen backbone's maps of uint8 stills: the VAE encoder's levels (the shipped
+    """The frozen backbone's maps of uint8 stills: the stills themselves (`pixels`: the heads
+    are then a small trainable network), the VAE encoder's levels (the shipped
     discriminator's), or the teacher UNet's down-block and mid-block outputs on the still's
     latent noised to t with its caption (the backbone LADD uses)."""
 
@@ -85,6 +87,9 @@ class Maps:
         chunks = []
         for i in range(0, len(stills), 100):
             images = to_model_images(list(stills[i : i + 100]))
+            if self.backbone == "pixels":  # no frozen backbone: the heads are the whole network
+                chunks.append([images])
+                continue
             if self.backbone == "vae":
                 chunks.append(self.encoder(images))
                 continue
@@ -112,7 +117,7 @@ def scores(heads, maps, text, index) -> torch.Tensor:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backbone", choices=["vae", "unet"], default="vae")
+    p.add_argument("--backbone", choices=["vae", "unet", "pixels"], default="vae")
     p.add_argument("--heads", nargs="*", choices=["patch", "deep"], default=["patch", "deep"])
     p.add_argument("--student", default="mcm-laion")
     p.add_argument("--variant", default="laion")
