@@ -50,6 +50,25 @@ class DeepHead(PatchHead):
         self.body = nn.Sequential(*layers)
 
 
+class WholeFrameHead(DeepHead):
+    """DeepHead's convolutions down to an 8×8 map, flattened into one judgement of the whole
+    frame (not a mean of patch judgements), with PatchHead's text projection."""
+
+    def __init__(self, channels: int, text_dim: int, size: int, width: int = 64):
+        down = max(0, int(np.log2(size / 8)))
+        super().__init__(channels, text_dim, width, down)
+        side = size // 2**down
+        self.whole = nn.Sequential(
+            nn.Flatten(), nn.Linear(width * side * side, width), nn.LeakyReLU(0.2)
+        )
+        self.out = nn.Linear(width, 1)
+
+    def forward(self, feature: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        h = self.whole(self.body(feature))
+        conditioned = (h * self.text_proj(text)).sum(1, keepdim=True) / self.width**0.5
+        return self.out(h) + conditioned  # (N, 1)
+
+
 def one_object_scenes(count: int, seed: int):
     rng, scenes = random.Random(seed), []
     while len(scenes) < count:
@@ -118,7 +137,9 @@ def scores(heads, maps, text, index) -> torch.Tensor:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backbone", choices=["vae", "unet", "pixels"], default="vae")
-    p.add_argument("--heads", nargs="*", choices=["patch", "deep"], default=["patch", "deep"])
+    p.add_argument(
+        "--heads", nargs="*", choices=["patch", "deep", "whole"], default=["patch", "deep"]
+    )
     p.add_argument("--student", default="mcm-laion")
     p.add_argument("--variant", default="laion")
     p.add_argument("--clips", type=int, default=256)
@@ -203,6 +224,8 @@ def main() -> None:
         heads = nn.ModuleList(
             PatchHead(c, text_dim)
             if kind == "patch"
+            else WholeFrameHead(c, text_dim, m.shape[-1])
+            if kind == "whole"
             else DeepHead(c, text_dim, down=max(0, int(np.log2(m.shape[-1] / 8))))
             for c, m in zip(levels, real_maps)
         )
