@@ -215,7 +215,7 @@ def test_the_page_divides_by_a_teacher_run_through_its_own_column(with_students,
     the same, or the speedups shown flatter the teacher."""
     runs = []
 
-    def baseline(teacher, frames, guidance=5.0, device=None, run=None):
+    def baseline(teacher, frames, guidance=5.0, device=None, run=None, window_stride=None):
         runs.append(run)
         return 1.0
 
