@@ -244,6 +244,9 @@ def train_distill(
     distiller.videos = videos  # what this rank read (`seen_keys`, `skipped`)
     skipped = gather_skips(accelerator, videos, distiller.image_source)
     say(skipped.report(f"data ({videos.description})"))
-    if run.report_to:
+    if run.report_to or accelerator.num_processes > 1:
+        # the ranks leave the process group together: a rank that exited with it alive could
+        # be aborted by gloo's threads at shutdown ("terminate called without an active exception")
+        accelerator.wait_for_everyone()
         accelerator.end_training()
     return distiller
