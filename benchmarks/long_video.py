@@ -183,6 +183,23 @@ def seams(tracks, stride: int = WINDOW // 2) -> dict:
         "clip's worst border": summary(worst),
         "clips with every border within 1.5x": float(np.mean(np.nan_to_num(worst, nan=9) <= 1.5)),
         **control(tracks, stride),
+        **every_step(tracks),
+    }
+
+
+def every_step(tracks) -> dict:
+    """Every step of the clip over the clip's median step, borders or not: the clip's whole
+    unevenness, which a window layout that moves its borders between evaluations is judged by
+    (docs/long-video.md, "Seams")."""
+    ratios = []
+    for track in tracks:
+        steps = np.linalg.norm(np.diff(track, axis=0), axis=1)
+        ratios.append(steps / max(np.nanmedian(steps), 0.25))
+    pooled, worst = pooled_and_worst(ratios)
+    return {
+        "every step / median step": summary(pooled),
+        "every step within 1.5x": float(np.mean(pooled[np.isfinite(pooled)] <= 1.5)),
+        "clip's worst step": summary(worst),
     }
 
 

@@ -438,3 +438,6 @@ def test_the_long_video_benchmark_tracks_a_rendered_object():
     jumped = track.copy()
     jumped[4:, 0] += 10  # a cut at the window border 3 → 4
     assert bench.border_ratios(jumped)[0] > 3
+    every = bench.every_step([track, jumped])
+    assert every["every step within 1.5x"] == (2 * 7 - 1) / (2 * 7)  # the cut, and nothing else
+    assert every["clip's worst step"].startswith("median ")
