@@ -11,6 +11,11 @@ has the answer ("Can any of our discriminators see an outline?").
     python scripts/probe_discriminator.py --backbone unet --heads patch deep
     python scripts/probe_discriminator.py --backbone unet --heads patch --blur-negatives
     python scripts/probe_discriminator.py --backbone pixels --heads deep --shape-classifier
+    python scripts/probe_discriminator.py --backbone pixels --heads whole --mismatch-negatives
+
+Every head's row also splits the fakes by the asked shape (a frame whose outline reads wrong is
+mostly an asked star or cross: right against wrong across all shapes mixes shapes), and gives
+the object's area and place in right and wrong frames beside the clean stills'.
 """
 
 from __future__ import annotations
@@ -123,6 +128,34 @@ class Maps:
         return [torch.cat(level) for level in zip(*chunks)]
 
 
+def by_shape(values: np.ndarray, right: np.ndarray, shapes: np.ndarray) -> dict[str, str]:
+    """Mean of `values` where the outline reads right and where wrong, per asked shape."""
+    out = {}
+    for shape in SHAPES:
+        r, w = values[(shapes == shape) & right], values[(shapes == shape) & ~right]
+        out[shape] = " / ".join(f"{v.mean():+.2f} ({len(v)})" if len(v) else "-" for v in (r, w))
+    return out
+
+
+def object_statistics(real_masks, fake_masks, right) -> dict:
+    """The object's area (px) and its centre's distance from the frame's centre (px): clean
+    stills, and fakes whose outline reads right / wrong."""
+
+    def stats(masks):
+        area = masks.sum((1, 2)).astype(float)
+        ys, xs = np.mgrid[: masks.shape[1], : masks.shape[2]]
+        cy = (masks * ys).sum((1, 2)) / np.maximum(area, 1)
+        cx = (masks * xs).sum((1, 2)) / np.maximum(area, 1)
+        off = np.hypot(cy - masks.shape[1] / 2, cx - masks.shape[2] / 2)
+        return f"area {np.median(area):.0f}, off-centre {np.median(off):.1f} (n={len(masks)})"
+
+    return {
+        "clean stills": stats(real_masks),
+        "fakes, outline right": stats(fake_masks[right]),
+        "fakes, outline wrong": stats(fake_masks[~right]),
+    }
+
+
 def scores(heads, maps, text, index) -> torch.Tensor:
     return torch.cat(
         [
@@ -152,6 +185,12 @@ def main() -> None:
         "--shape-classifier", action="store_true", help="also probe an auxiliary shape head"
     )
     p.add_argument("--blur-negatives", action="store_true", help="half the fakes: blurred stills")
+    p.add_argument(
+        "--mismatch-negatives",
+        action="store_true",
+        help="half the fakes: clean stills captioned with another shape (a matching-aware "
+        "discriminator, Reed et al. 2016)",
+    )
     args = p.parse_args()
     torch.manual_seed(0)
     catalog = Catalog()
@@ -175,15 +214,14 @@ def main() -> None:
             for i in range(0, len(scenes), 16)
         ]
     )
+    fake_masks = [object_masks(c, s.objects[0].colour, s.background) for c, s in zip(clips, scenes)]
     right = np.array(
         [
-            [
-                outline_reading(m).shape == s.objects[0].shape
-                for m in object_masks(c, s.objects[0].colour, s.background)
-            ]
-            for c, s in zip(clips, scenes)
+            [outline_reading(m).shape == s.objects[0].shape for m in masks]
+            for masks, s in zip(fake_masks, scenes)
         ]
     )
+    fake_masks = np.concatenate(fake_masks)  # (N·8, H, W)
     pipe.set_adapter(None, merge=True)  # the backbone is the teacher's, as in training
 
     # 2. The backbone's maps, once.
@@ -200,6 +238,7 @@ def main() -> None:
         fake_maps, fake_text = maps(fake_stills, fake_caps), encode(fake_caps)
         held_maps, held_text = maps(held_stills, held_caps), encode(held_caps)
         swapped_text = encode([another_shape(c) for c in held_caps])
+        real_swapped_text = encode([another_shape(c) for c in real_caps])
         blurred = {
             s: maps(np.stack([cv2.GaussianBlur(x, (0, 0), s) for x in held_stills]), held_caps)
             for s in BLURS
@@ -212,6 +251,15 @@ def main() -> None:
             real_caps[:1000],
         )
     split = len(scenes) * 3 // 4 * 8
+    asked_shape = np.array([parse_caption(c).objects[0].shape for c in fake_caps])[split:]
+    held_masks = np.stack(
+        [
+            object_masks(x[None], o.colour, parse_caption(c).background)[0]
+            for x, c in zip(held_stills, held_caps)
+            for o in parse_caption(c).objects[:1]
+        ]
+    )
+    print(json.dumps(object_statistics(held_masks, fake_masks[split:], right.reshape(-1)[split:])))
     held_fakes = torch.arange(split, len(fake_stills))
     held_right = torch.from_numpy(right.reshape(-1)[split:])
     text_dim = pipe.text_encoder.config.hidden_size
@@ -239,6 +287,11 @@ def main() -> None:
             if args.blur_negatives:
                 bi = torch.from_numpy(rng.integers(0, len(negatives[0]), 16))
                 fake_score = torch.cat([fake_score[:16], scores(heads, negatives, real_text, bi)])
+            if args.mismatch_negatives:  # a real still with another shape's caption is fake
+                mi = torch.from_numpy(rng.integers(0, len(reals), 16))
+                fake_score = torch.cat(
+                    [fake_score[:16], scores(heads, real_maps, real_swapped_text, mi)]
+                )
             grads = torch.autograd.grad(real_score.sum(), real_in, create_graph=True)
             r1 = sum(g.pow(2).flatten(1).sum(1).mean() for g in grads)
             loss = discriminator_loss(real_score, fake_score) + r1
@@ -255,6 +308,9 @@ def main() -> None:
                 "auc": float((real_s[:, None] > fake_s[None]).float().mean()),
                 "fake outline right": float(fake_s[held_right].mean()),
                 "fake outline wrong": float(fake_s[~held_right].mean()),
+                "by asked shape: right / wrong (frames)": by_shape(
+                    fake_s.numpy(), held_right.numpy(), asked_shape
+                ),
                 "blur drop": {
                     s: float((real_s - scores(heads, blurred[s], held_text, every)).mean())
                     for s in BLURS
