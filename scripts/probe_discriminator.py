@@ -12,6 +12,11 @@ has the answer ("Can any of our discriminators see an outline?").
     python scripts/probe_discriminator.py --backbone unet --heads patch --blur-negatives
     python scripts/probe_discriminator.py --backbone pixels --heads deep --shape-classifier
     python scripts/probe_discriminator.py --backbone pixels --heads whole --mismatch-negatives
+    python scripts/probe_discriminator.py --backbone pixels --heads whole --mismatch-negatives \
+        --save-whole-head runs/students/mcm-laion-whole-head
+
+The last one also writes a copy of the student's folder whose discriminator has the trained
+whole-frame head added (`distill --adv-whole-frame --init-from` that folder starts from it).
 
 Every head's row also splits the fakes by the asked shape (a frame whose outline reads wrong is
 mostly an asked star or cross: right against wrong across all shapes mixes shapes), and gives
@@ -22,12 +27,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import shutil
 
 import cv2
 import numpy as np
 import torch
 import torch.nn as nn
+from safetensors.torch import load_file, save_file
 
 from mcm_demo.catalog import Catalog
 from mcm_demo.data.world import to_model_images, world_stills
@@ -35,6 +43,7 @@ from mcm_demo.embedded.world import SHAPES
 from mcm_demo.embedded.world.grammar import parse_caption, sample_scene
 from mcm_demo.metrics.cleanliness import object_masks, outline_reading
 from mcm_demo.train.discriminator import PatchHead, VAEEncoderBackbone, discriminator_loss
+from mcm_demo.train.discriminator import WholeFrameHead as TrainingWholeFrameHead
 from mcm_demo.video_io import to_uint8
 
 BLURS = (0.7, 1.2, 2.0)
@@ -167,13 +176,32 @@ def scores(heads, maps, text, index) -> torch.Tensor:
     )
 
 
+def save_whole_head(head: WholeFrameHead, student: str, args) -> None:
+    """The student's folder copied to `args.save_whole_head`, the head added to its
+    discriminator in the training's layout (`train.discriminator.WholeFrameHead`)."""
+    shutil.copytree(student, args.save_whole_head, dirs_exist_ok=True)
+    path = os.path.join(args.save_whole_head, "discriminator.safetensors")
+    state = load_file(path)
+    index = len({k.split(".")[1] for k in state})
+    trained = TrainingWholeFrameHead(head.text_proj.in_features, 64)
+    # the probe's flattening Linear is `whole.1`; the training's head keeps it in `body`
+    renamed = {
+        k.replace("whole.1.", f"body.{len(trained.body) - 1}."): v
+        for k, v in head.state_dict().items()
+    }
+    trained.load_state_dict(renamed)  # strict: every weight has its place
+    state.update({f"heads.{index}.{k}": v.contiguous() for k, v in trained.state_dict().items()})
+    save_file(state, path)
+    print(f"wrote {args.save_whole_head} (the whole-frame head is heads.{index})")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backbone", choices=["vae", "unet", "pixels"], default="vae")
     p.add_argument(
         "--heads", nargs="*", choices=["patch", "deep", "whole"], default=["patch", "deep"]
     )
-    p.add_argument("--student", default="mcm-laion")
+    p.add_argument("--student", default="mcm-laion", help="a shipped student's name or a folder")
     p.add_argument("--variant", default="laion")
     p.add_argument("--clips", type=int, default=256)
     p.add_argument("--stills", type=int, default=4000)
@@ -191,11 +219,24 @@ def main() -> None:
         help="half the fakes: clean stills captioned with another shape (a matching-aware "
         "discriminator, Reed et al. 2016)",
     )
+    p.add_argument(
+        "--save-whole-head",
+        metavar="DIR",
+        help="with --backbone pixels --heads whole: the student's folder copied to DIR, the "
+        "trained head added to its discriminator",
+    )
     args = p.parse_args()
+    if args.save_whole_head and (args.backbone, args.heads) != ("pixels", ["whole"]):
+        p.error("--save-whole-head goes with --backbone pixels --heads whole")
     torch.manual_seed(0)
     catalog = Catalog()
     pipe = catalog.load_pipeline("embedded")
-    sampler = catalog.use_student(pipe, "embedded", args.student)
+    student = (
+        args.student
+        if os.path.isdir(args.student)
+        else catalog.student_folder("embedded", args.student)
+    )
+    sampler = catalog.use_student(pipe, "embedded", "probed", folder=student)
 
     # 1. Fakes, and which of their frames read the asked shape.
     scenes = one_object_scenes(args.clips, seed=7)
@@ -320,6 +361,8 @@ def main() -> None:
                 ),
             }
         print(json.dumps(row), flush=True)
+        if args.save_whole_head:
+            save_whole_head(heads[0], student, args)
 
     # 4. A shape classifier on the same maps, taught by the image set's captions (an AC-GAN's
     #    auxiliary head): does what it reads follow the outline, and does blur lower it?
@@ -370,6 +413,8 @@ def main() -> None:
                 },
             }
         print(json.dumps(row), flush=True)
+        if args.save_whole_head:
+            save_whole_head(heads[0], student, args)
 
 
 if __name__ == "__main__":

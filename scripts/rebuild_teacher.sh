@@ -60,7 +60,15 @@ student --method mcm --variant laion --steps 600 --run-dir runs/students/mcm-lai
 # ghost came in (docs/cleanliness.md)
 student --method mcm --variant laion --init-from runs/students/mcm-laion-600 --lambda-real 0.25 \
   --adv-weight 2 --adv-frames 4 --adv-timestep-weighting signal --steps 250 \
-  --run-dir runs/students/mcm-laion-clean --out weights/mcm-laion
+  --run-dir runs/students/mcm-laion-clean --out runs/students/mcm-laion-250
+# its third stage: a whole-frame head taught first on the second stage's frames, with
+# mismatched captions, then trained with the student for 50 steps (the outlines;
+# docs/cleanliness.md, "The whole-frame head in training")
+python scripts/probe_discriminator.py --student runs/students/mcm-laion-250 --backbone pixels \
+  --heads whole --mismatch-negatives --save-whole-head runs/students/mcm-laion-whole-head
+student --method mcm --variant laion --init-from runs/students/mcm-laion-whole-head --lambda-real 0.25 \
+  --adv-weight 4 --adv-frames 4 --adv-timestep-weighting signal --adv-whole-frame --adv-mismatch \
+  --steps 50 --run-dir runs/students/mcm-laion-whole --out weights/mcm-laion
 for v in anime real; do
   student --method mcm --variant "$v" --steps 300 --run-dir "runs/students/mcm-$v" --out "weights/mcm-$v"
 done

@@ -373,3 +373,49 @@ def test_per_patch_judging_is_the_mean_form_patch_by_patch(tiny_pipeline):
     assert np.isfinite(losses["adv_g"]) and np.isfinite(losses["adv_d"])
     after = distiller.discriminator.trainable_state_dict()
     assert any(not torch.equal(after[k], v) for k, v in heads.items())
+
+
+def test_whole_frame_head_and_mismatched_captions(tiny_pipeline, tmp_path):
+    cfg = DistillConfig(rank=4, adv_whole_frame=True, adv_mismatch=True)
+    distiller = Distiller(copy.deepcopy(tiny_pipeline), cfg, image_source=_images)
+    disc = distiller.discriminator
+    assert len(disc.heads) == len(disc.backbone.channels) + 1
+    images, _ = _images(3, torch.Generator().manual_seed(0))
+    text = torch.randn(3, distiller.pipe.text_encoder.config.hidden_size)
+    with torch.no_grad():
+        # the patches' mean and the whole frame's judgement, side by side
+        scores = disc(images, text)
+        assert scores.shape == (3, 2)
+        assert torch.equal(scores[:, 1], disc.heads[-1](images, text)[:, 0])
+        # a frame of another size is judged at the head's own size
+        assert disc(images[:, :, ::2, ::2], text).shape == (3, 2)
+        with pytest.raises(ValueError, match="per_patch"):
+            disc(images, text, per_patch=True)
+    whole = {k: v.clone() for k, v in disc.heads[-1].state_dict().items()}
+    losses = distiller.step(
+        torch.randn(2, 8, 8, 8, 8), ["a red circle"] * 2, torch.Generator().manual_seed(1)
+    )
+    assert np.isfinite(losses["adv_g"]) and np.isfinite(losses["adv_d"])
+    assert any(not torch.equal(disc.heads[-1].state_dict()[k], v) for k, v in whole.items())
+
+    # a student trained without the head starts a run with it: the head starts fresh
+    plain = Distiller(copy.deepcopy(tiny_pipeline), DistillConfig(rank=4), image_source=_images)
+    plain.save(str(tmp_path / "plain"))
+    new = Distiller(copy.deepcopy(tiny_pipeline), cfg, image_source=_images)
+    fresh = {k: v.clone() for k, v in new.discriminator.heads[-1].state_dict().items()}
+    new.start_from(str(tmp_path / "plain"))
+    kept = new.discriminator.heads[-1].state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in fresh.items())
+
+
+def test_mismatched_captions_change_the_shape_word_or_borrow_a_caption():
+    from mcm_demo.data.world import mismatched_captions
+
+    assert mismatched_captions(
+        ["a red star moving right on a black background", "a blue cross and a red star"]
+    ) == ["a red cross moving right on a black background", "a blue cross and a red cross"]
+    assert mismatched_captions(["a cat on a mat", "starry night", "a red square"]) == [
+        "starry night",
+        "a red square",
+        "a red triangle",
+    ]

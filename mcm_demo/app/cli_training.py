@@ -149,6 +149,18 @@ def add_distill(sub) -> None:
         help="the hinge on every patch's score instead of their mean",
     )
     p.add_argument(
+        "--adv-whole-frame",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add a head judging the whole frame's pixels at once beside the patch heads",
+    )
+    p.add_argument(
+        "--adv-mismatch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the discriminator also calls image-set stills under a wrong caption fake",
+    )
+    p.add_argument(
         "--gp-weight", type=float, help="the R1 penalty's weight on real frames (default 1)"
     )
     p.add_argument(

@@ -103,6 +103,8 @@ def cmd_distill(args) -> int:
             adv_frames=args.adv_frames,
             adv_timestep_weighting=args.adv_timestep_weighting,
             adv_per_patch=args.adv_per_patch,
+            adv_whole_frame=args.adv_whole_frame,
+            adv_mismatch=args.adv_mismatch,
             gp_weight=args.gp_weight,
             init_from=args.init_from,
             disc_lr=args.disc_lr,

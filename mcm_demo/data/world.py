@@ -11,7 +11,7 @@ import torch
 
 from ..embedded.world import render_clip, variant_style
 from ..embedded.world.datasets import SceneStream
-from ..embedded.world.grammar import sample_scene
+from ..embedded.world.grammar import SHAPES, sample_scene
 
 
 def world_clips(count: int, seed: int, batch: int = 64):
@@ -48,3 +48,20 @@ def world_image_source(variant: str, seed: int):
         return to_model_images(list(images)), list(captions)
 
     return draw
+
+
+def mismatched_captions(captions: list[str]) -> list[str]:
+    """A wrong caption for each still, for a matching-aware discriminator: a caption naming one
+    of the world's shapes has one of them (the first in `SHAPES`) replaced by the next shape,
+    the one word the outline decides; any other caption is the next still's (an own image
+    set's captions have no grammar)."""
+    out = []
+    for i, caption in enumerate(captions):
+        padded = f" {caption} "
+        shape = next((s for s in SHAPES if f" {s} " in padded), None)
+        if shape is not None:
+            swapped = SHAPES[(SHAPES.index(shape) + 1) % len(SHAPES)]
+            out.append(padded.replace(f" {shape} ", f" {swapped} ", 1).strip())
+        else:
+            out.append(captions[(i + 1) % len(captions)])
+    return out

@@ -111,11 +111,42 @@ class PatchHead(nn.Module):
         return (self.out(h) + conditioned).flatten(1)  # (N, patches)
 
 
+class WholeFrameHead(nn.Module):
+    """A small CNN over the frame's pixels down to an 8×8 map, flattened into one judgement of
+    the whole frame, text-conditioned by projection as PatchHead is. A star's points are a
+    property of the whole object; patch heads, averaged, did not rank outlines at all
+    (docs/cleanliness.md, "Can any of our discriminators see an outline?")."""
+
+    def __init__(self, text_dim: int, size: int, width: int = 64):
+        super().__init__()
+        self.size = size
+        layers = [nn.Conv2d(3, width, 3, 1, 1), nn.GroupNorm(8, width), nn.LeakyReLU(0.2)]
+        while size > 8:
+            layers += [nn.Conv2d(width, width, 3, 2, 1), nn.GroupNorm(8, width), nn.LeakyReLU(0.2)]
+            size //= 2
+        self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(width * size * size, width))
+        self.act = nn.LeakyReLU(0.2)
+        self.out = nn.Linear(width, 1)
+        self.text_proj = nn.Linear(text_dim, width)
+        self.width = width
+
+    def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        if images.shape[-2:] != (self.size, self.size):  # judged at the size it was built for
+            images = F.interpolate(images, size=(self.size, self.size), mode="area")
+        h = self.act(self.body(images))
+        return self.out(h) + (h * self.text_proj(text)).sum(1, keepdim=True) / self.width**0.5
+
+
 class FrameDiscriminator(nn.Module):
-    def __init__(self, backbone: nn.Module, text_dim: int, width: int = 64):
+    def __init__(
+        self, backbone: nn.Module, text_dim: int, width: int = 64, whole_frame_size: int = 0
+    ):
+        """`whole_frame_size` > 0 adds a WholeFrameHead on the pixels of frames that size."""
         super().__init__()
         self.backbone = backbone
         self.heads = nn.ModuleList(PatchHead(c, text_dim, width) for c in backbone.channels)
+        if whole_frame_size:
+            self.heads.append(WholeFrameHead(text_dim, whole_frame_size, width))
 
     def trainable_state_dict(self) -> dict:
         """The heads only: the frozen backbone is rebuilt from the teacher or DINOv2."""
@@ -126,10 +157,18 @@ class FrameDiscriminator(nn.Module):
     ) -> torch.Tensor:
         """(N, 3, H, W) in [-1, 1] and pooled text (N, D) → one realness score per image, or
         every patch's of every level (N, P) with `per_patch` (each patch then meets the hinge's
-        margin on its own, as StyleGAN-T's heads do: a local flaw is not averaged away)."""
+        margin on its own, as StyleGAN-T's heads do: a local flaw is not averaged away), or
+        with a whole-frame head (N, 2): the patches' mean and the whole frame's."""
         features = self.backbone(images)
         patches = torch.cat([head(f, text) for head, f in zip(self.heads, features)], 1)
-        return patches if per_patch else patches.mean(1)
+        scores = patches if per_patch else patches.mean(1)
+        if len(self.heads) == len(features):
+            return scores
+        if per_patch:
+            raise ValueError("a whole-frame head is one judgement, not patches: drop per_patch")
+        # (N, 2): the whole-frame judgement in its own column meets the hinge's margin on its
+        # own; added to the patches' mean, it stayed at chance (docs/cleanliness.md)
+        return torch.stack([scores, self.heads[-1](images, text)[:, 0]], 1)
 
 
 def discriminator_loss(real_scores, fake_scores, kind: str = "hinge") -> torch.Tensor:

@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..adapters import attach_lora, load_adapter_weights, lora_parameters, save_adapter, use_adapter
+from ..data.world import mismatched_captions
 from ..pipeline import unet_forward
 from ..schedule import (
     SOLVER_STEPS,
@@ -72,6 +73,12 @@ class DistillConfig:
     # judge every patch of every feature level on its own instead of their mean (a faint stamp
     # covers a few patches; averaged with the rest, it hardly moved the score: docs/cleanliness.md)
     adv_per_patch: bool = False
+    # a whole-frame head on the pixels beside the patch heads, and image-set stills with a
+    # mismatched caption among the fakes (matching-aware, Reed et al. 2016): the one head the
+    # discriminator probe saw rank stars' and crosses' outlines against their caption
+    # (docs/cleanliness.md)
+    adv_whole_frame: bool = False
+    adv_mismatch: bool = False
     backbone: str = "vae"  # "vae" (synthetic world) or a DINOv2 path / hub id
     rank: int = 16
     lr: float = 1e-4
@@ -125,13 +132,19 @@ class Distiller:
         self.solver = DDIMSolver(self.alphas_cumprod, cfg.solver_steps)
         self.motion = MotionRepresentation(cfg.motion, self.unet.config.in_channels, cfg.motion_ema)
         self.discriminator = None
+        if cfg.adv_whole_frame and cfg.adv_per_patch:
+            raise ValueError("--adv-whole-frame judges whole frames: it does not go with per-patch")
         if cfg.adversarial:
             backbone = (
                 VAEEncoderBackbone(self.vae)
                 if cfg.backbone == "vae"
                 else DinoBackbone(cfg.backbone)
             )
-            self.discriminator = FrameDiscriminator(backbone, pipe.text_encoder.config.hidden_size)
+            self.discriminator = FrameDiscriminator(
+                backbone,
+                pipe.text_encoder.config.hidden_size,
+                whole_frame_size=self.vae.config.sample_size if cfg.adv_whole_frame else 0,
+            )
         self.image_source = (
             image_source  # callable(count, generator) -> (images (N,3,H,W) in [-1,1], captions)
         )
@@ -257,9 +270,21 @@ class Distiller:
                 )[1]
                 has_caption = torch.tensor([bool(c) for c in real_captions], device=real.device)
                 real_text = real_text * has_caption[:, None].to(real_text.dtype)
+                fake_scores = self.discriminator(fake.detach(), pooled[owner], cfg.adv_per_patch)
+                if cfg.adv_mismatch:  # half the fakes: real stills under another caption
+                    half = len(real) // 2
+                    wrong_text = self.pipe.encode_prompt(
+                        mismatched_captions(real_captions[:half]), return_pooled=True
+                    )[1]
+                    fake_scores = torch.cat(
+                        [
+                            fake_scores[: len(fake_scores) - half],
+                            self.discriminator(real[:half], wrong_text, cfg.adv_per_patch),
+                        ]
+                    )
                 d_loss = discriminator_loss(
                     self.discriminator(real, real_text, cfg.adv_per_patch),
-                    self.discriminator(fake.detach(), pooled[owner], cfg.adv_per_patch),
+                    fake_scores,
                     cfg.adv_loss,
                 )
                 if cfg.gp_weight:
