@@ -182,13 +182,13 @@ def save_whole_head(head: WholeFrameHead, student: str, args) -> None:
     shutil.copytree(student, args.save_whole_head, dirs_exist_ok=True)
     path = os.path.join(args.save_whole_head, "discriminator.safetensors")
     state = load_file(path)
-    index = len({k.split(".")[1] for k in state})
     trained = TrainingWholeFrameHead(head.text_proj.in_features, 64)
-    # the probe's flattening Linear is `whole.1`; the training's head keeps it in `body`
-    renamed = {
-        k.replace("whole.1.", f"body.{len(trained.body) - 1}."): v
-        for k, v in head.state_dict().items()
-    }
+    linear = f"body.{len(trained.body) - 1}."  # where the training's head keeps its Linear
+    # after the patch heads, one per level of the VAE encoder (a whole head there is replaced)
+    heads = {k.split(".")[1] for k in state}
+    index = len(heads - {k.split(".")[1] for k in state if f".{linear}" in k})
+    state = {k: v for k, v in state.items() if not k.startswith(f"heads.{index}.")}
+    renamed = {k.replace("whole.1.", linear): v for k, v in head.state_dict().items()}
     trained.load_state_dict(renamed)  # strict: every weight has its place
     state.update({f"heads.{index}.{k}": v.contiguous() for k, v in trained.state_dict().items()})
     save_file(state, path)
