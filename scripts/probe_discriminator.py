@@ -38,7 +38,7 @@ import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
 from mcm_demo.catalog import Catalog
-from mcm_demo.data.world import to_model_images, world_stills
+from mcm_demo.data.world import mismatched_captions, to_model_images, world_stills
 from mcm_demo.embedded.world import SHAPES
 from mcm_demo.embedded.world.grammar import parse_caption, sample_scene
 from mcm_demo.metrics.cleanliness import object_masks, outline_reading
@@ -90,13 +90,6 @@ def one_object_scenes(count: int, seed: int):
         if len(scene.objects) == 1:
             scenes.append(scene)
     return scenes
-
-
-def another_shape(caption: str) -> str:
-    for shape in SHAPES:
-        if f" {shape} " in f" {caption} ":
-            return caption.replace(shape, SHAPES[(SHAPES.index(shape) + 1) % len(SHAPES)], 1)
-    return caption
 
 
 class Maps:
@@ -278,8 +271,8 @@ def main() -> None:
         real_maps, real_text = maps(real_stills, real_caps), encode(real_caps)
         fake_maps, fake_text = maps(fake_stills, fake_caps), encode(fake_caps)
         held_maps, held_text = maps(held_stills, held_caps), encode(held_caps)
-        swapped_text = encode([another_shape(c) for c in held_caps])
-        real_swapped_text = encode([another_shape(c) for c in real_caps])
+        swapped_text = encode(mismatched_captions(held_caps))
+        real_swapped_text = encode(mismatched_captions(real_caps))
         blurred = {
             s: maps(np.stack([cv2.GaussianBlur(x, (0, 0), s) for x in held_stills]), held_caps)
             for s in BLURS
