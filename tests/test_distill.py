@@ -419,3 +419,47 @@ def test_mismatched_captions_change_the_shape_word_or_borrow_a_caption():
         "a red square",
         "a red triangle",
     ]
+
+
+def test_whole_frame_head_taught_on_the_students_sampled_clips(tiny_pipeline):
+    with pytest.raises(ValueError, match="adv-whole-frame"):
+        Distiller(copy.deepcopy(tiny_pipeline), DistillConfig(rank=4, adv_whole_sampled_every=2))
+    cfg = DistillConfig(rank=4, adv_whole_frame=True, adv_mismatch=True, adv_whole_sampled_every=2)
+    distiller = Distiller(copy.deepcopy(tiny_pipeline), cfg, image_source=_images)
+    teaching, captions = distiller.whole_teaching, ["a red circle", "a blue star"]
+    # the pool: the student's own 4-step clips of the batch's captions, every frame decoded
+    teaching.refresh_pool(0, captions, 4)
+    latents = distiller.pipe(
+        captions,
+        num_inference_steps=4,
+        sampler="consistency",
+        num_frames=4,
+        generator=torch.Generator().manual_seed(10_000),
+        output_type="latent",
+    )
+    with torch.no_grad():
+        first = distiller.vae.decode(latents[:, :, 0] / distiller.vae.config.scaling_factor)
+    images, text = teaching.pool
+    assert images.shape[0] == 2 * 4 and text.shape[0] == 2 * 4
+    assert torch.allclose(images[0], first.sample[0].clamp(-1, 1), atol=1e-5)
+
+    whole = distiller.discriminator.heads[-1]
+    before = {k: v.clone() for k, v in whole.state_dict().items()}
+    pools = []
+    for step in range(3):
+        distiller.step(torch.randn(2, 8, 4, 8, 8), captions, torch.Generator().manual_seed(step))
+        pools.append(teaching.pool[0])
+    assert distiller.step_count == 3
+    # refreshed every 2 steps: at steps 0 and 2, kept at step 1
+    assert pools[1] is pools[0] and pools[2] is not pools[1]
+    assert any(not torch.equal(whole.state_dict()[k], v) for k, v in before.items())
+
+    # its gradients are the teaching's alone: step 7's, from the one-step estimates, are dropped
+    for p in whole.parameters():
+        p.grad = None
+    teaching.teach(3, captions, 4)
+    taught = [p.grad.clone() for p in whole.parameters()]
+    distiller.accumulate(torch.randn(2, 8, 4, 8, 8), captions, torch.Generator().manual_seed(5))
+    assert any(not torch.allclose(a, p.grad) for a, p in zip(taught, whole.parameters()))
+    teaching.teach(3, captions, 4)  # step 3: no new pool, the same stills
+    assert all(torch.allclose(a, p.grad) for a, p in zip(taught, whole.parameters()))

@@ -161,6 +161,13 @@ def add_distill(sub) -> None:
         help="the discriminator also calls image-set stills under a wrong caption fake",
     )
     p.add_argument(
+        "--adv-whole-sampled-every",
+        type=int,
+        metavar="N",
+        help="with --adv-whole-frame: that head learns from the student's own 4-step clips, "
+        "sampled every N steps, and mismatched stills, not from its one-step estimates",
+    )
+    p.add_argument(
         "--gp-weight", type=float, help="the R1 penalty's weight on real frames (default 1)"
     )
     p.add_argument(

@@ -105,6 +105,7 @@ def cmd_distill(args) -> int:
             adv_per_patch=args.adv_per_patch,
             adv_whole_frame=args.adv_whole_frame,
             adv_mismatch=args.adv_mismatch,
+            adv_whole_sampled_every=args.adv_whole_sampled_every,
             gp_weight=args.gp_weight,
             init_from=args.init_from,
             disc_lr=args.disc_lr,

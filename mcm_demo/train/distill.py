@@ -44,6 +44,7 @@ from .discriminator import (
     gradient_penalty,
 )
 from .motion import MotionRepresentation
+from .whole_frame import SampledFrameTeaching
 
 PRESETS = {
     # the LCM baseline: raw latents, no adversarial loss, real trajectories only
@@ -79,6 +80,10 @@ class DistillConfig:
     # (docs/cleanliness.md)
     adv_whole_frame: bool = False
     adv_mismatch: bool = False
+    # > 0: the whole-frame head learns from the student's own 4-step clips, sampled every this
+    # many steps, and mismatched stills, not from the one-step estimates, on which it forgot
+    # what it was taught (`train.whole_frame`)
+    adv_whole_sampled_every: int = 0
     backbone: str = "vae"  # "vae" (synthetic world) or a DINOv2 path / hub id
     rank: int = 16
     lr: float = 1e-4
@@ -134,6 +139,8 @@ class Distiller:
         self.discriminator = None
         if cfg.adv_whole_frame and cfg.adv_per_patch:
             raise ValueError("--adv-whole-frame judges whole frames: it does not go with per-patch")
+        if cfg.adv_whole_sampled_every and not (cfg.adversarial and cfg.adv_whole_frame):
+            raise ValueError("--adv-whole-sampled-every teaches the --adv-whole-frame head")
         if cfg.adversarial:
             backbone = (
                 VAEEncoderBackbone(self.vae)
@@ -152,6 +159,12 @@ class Distiller:
             list(self.motion.head.parameters()) if self.motion.head is not None else []
         )
         self.opt_g = torch.optim.AdamW(self.generator_params, lr=cfg.lr, weight_decay=0.0)
+        self.whole_teaching = (
+            SampledFrameTeaching(self, cfg.adv_whole_sampled_every, cfg.batch)
+            if cfg.adv_whole_sampled_every
+            else None
+        )
+        self.step_count, self.last_batch = 0, None  # the loop sets step_count when it resumes
         disc_lr = (
             cfg.disc_lr if cfg.disc_lr is not None else (1e-3 if cfg.backbone == "vae" else 1e-4)
         )
@@ -211,6 +224,7 @@ class Distiller:
         """Steps 1–7 up to the gradients: both losses, times `scale` (1 / accumulation
         steps), are added to the parameters' gradients; `apply` then takes the step."""
         cfg, b = self.cfg, latents.shape[0]
+        self.last_batch = (captions, latents.shape[2])
         with self.autocast():
             text, pooled = self.pipe.encode_prompt(captions, return_pooled=True)
             uncond = self.pipe.encode_prompt([""] * b)
@@ -321,6 +335,9 @@ class Distiller:
     def apply(self) -> None:
         """The optimiser steps on the accumulated gradients, averaged over the processes."""
         acc = self.accelerator
+        if self.whole_teaching is not None:
+            self.whole_teaching.teach(self.step_count, *self.last_batch)
+        self.step_count += 1
         if acc is not None and acc.num_processes > 1:
             average_gradients(self.generator_params + self.discriminator_params)
         if acc is not None:

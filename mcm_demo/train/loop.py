@@ -196,7 +196,7 @@ def train_distill(
     distiller = Distiller(pipe, cfg, accelerator=accelerator)
     if run.gradient_checkpointing:
         enable_gradient_checkpointing(distiller.unet)
-    step = resume(accelerator, distiller, cfg.run_dir, say)
+    step = distiller.step_count = resume(accelerator, distiller, cfg.run_dir, say)
     videos = video_batches(data, cfg, pipe, accelerator, step, log=say)
     distiller.image_source = (
         image_source(data, cfg, pipe, accelerator, step) if cfg.adversarial else None
