@@ -62,13 +62,17 @@ student --method mcm --variant laion --init-from runs/students/mcm-laion-600 --l
   --adv-weight 2 --adv-frames 4 --adv-timestep-weighting signal --steps 250 \
   --run-dir runs/students/mcm-laion-clean --out runs/students/mcm-laion-250
 # its third stage: a whole-frame head taught first on the second stage's frames, with
-# mismatched captions, then trained with the student for 50 steps (the outlines;
-# docs/cleanliness.md, "The whole-frame head in training")
+# mismatched captions, then trained with the student for 300 steps, still taught on the
+# student's own 4-step clips (the outlines; docs/cleanliness.md, "The whole-frame head taught
+# through the run"). The shipped run was resumed at 150, and a resumed run reseeds its batches
+# from the step it resumes at, so it is rebuilt the same way.
 python scripts/probe_discriminator.py --student runs/students/mcm-laion-250 --backbone pixels \
   --heads whole --mismatch-negatives --save-whole-head runs/students/mcm-laion-whole-head
-student --method mcm --variant laion --init-from runs/students/mcm-laion-whole-head --lambda-real 0.25 \
-  --adv-weight 4 --adv-frames 4 --adv-timestep-weighting signal --adv-whole-frame --adv-mismatch \
-  --steps 50 --run-dir runs/students/mcm-laion-whole --out weights/mcm-laion
+third=(--method mcm --variant laion --init-from runs/students/mcm-laion-whole-head --lambda-real 0.25
+  --adv-weight 4 --adv-frames 4 --adv-timestep-weighting signal --adv-whole-frame --adv-mismatch
+  --adv-whole-sampled-every 10 --run-dir runs/students/mcm-laion-whole)
+student "${third[@]}" --steps 150
+student "${third[@]}" --steps 300 --out weights/mcm-laion
 for v in anime real; do
   student --method mcm --variant "$v" --steps 300 --run-dir "runs/students/mcm-$v" --out "weights/mcm-$v"
 done
