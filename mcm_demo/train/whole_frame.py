@@ -23,7 +23,7 @@ SAMPLING_STEPS = 4
 
 
 class SampledFrameTeaching:
-    """`teach(step, captions)` adds one hinge + R1 step's gradients to the whole-frame head:
+    """`teach(step, captions, frames)` adds one hinge + R1 step's gradients to the whole-frame head:
     fakes are frames of the pool (refreshed every `every` steps: the student's 4-step clips
     of the step's first `clips` captions) and stills under a wrong caption; reals are stills."""
 
