@@ -279,11 +279,7 @@ class Distiller:
             real, real_captions = self.image_source(len(fake), generator)
             real = real.to(fake.device, fake.dtype)
             with self.autocast():
-                real_text = self.pipe.encode_prompt(
-                    [c or "" for c in real_captions], return_pooled=True
-                )[1]
-                has_caption = torch.tensor([bool(c) for c in real_captions], device=real.device)
-                real_text = real_text * has_caption[:, None].to(real_text.dtype)
+                real_text = self.still_text(real_captions)
                 fake_scores = self.discriminator(fake.detach(), pooled[owner], cfg.adv_per_patch)
                 if cfg.adv_mismatch:  # half the fakes: real stills under another caption
                     half = len(real) // 2
@@ -308,6 +304,13 @@ class Distiller:
             self._backward(d_loss * scale if scale != 1.0 else d_loss)
             losses["adv_d"] = d_loss.item()
         return losses
+
+    def still_text(self, captions: list[str | None]) -> torch.Tensor:
+        """The pooled text the discriminator judges image-set stills with: a still without a
+        caption gets a zero row (judged without the text term)."""
+        text = self.pipe.encode_prompt([c or "" for c in captions], return_pooled=True)[1]
+        has_caption = torch.tensor([bool(c) for c in captions], device=text.device)
+        return text * has_caption[:, None].to(text.dtype)
 
     def adv_clip_weights(self, t: torch.Tensor) -> torch.Tensor:
         """The adversarial term's weight per clip at its timestep t (`adv_timestep_weighting`)."""

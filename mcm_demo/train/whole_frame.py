@@ -13,9 +13,9 @@ its sampled clips show.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ..data.world import mismatched_captions
+from .discriminator import discriminator_loss
 
 # the probe's batch: 16 sampled frames and 16 mismatched stills against 32 stills
 TEACHING_BATCH = 32
@@ -71,17 +71,17 @@ class SampledFrameTeaching:
         real, real_captions = d.image_source(TEACHING_BATCH, generator)
         real = real.to(images.device, images.dtype)
         with d.autocast():
-            real_text = d.pipe.encode_prompt([c or "" for c in real_captions], return_pooled=True)[
-                1
-            ]
+            real_text = d.still_text(real_captions)
             wrong_text = d.pipe.encode_prompt(
                 mismatched_captions(real_captions[:half]), return_pooled=True
             )[1]
             fake_scores = torch.cat([head(images[pick], text[pick]), head(real[:half], wrong_text)])
             real_in = real.detach().requires_grad_(True)
             real_scores = head(real_in, real_text)
-            loss = F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
-            if d.cfg.gp_weight:  # R1 on the stills, as the other heads have it
+            loss = discriminator_loss(real_scores, fake_scores, "hinge")
+            # R1 on the stills, as the other heads have it (`gradient_penalty` would run the
+            # head on them a second time)
+            if d.cfg.gp_weight:
                 (grad,) = torch.autograd.grad(real_scores.sum(), real_in, create_graph=True)
                 loss = loss + d.cfg.gp_weight * grad.pow(2).flatten(1).sum(1).mean()
         d._backward(loss)
