@@ -463,3 +463,21 @@ def test_whole_frame_head_taught_on_the_students_sampled_clips(tiny_pipeline):
     assert any(not torch.allclose(a, p.grad) for a, p in zip(taught, whole.parameters()))
     teaching.teach(3, captions, 4)  # step 3: no new pool, the same stills
     assert all(torch.allclose(a, p.grad) for a, p in zip(taught, whole.parameters()))
+
+
+def test_stills_without_captions_meet_mismatches_and_the_teaching(tiny_pipeline):
+    """An own image set may have stills without a caption: their wrong caption is another
+    still's or none (a zero text row), never a crash."""
+
+    def uncaptioned(count, generator):
+        images, captions = _images(count, generator)
+        return images, [None if i % 2 else c for i, c in enumerate(captions)]
+
+    cfg = DistillConfig(rank=4, adv_whole_frame=True, adv_mismatch=True, adv_whole_sampled_every=2)
+    distiller = Distiller(copy.deepcopy(tiny_pipeline), cfg, image_source=uncaptioned)
+    text = distiller.still_text(["a red circle", None, ""])
+    assert text[0].abs().sum() > 0 and not text[1:].any()
+    losses = distiller.step(
+        torch.randn(2, 8, 4, 8, 8), ["a red circle"] * 2, torch.Generator().manual_seed(0)
+    )
+    assert np.isfinite(losses["adv_d"])

@@ -283,9 +283,9 @@ class Distiller:
                 fake_scores = self.discriminator(fake.detach(), pooled[owner], cfg.adv_per_patch)
                 if cfg.adv_mismatch:  # half the fakes: real stills under another caption
                     half = len(real) // 2
-                    wrong_text = self.pipe.encode_prompt(
-                        mismatched_captions(real_captions[:half]), return_pooled=True
-                    )[1]
+                    wrong_text = self.still_text(
+                        mismatched_captions([c or "" for c in real_captions[:half]])
+                    )
                     fake_scores = torch.cat(
                         [
                             fake_scores[: len(fake_scores) - half],

@@ -72,9 +72,7 @@ class SampledFrameTeaching:
         real = real.to(images.device, images.dtype)
         with d.autocast():
             real_text = d.still_text(real_captions)
-            wrong_text = d.pipe.encode_prompt(
-                mismatched_captions(real_captions[:half]), return_pooled=True
-            )[1]
+            wrong_text = d.still_text(mismatched_captions([c or "" for c in real_captions[:half]]))
             fake_scores = torch.cat([head(images[pick], text[pick]), head(real[:half], wrong_text)])
             real_in = real.detach().requires_grad_(True)
             real_scores = head(real_in, real_text)
