@@ -14,12 +14,9 @@ has the answer ("Can any of our discriminators see an outline?").
     python scripts/probe_discriminator.py --backbone pixels --heads whole --mismatch-negatives
     python scripts/probe_discriminator.py --backbone pixels --heads whole --mismatch-negatives \
         --save-whole-head runs/students/mcm-laion-whole-head
-    python scripts/probe_discriminator.py --backbone detail --heads whole --mismatch-negatives \
-        --student mcm-real --variant real --save-whole-head runs/students/mcm-real-detail-head
 
-The last two also write a copy of the student's folder whose discriminator has the trained
-whole-frame head added (`distill --adv-whole-frame --init-from` that folder starts from it;
-`--adv-whole-detail` too for a head taught on `detail`, the frames minus their blur).
+The last one also writes a copy of the student's folder whose discriminator has the trained
+whole-frame head added (`distill --adv-whole-frame --init-from` that folder starts from it).
 
 Every head's row also splits the fakes by the asked shape (a frame whose outline reads wrong is
 mostly an asked star or cross: right against wrong across all shapes mixes shapes), and gives
@@ -45,12 +42,7 @@ from mcm_demo.data.world import mismatched_captions, to_model_images, world_stil
 from mcm_demo.embedded.world import SHAPES
 from mcm_demo.embedded.world.grammar import parse_caption, sample_scene
 from mcm_demo.metrics.cleanliness import object_masks, outline_reading
-from mcm_demo.train.discriminator import (
-    PatchHead,
-    VAEEncoderBackbone,
-    discriminator_loss,
-    frame_detail,
-)
+from mcm_demo.train.discriminator import PatchHead, VAEEncoderBackbone, discriminator_loss
 from mcm_demo.train.discriminator import WholeFrameHead as TrainingWholeFrameHead
 from mcm_demo.video_io import to_uint8
 
@@ -102,8 +94,7 @@ def one_object_scenes(count: int, seed: int):
 
 class Maps:
     """The frozen backbone's maps of uint8 stills: the stills themselves (`pixels`: the heads
-    are then a small trainable network; `detail`: the stills minus their blur, as
-    `distill --adv-whole-detail` judges them), the VAE encoder's levels (the shipped
+    are then a small trainable network), the VAE encoder's levels (the shipped
     discriminator's), or the teacher UNet's down-block and mid-block outputs on the still's
     latent noised to t with its caption (the backbone LADD uses)."""
 
@@ -124,9 +115,6 @@ class Maps:
             images = to_model_images(list(stills[i : i + 100]))
             if self.backbone == "pixels":  # no frozen backbone: the heads are the whole network
                 chunks.append([images])
-                continue
-            if self.backbone == "detail":  # the same, on the frames minus their blur
-                chunks.append([frame_detail(images)])
                 continue
             if self.backbone == "vae":
                 chunks.append(self.encoder(images))
@@ -202,7 +190,7 @@ def save_whole_head(head: WholeFrameHead, student: str, args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backbone", choices=["vae", "unet", "pixels", "detail"], default="vae")
+    p.add_argument("--backbone", choices=["vae", "unet", "pixels"], default="vae")
     p.add_argument(
         "--heads", nargs="*", choices=["patch", "deep", "whole"], default=["patch", "deep"]
     )
@@ -227,14 +215,12 @@ def main() -> None:
     p.add_argument(
         "--save-whole-head",
         metavar="DIR",
-        help="with --backbone pixels or detail --heads whole: the student's folder copied to "
-        "DIR, the trained head added to its discriminator",
+        help="with --backbone pixels --heads whole: the student's folder copied to DIR, the "
+        "trained head added to its discriminator",
     )
     args = p.parse_args()
-    if args.save_whole_head and (
-        args.backbone not in ("pixels", "detail") or args.heads != ["whole"]
-    ):
-        p.error("--save-whole-head goes with --backbone pixels or detail and --heads whole")
+    if args.save_whole_head and (args.backbone, args.heads) != ("pixels", ["whole"]):
+        p.error("--save-whole-head goes with --backbone pixels --heads whole")
     torch.manual_seed(0)
     catalog = Catalog()
     pipe = catalog.load_pipeline("embedded")

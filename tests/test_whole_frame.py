@@ -1,5 +1,5 @@
 """The whole-frame discriminator head on tiny random models: its place beside the patch heads,
-the mismatched captions, the teaching on the student's own clips, and the detail frames."""
+the mismatched captions and the teaching on the student's own clips."""
 
 import copy
 
@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from mcm_demo.embedded.world.render import watermark_mask
-from mcm_demo.train.discriminator import WholeFrameHead, frame_detail
 from mcm_demo.train.distill import DistillConfig, Distiller
 
 
@@ -124,59 +122,3 @@ def test_stills_without_captions_meet_mismatches_and_the_teaching(tiny_pipeline)
         torch.randn(2, 8, 4, 8, 8), ["a red circle"] * 2, torch.Generator().manual_seed(0)
     )
     assert np.isfinite(losses["adv_d"])
-
-
-def test_frame_detail_keeps_strokes_and_drops_colour():
-    frames = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    detail = frame_detail(frames)
-    # a colour added to the whole frame changes nothing; a flat frame has no detail
-    assert torch.allclose(frame_detail(frames + 0.3), detail, atol=1e-5)
-    assert frame_detail(torch.full((1, 3, 64, 64), 0.4)).abs().max() < 1e-5
-    # the low-quality set's stamp (1-px strokes at half strength) passes on a flat background
-    stamp = torch.from_numpy(watermark_mask())
-    stamped = torch.full((1, 3, 64, 64), -0.6) + 0.8 * stamp
-    strokes = frame_detail(stamped)[0, 0][stamp > 0.5]
-    assert strokes.mean() > 0.5 * 0.8
-
-
-def test_a_detail_head_cannot_push_a_background_colour():
-    text = torch.randn(2, 16, generator=torch.Generator().manual_seed(1))
-    frames = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(2)) * 2 - 1
-    for detail in (False, True):
-        torch.manual_seed(0)
-        head = WholeFrameHead(16, 64, detail=detail)
-        x = frames.clone().requires_grad_(True)
-        head(x, text).sum().backward()
-        # the colour part of the gradient: what a constant added to each channel would do
-        colour_push = x.grad.sum((2, 3)).abs().max()
-        if detail:
-            assert colour_push < 1e-4
-            with torch.no_grad():
-                assert torch.allclose(head(frames - 0.5, text), head(frames, text), atol=1e-5)
-        else:
-            assert colour_push > 1e-3
-
-
-def test_distill_with_the_detail_head(tiny_pipeline, tmp_path):
-    with pytest.raises(ValueError, match="adv-whole-frame"):
-        Distiller(copy.deepcopy(tiny_pipeline), DistillConfig(rank=4, adv_whole_detail=True))
-    cfg = DistillConfig(
-        rank=4,
-        adv_whole_frame=True,
-        adv_mismatch=True,
-        adv_whole_sampled_every=2,
-        adv_whole_detail=True,
-    )
-    distiller = Distiller(copy.deepcopy(tiny_pipeline), cfg, image_source=_images)
-    assert distiller.discriminator.heads[-1].detail
-    losses = distiller.step(
-        torch.randn(2, 8, 4, 8, 8), ["a red circle"] * 2, torch.Generator().manual_seed(0)
-    )
-    assert np.isfinite(losses["adv_g"]) and np.isfinite(losses["adv_d"])
-    distiller.save(str(tmp_path / "run"))
-    again = Distiller(copy.deepcopy(tiny_pipeline), cfg, image_source=_images)
-    again.load(str(tmp_path / "run"))
-    with torch.no_grad():
-        images, _ = _images(2, torch.Generator().manual_seed(3))
-        text = torch.randn(2, 16)
-        assert torch.equal(again.discriminator(images, text), distiller.discriminator(images, text))

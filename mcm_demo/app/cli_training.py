@@ -168,13 +168,6 @@ def add_distill(sub) -> None:
         "sampled every N steps, and mismatched stills, not from its one-step estimates",
     )
     p.add_argument(
-        "--adv-whole-detail",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="with --adv-whole-frame: that head judges the frame minus its blur (outlines and "
-        "strokes, not colour), so it cannot move the backgrounds' colours",
-    )
-    p.add_argument(
         "--gp-weight", type=float, help="the R1 penalty's weight on real frames (default 1)"
     )
     p.add_argument(

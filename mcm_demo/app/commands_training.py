@@ -106,7 +106,6 @@ def cmd_distill(args) -> int:
             adv_whole_frame=args.adv_whole_frame,
             adv_mismatch=args.adv_mismatch,
             adv_whole_sampled_every=args.adv_whole_sampled_every,
-            adv_whole_detail=args.adv_whole_detail,
             gp_weight=args.gp_weight,
             init_from=args.init_from,
             disc_lr=args.disc_lr,

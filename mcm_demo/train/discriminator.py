@@ -20,23 +20,6 @@ import torch.nn.functional as F
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# the blur a detail frame is the frame minus (pixels at the whole-frame head's 64×64): the
-# stamp's 1-px strokes and an outline's points pass, a background's colour does not
-DETAIL_SIGMA = 1.5
-
-
-def frame_detail(images: torch.Tensor, sigma: float = DETAIL_SIGMA) -> torch.Tensor:
-    """The frame minus its Gaussian blur (reflected at the borders): edges, strokes and grain
-    without colour. A constant added to a frame leaves it unchanged, so a head judging it
-    passes the student no gradient that shifts a background's colour."""
-    radius = int(3 * sigma + 0.5)
-    x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
-    kernel = torch.exp(-(x**2) / (2 * sigma**2))
-    row = (kernel / kernel.sum()).repeat(images.shape[1], 1, 1, 1)  # (C, 1, 1, K)
-    blurred = F.pad(images, (radius,) * 4, mode="reflect")
-    blurred = F.conv2d(blurred, row, groups=images.shape[1])
-    blurred = F.conv2d(blurred, row.transpose(2, 3), groups=images.shape[1])
-    return images - blurred
 
 
 class VAEEncoderBackbone(nn.Module):
@@ -132,13 +115,11 @@ class WholeFrameHead(nn.Module):
     """A small CNN over the frame's pixels down to an 8×8 map, flattened into one judgement of
     the whole frame, text-conditioned by projection as PatchHead is. A star's points are a
     property of the whole object; patch heads, averaged, did not rank outlines at all
-    (docs/cleanliness.md, "Can any of our discriminators see an outline?"). With `detail` it
-    judges `frame_detail` of the frame: outlines and the stamp, not the backgrounds' colours,
-    which it had moved (docs/cleanliness.md, "A whole-frame head blind to colour")."""
+    (docs/cleanliness.md, "Can any of our discriminators see an outline?")."""
 
-    def __init__(self, text_dim: int, size: int, width: int = 64, detail: bool = False):
+    def __init__(self, text_dim: int, size: int, width: int = 64):
         super().__init__()
-        self.size, self.detail = size, detail
+        self.size = size
         layers = [nn.Conv2d(3, width, 3, 1, 1), nn.GroupNorm(8, width), nn.LeakyReLU(0.2)]
         while size > 8:
             layers += [nn.Conv2d(width, width, 3, 2, 1), nn.GroupNorm(8, width), nn.LeakyReLU(0.2)]
@@ -152,28 +133,20 @@ class WholeFrameHead(nn.Module):
     def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         if images.shape[-2:] != (self.size, self.size):  # judged at the size it was built for
             images = F.interpolate(images, size=(self.size, self.size), mode="area")
-        if self.detail:
-            images = frame_detail(images)
         h = self.act(self.body(images))
         return self.out(h) + (h * self.text_proj(text)).sum(1, keepdim=True) / self.width**0.5
 
 
 class FrameDiscriminator(nn.Module):
     def __init__(
-        self,
-        backbone: nn.Module,
-        text_dim: int,
-        width: int = 64,
-        whole_frame_size: int = 0,
-        whole_frame_detail: bool = False,
+        self, backbone: nn.Module, text_dim: int, width: int = 64, whole_frame_size: int = 0
     ):
-        """`whole_frame_size` > 0 adds a WholeFrameHead on the pixels of frames that size (on
-        their `frame_detail` with `whole_frame_detail`)."""
+        """`whole_frame_size` > 0 adds a WholeFrameHead on the pixels of frames that size."""
         super().__init__()
         self.backbone = backbone
         self.heads = nn.ModuleList(PatchHead(c, text_dim, width) for c in backbone.channels)
         if whole_frame_size:
-            self.heads.append(WholeFrameHead(text_dim, whole_frame_size, width, whole_frame_detail))
+            self.heads.append(WholeFrameHead(text_dim, whole_frame_size, width))
 
     def trainable_state_dict(self) -> dict:
         """The heads only: the frozen backbone is rebuilt from the teacher or DINOv2."""

@@ -84,15 +84,14 @@ class DistillConfig:
     # many steps, and mismatched stills, not from the one-step estimates, on which it forgot
     # what it was taught (`train.whole_frame`)
     adv_whole_sampled_every: int = 0
-    # the whole-frame head judges the frame minus its blur (`frame_detail`): outlines and the
-    # stamp without the backgrounds' colours, which the plain head moved on MCM-real/-3d-cartoon
-    adv_whole_detail: bool = False
     backbone: str = "vae"  # "vae" (synthetic world) or a DINOv2 path / hub id
     rank: int = 16
     lr: float = 1e-4
     # None: 1e-3 on the VAE-encoder backbone, 1e-4 on DINOv2. The public code's 5e-5…1e-4 is for
-    # DINOv2 features at batch 128; our heads on the VAE encoder, 16 frames a step, stayed at
-    # chance with it (d_loss ≈ 1.95 through 300 steps) and never learned the watermark.
+    # DINOv2
+    # features at batch 128; our heads on the VAE encoder, 16 frames a step, stayed at chance with
+    # it
+    # (d_loss ≈ 1.95 through 300 steps) and never learned the watermark that MCM is meant to remove.
     disc_lr: float | None = None
     guidance_min: float = 3.0  # w in the pipeline's convention: uncond + w (cond − uncond)
     guidance_max: float = 7.0
@@ -142,8 +141,6 @@ class Distiller:
             raise ValueError("--adv-whole-frame judges whole frames: it does not go with per-patch")
         if cfg.adv_whole_sampled_every and not (cfg.adversarial and cfg.adv_whole_frame):
             raise ValueError("--adv-whole-sampled-every teaches the --adv-whole-frame head")
-        if cfg.adv_whole_detail and not cfg.adv_whole_frame:
-            raise ValueError("--adv-whole-detail is a way of the --adv-whole-frame head")
         if cfg.adversarial:
             backbone = (
                 VAEEncoderBackbone(self.vae)
@@ -154,7 +151,6 @@ class Distiller:
                 backbone,
                 pipe.text_encoder.config.hidden_size,
                 whole_frame_size=self.vae.config.sample_size if cfg.adv_whole_frame else 0,
-                whole_frame_detail=cfg.adv_whole_detail,
             )
         self.image_source = (
             image_source  # callable(count, generator) -> (images (N,3,H,W) in [-1,1], captions)
