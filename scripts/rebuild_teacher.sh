@@ -73,9 +73,16 @@ third=(--method mcm --variant laion --init-from runs/students/mcm-laion-whole-he
   --adv-whole-sampled-every 10 --run-dir runs/students/mcm-laion-whole)
 student "${third[@]}" --steps 150
 student "${third[@]}" --steps 300 --out weights/mcm-laion
-for v in anime real; do
-  student --method mcm --variant "$v" --steps 300 --run-dir "runs/students/mcm-$v" --out "weights/mcm-$v"
-done
+student --method mcm --variant real --steps 300 --run-dir runs/students/mcm-real --out weights/mcm-real
+student --method mcm --variant anime --steps 300 --run-dir runs/students/mcm-anime \
+  --out runs/students/mcm-anime-300
+# mcm-anime's second stage: the laion third stage's whole-frame head, 25 steps (its colours,
+# alignment and outlines; docs/cleanliness.md, "MCM-anime with the whole-frame head")
+python scripts/probe_discriminator.py --student runs/students/mcm-anime-300 --variant anime \
+  --backbone pixels --heads whole --mismatch-negatives --save-whole-head runs/students/mcm-anime-whole-head
+student --method mcm --variant anime --init-from runs/students/mcm-anime-whole-head --lambda-real 0.25 \
+  --adv-weight 4 --adv-frames 4 --adv-timestep-weighting signal --adv-whole-frame --adv-mismatch \
+  --adv-whole-sampled-every 10 --steps 25 --run-dir runs/students/mcm-anime-whole --out weights/mcm-anime
 # mcm-webvid weighs the discriminator at 0.2: at 1.0 it cost colour and FVD-like at 4-8 steps
 # against its own video set (docs/shape.md section 7, "mcm-webvid re-chosen")
 student --method mcm --variant webvid --adv-weight 0.2 --steps 300 --run-dir runs/students/mcm-webvid \
