@@ -283,9 +283,7 @@ class Distiller:
                 fake_scores = self.discriminator(fake.detach(), pooled[owner], cfg.adv_per_patch)
                 if cfg.adv_mismatch:  # half the fakes: real stills under another caption
                     half = len(real) // 2
-                    wrong_text = self.still_text(
-                        mismatched_captions([c or "" for c in real_captions[:half]])
-                    )
+                    wrong_text = self.wrong_still_text(real_captions[:half])
                     fake_scores = torch.cat(
                         [
                             fake_scores[: len(fake_scores) - half],
@@ -311,6 +309,11 @@ class Distiller:
         text = self.pipe.encode_prompt([c or "" for c in captions], return_pooled=True)[1]
         has_caption = torch.tensor([bool(c) for c in captions], device=text.device)
         return text * has_caption[:, None].to(text.dtype)
+
+    def wrong_still_text(self, captions: list[str | None]) -> torch.Tensor:
+        """`still_text` of another caption for each still (`mismatched_captions`): the
+        discriminator calls a still under it fake."""
+        return self.still_text(mismatched_captions([c or "" for c in captions]))
 
     def adv_clip_weights(self, t: torch.Tensor) -> torch.Tensor:
         """The adversarial term's weight per clip at its timestep t (`adv_timestep_weighting`)."""

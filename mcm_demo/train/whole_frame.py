@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import torch
 
-from ..data.world import mismatched_captions
 from .discriminator import discriminator_loss
 
 # the probe's batch: 16 sampled frames and 16 mismatched stills against 32 stills
@@ -72,7 +71,7 @@ class SampledFrameTeaching:
         real = real.to(images.device, images.dtype)
         with d.autocast():
             real_text = d.still_text(real_captions)
-            wrong_text = d.still_text(mismatched_captions([c or "" for c in real_captions[:half]]))
+            wrong_text = d.wrong_still_text(real_captions[:half])
             fake_scores = torch.cat([head(images[pick], text[pick]), head(real[:half], wrong_text)])
             real_in = real.detach().requires_grad_(True)
             real_scores = head(real_in, real_text)
