@@ -137,3 +137,15 @@ def test_compare_writes_the_labelled_side_by_side(tmp_path):
     info = probe(str(out))
     assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["frames"] == 8
     assert info["width"] >= 2 * 256 and probe(str(tmp_path / "comparison.gif"))["frames"] == 8
+
+
+@pytest.mark.parametrize(
+    "box, message",
+    [("1,2", "give four integers TOP,BOTTOM,LEFT,RIGHT or auto"), ("5,5,0,9", "an empty box")],
+)
+def test_a_bad_overlay_box_is_a_clear_error(box, message, capsys):
+    from mcm_demo.app import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["distill", "--adv-whole-frame", "--adv-whole-box", box])
+    assert stop.value.code == 2 and message in capsys.readouterr().err

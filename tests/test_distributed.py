@@ -153,6 +153,27 @@ def test_two_processes_split_the_data_agree_on_the_weights_and_resume_on_one(dis
     assert f"step-{last + 1:08d}" in {p.name for p in checkpoints.iterdir()}
 
 
+def test_two_processes_build_the_same_overlay_head(disk_sets):
+    """`--adv-whole-box auto`: the main process finds the box, every rank builds its head on it."""
+    root, run_dir, report = disk_sets, disk_sets / "run-box", disk_sets / "report-box"
+    args = ["--teacher", str(root / "teacher"), "--videos", str(root / "shards")]
+    args += ["--images", str(root / "images"), "--run-dir", str(run_dir), "--num-frames", "8"]
+    two = subprocess.run(
+        _launch(2, [str(REPORT_SCRIPT), *args, "--steps", "1", "--report", str(report)])
+        + ["--whole-box", "auto"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
+    assert two.stdout.count("the video set's fixed overlay") == 1, two.stdout[-2000:]
+    ranks = [json.loads((report / f"rank{r}.json").read_text()) for r in range(2)]
+    assert ranks[0]["trained"] == ranks[1]["trained"]  # the same head, the same weights
+    config = json.loads((run_dir / "adapter" / "distill_config.json").read_text())
+    assert len(config["adv_whole_box"]) == 4
+
+
 def test_the_exported_adapter_serves_and_changes_the_output(disk_sets, tmp_path):
     """The adapter of the test above, by path, in the app's service: it loads and it differs
     from the teacher."""

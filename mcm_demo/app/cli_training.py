@@ -168,6 +168,14 @@ def add_distill(sub) -> None:
         "sampled every N steps, and mismatched stills, not from its one-step estimates",
     )
     p.add_argument(
+        "--adv-whole-box",
+        type=_box,
+        metavar="TOP,BOTTOM,LEFT,RIGHT|auto",
+        help="with --adv-whole-frame: that head judges only this crop of the frame (pixels), "
+        "the place of a fixed overlay such as the video set's watermark; auto: the box where "
+        "the video set's frames share their edges",
+    )
+    p.add_argument(
         "--gp-weight", type=float, help="the R1 penalty's weight on real frames (default 1)"
     )
     p.add_argument(
@@ -289,3 +297,17 @@ def add_ablation(sub) -> None:
     p.add_argument("--teacher", default="embedded")
     p.add_argument("--json", help="also write the numbers here")
     p.set_defaults(func=cmd_ablation)
+
+
+def _box(text: str) -> tuple[int, int, int, int] | str:
+    if text == "auto":
+        return text
+    try:
+        top, bottom, left, right = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give four integers TOP,BOTTOM,LEFT,RIGHT or auto"
+        ) from None
+    if not (0 <= top < bottom and 0 <= left < right):
+        raise argparse.ArgumentTypeError(f"{text!r}: an empty box")
+    return top, bottom, left, right

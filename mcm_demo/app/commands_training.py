@@ -106,6 +106,7 @@ def cmd_distill(args) -> int:
             adv_whole_frame=args.adv_whole_frame,
             adv_mismatch=args.adv_mismatch,
             adv_whole_sampled_every=args.adv_whole_sampled_every,
+            adv_whole_box=args.adv_whole_box,
             gp_weight=args.gp_weight,
             init_from=args.init_from,
             disc_lr=args.disc_lr,

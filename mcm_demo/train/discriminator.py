@@ -115,16 +115,21 @@ class WholeFrameHead(nn.Module):
     """A small CNN over the frame's pixels down to an 8×8 map, flattened into one judgement of
     the whole frame, text-conditioned by projection as PatchHead is. A star's points are a
     property of the whole object; patch heads, averaged, did not rank outlines at all
-    (docs/cleanliness.md, "Can any of our discriminators see an outline?")."""
+    (docs/cleanliness.md, "Can any of our discriminators see an outline?").
 
-    def __init__(self, text_dim: int, size: int, width: int = 64):
+    With `box` (top, bottom, left, right in the pixels of a `size` frame) it judges only that
+    crop: the place of a fixed overlay such as a stock watermark (`train.overlay`), so the head
+    has nothing else of the frame to pay for."""
+
+    def __init__(self, text_dim: int, size: int, width: int = 64, box=None):
         super().__init__()
-        self.size = size
+        self.size, self.box = size, tuple(box) if box else None
+        h, w = (box[1] - box[0], box[3] - box[2]) if box else (size, size)
         layers = [nn.Conv2d(3, width, 3, 1, 1), nn.GroupNorm(8, width), nn.LeakyReLU(0.2)]
-        while size > 8:
+        while max(h, w) > 8:
             layers += [nn.Conv2d(width, width, 3, 2, 1), nn.GroupNorm(8, width), nn.LeakyReLU(0.2)]
-            size //= 2
-        self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(width * size * size, width))
+            h, w = (h + 1) // 2, (w + 1) // 2
+        self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(width * h * w, width))
         self.act = nn.LeakyReLU(0.2)
         self.out = nn.Linear(width, 1)
         self.text_proj = nn.Linear(text_dim, width)
@@ -133,20 +138,31 @@ class WholeFrameHead(nn.Module):
     def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         if images.shape[-2:] != (self.size, self.size):  # judged at the size it was built for
             images = F.interpolate(images, size=(self.size, self.size), mode="area")
+        if self.box:
+            top, bottom, left, right = self.box
+            images = images[..., top:bottom, left:right]
         h = self.act(self.body(images))
         return self.out(h) + (h * self.text_proj(text)).sum(1, keepdim=True) / self.width**0.5
 
 
 class FrameDiscriminator(nn.Module):
     def __init__(
-        self, backbone: nn.Module, text_dim: int, width: int = 64, whole_frame_size: int = 0
+        self,
+        backbone: nn.Module,
+        text_dim: int,
+        width: int = 64,
+        whole_frame_size: int = 0,
+        whole_frame_box=None,
     ):
-        """`whole_frame_size` > 0 adds a WholeFrameHead on the pixels of frames that size."""
+        """`whole_frame_size` > 0 adds a WholeFrameHead on the pixels of frames that size (on
+        the crop `whole_frame_box` only, when given)."""
         super().__init__()
         self.backbone = backbone
         self.heads = nn.ModuleList(PatchHead(c, text_dim, width) for c in backbone.channels)
         if whole_frame_size:
-            self.heads.append(WholeFrameHead(text_dim, whole_frame_size, width))
+            self.heads.append(
+                WholeFrameHead(text_dim, whole_frame_size, width, box=whole_frame_box)
+            )
 
     def trainable_state_dict(self) -> dict:
         """The heads only: the frozen backbone is rebuilt from the teacher or DINOv2."""

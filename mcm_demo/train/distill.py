@@ -84,6 +84,9 @@ class DistillConfig:
     # many steps, and mismatched stills, not from the one-step estimates, on which it forgot
     # what it was taught (`train.whole_frame`)
     adv_whole_sampled_every: int = 0
+    # (top, bottom, left, right): the whole-frame head judges only this crop of the frame, the
+    # place of the video set's fixed overlay; "auto": found in the video set (`train.overlay`)
+    adv_whole_box: tuple[int, int, int, int] | str | None = None
     backbone: str = "vae"  # "vae" (synthetic world) or a DINOv2 path / hub id
     rank: int = 16
     lr: float = 1e-4
@@ -141,6 +144,10 @@ class Distiller:
             raise ValueError("--adv-whole-frame judges whole frames: it does not go with per-patch")
         if cfg.adv_whole_sampled_every and not (cfg.adversarial and cfg.adv_whole_frame):
             raise ValueError("--adv-whole-sampled-every teaches the --adv-whole-frame head")
+        if cfg.adv_whole_box is not None and not (cfg.adversarial and cfg.adv_whole_frame):
+            raise ValueError("--adv-whole-box is the crop the --adv-whole-frame head judges")
+        if isinstance(cfg.adv_whole_box, str):
+            raise ValueError("--adv-whole-box auto is found by the training loop (`train_distill`)")
         if cfg.adversarial:
             backbone = (
                 VAEEncoderBackbone(self.vae)
@@ -151,6 +158,7 @@ class Distiller:
                 backbone,
                 pipe.text_encoder.config.hidden_size,
                 whole_frame_size=self.vae.config.sample_size if cfg.adv_whole_frame else 0,
+                whole_frame_box=cfg.adv_whole_box,
             )
         self.image_source = (
             image_source  # callable(count, generator) -> (images (N,3,H,W) in [-1,1], captions)

@@ -19,10 +19,11 @@ import time
 
 import torch
 
-from ..data import SkipCounts
+from ..data import DataSetError, SkipCounts
 from ..video_io import write_mp4
 from .clips import DataConfig, default_frames, image_source, video_batches
 from .distill import DistillConfig, Distiller, snapshot_folder
+from .overlay import video_set_overlay_box
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 
@@ -178,6 +179,29 @@ def gather_skips(accelerator, *sources) -> SkipCounts:
     return total
 
 
+def overlay_of(data: DataConfig, cfg: DistillConfig, pipe, accelerator, say):
+    """The video set's overlay box (`train.overlay`), found by the main process and sent to
+    every rank, so all build the same head."""
+    from accelerate.utils import broadcast_object_list
+
+    videos = video_batches(data, cfg, pipe, accelerator, 0, log=say)
+    box = [
+        video_set_overlay_box(videos, pipe.vae, cfg.batch) if accelerator.is_main_process else None
+    ]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(box)
+    if box[0] is None:
+        raise DataSetError(
+            f"--adv-whole-box auto: no fixed overlay found in {data.videos or 'the world'} "
+            "(its frames share no edges); give the box as TOP,BOTTOM,LEFT,RIGHT or drop it"
+        )
+    say(
+        f"the video set's fixed overlay: rows {box[0][0]}-{box[0][1]}, columns "
+        f"{box[0][2]}-{box[0][3]} (--adv-whole-box {','.join(map(str, box[0]))})"
+    )
+    return tuple(box[0])
+
+
 def train_distill(
     cfg: DistillConfig,
     pipe,
@@ -189,10 +213,14 @@ def train_distill(
     writes the finished adapter folder to `run_dir/adapter`."""
     accelerator = _accelerator(run, cfg.run_dir)
     say = log if accelerator.is_main_process else (lambda *a, **k: None)
-    torch.manual_seed(cfg.seed)
     if accelerator.is_main_process:
         os.makedirs(cfg.run_dir, exist_ok=True)
     pipe.to(accelerator.device)
+    if cfg.adv_whole_box == "auto":
+        cfg = dataclasses.replace(cfg, adv_whole_box=overlay_of(data, cfg, pipe, accelerator, say))
+    # after the overlay's search, which only the main process makes: a data stream draws its
+    # workers' seeds from the global generator, and every rank must start the same weights
+    torch.manual_seed(cfg.seed)
     distiller = Distiller(pipe, cfg, accelerator=accelerator)
     if run.gradient_checkpointing:
         enable_gradient_checkpointing(distiller.unet)

@@ -65,14 +65,17 @@ class SampledFrameTeaching:
         d, head = self.distiller, self.head
         generator = torch.Generator().manual_seed(20_000 + step + self.seed_offset)
         images, text = self.pool
-        half = TEACHING_BATCH // 2
-        pick = torch.randperm(len(images), generator=generator)[:half]
+        # half the fakes are stills under a wrong caption with --adv-mismatch
+        half = TEACHING_BATCH // 2 if d.cfg.adv_mismatch else 0
+        pick = torch.randperm(len(images), generator=generator)[: TEACHING_BATCH - half]
         real, real_captions = d.image_source(TEACHING_BATCH, generator)
         real = real.to(images.device, images.dtype)
         with d.autocast():
             real_text = d.still_text(real_captions)
-            wrong_text = d.wrong_still_text(real_captions[:half])
-            fake_scores = torch.cat([head(images[pick], text[pick]), head(real[:half], wrong_text)])
+            fake_scores = head(images[pick], text[pick])
+            if half:
+                wrong_text = d.wrong_still_text(real_captions[:half])
+                fake_scores = torch.cat([fake_scores, head(real[:half], wrong_text)])
             real_in = real.detach().requires_grad_(True)
             real_scores = head(real_in, real_text)
             loss = discriminator_loss(real_scores, fake_scores, "hinge")

@@ -22,6 +22,7 @@ p.add_argument("--steps", type=int, default=2)
 p.add_argument("--batch", type=int, default=1)
 p.add_argument("--report", required=True)
 p.add_argument("--num-frames", type=int, default=8)
+p.add_argument("--whole-box", help="add the whole-frame head on this box (or auto)")
 args = p.parse_args()
 
 torch.set_num_threads(1)
@@ -35,6 +36,7 @@ cfg = DistillConfig.preset(
     save_every=1,
     run_dir=args.run_dir,
     adapter_name="mine",
+    **(dict(adv_whole_frame=True, adv_whole_box=args.whole_box) if args.whole_box else {}),
 )
 data = DataConfig(videos=args.videos, images=args.images, workers=0, num_frames=args.num_frames)
 distiller = train_distill(cfg, pipe, data, RunConfig(checkpoints_total_limit=2))
