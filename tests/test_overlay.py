@@ -63,7 +63,7 @@ def _images(count, generator):
     return torch.rand(count, 3, 64, 64, generator=generator) * 2 - 1, ["a red circle"] * count
 
 
-def test_whole_frame_head_on_a_box_sees_nothing_outside_it(tiny_pipeline):
+def test_whole_frame_head_on_a_box_sees_nothing_outside_it(tiny_pipeline, tmp_path):
     box = (10, 30, 4, 60)
     with pytest.raises(ValueError, match="adv-whole-frame"):
         Distiller(copy.deepcopy(tiny_pipeline), DistillConfig(rank=4, adv_whole_box=box))
@@ -87,6 +87,19 @@ def test_whole_frame_head_on_a_box_sees_nothing_outside_it(tiny_pipeline):
     changed[..., outside] = -changed[..., outside]
     with torch.no_grad():
         assert torch.allclose(head(changed, text), score)
+    # a run on another crop starts from this student: the patch heads come along, the
+    # whole-frame head (another shape) starts fresh
+    distiller.save(str(tmp_path / "boxed"))
+    other = dataclasses.replace(cfg, adv_whole_box=(0, 16, 0, 64))
+    new = Distiller(copy.deepcopy(tiny_pipeline), other, image_source=_images)
+    fresh = {k: v.clone() for k, v in new.discriminator.heads[-1].state_dict().items()}
+    patch_out = distiller.discriminator.heads[0].out.weight
+    assert not torch.equal(new.discriminator.heads[0].out.weight, patch_out)
+    new.start_from(str(tmp_path / "boxed"))
+    assert all(
+        torch.equal(new.discriminator.heads[-1].state_dict()[k], v) for k, v in fresh.items()
+    )
+    assert torch.equal(new.discriminator.heads[0].out.weight, patch_out)
     # a run steps with it; without --adv-mismatch its teaching's fakes are the sampled frames
     losses = distiller.step(
         torch.randn(2, 8, 4, 8, 8), ["a red circle"] * 2, torch.Generator().manual_seed(1)

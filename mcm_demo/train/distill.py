@@ -398,12 +398,14 @@ class Distiller:
         """A new run's student from another run's adapter folder (`init_from`)."""
         with open(os.path.join(folder, "distill_config.json")) as f:
             same_set = json.load(f).get("variant") == self.cfg.variant
-        # heads that learned another image set would call this one fake: they start fresh
-        self.load(folder, discriminator=same_set)
+        # heads that learned another image set would call this one fake: they start fresh, as
+        # does a whole-frame head built for another crop (`adv_whole_box`)
+        self.load(folder, discriminator=same_set, fitting_only=True)
 
-    def load(self, folder: str, discriminator: bool = True) -> None:
+    def load(self, folder: str, discriminator: bool = True, fitting_only: bool = False) -> None:
         """The trained parts back from an adapter folder written by `save` (the discriminator's
-        heads too, unless `discriminator` is False)."""
+        heads too, unless `discriminator` is False; only those of the same shape with
+        `fitting_only`)."""
         load_adapter_weights(self.unet, folder, self.cfg.adapter_name)
         if self.motion.head is not None:
             for module, name in (
@@ -412,9 +414,16 @@ class Distiller:
             ):
                 module.load_state_dict(load_file(os.path.join(folder, f"{name}.safetensors")))
         if discriminator and self.discriminator is not None:
-            self.discriminator.load_state_dict(
-                load_file(os.path.join(folder, "discriminator.safetensors")), strict=False
-            )
+            state = load_file(os.path.join(folder, "discriminator.safetensors"))
+            if fitting_only:  # a head with one tensor of another shape starts fresh whole
+                own = self.discriminator.state_dict()
+                misfits = {
+                    k.split(".")[1]
+                    for k, v in state.items()
+                    if k in own and own[k].shape != v.shape
+                }
+                state = {k: v for k, v in state.items() if k.split(".")[1] not in misfits}
+            self.discriminator.load_state_dict(state, strict=False)
 
 
 def average_gradients(params: list[torch.nn.Parameter]) -> None:
