@@ -57,6 +57,10 @@ def test_video_set_overlay_box_through_the_shipped_vae():
     latents = encode_clips(vae, clips[:, :2])
     batches = CachedBatches(latents, [s.caption for s in scenes], 0, 1, 0, 0, "lq")
     assert _encloses(video_set_overlay_box(batches, vae, batch=16, clips=64), STAMP)
+    # a head judging frames at half the size gets the box at half the size
+    vae.register_to_config(sample_size=32)
+    half = tuple((v + 1) // 2 for v in STAMP)
+    assert _encloses(video_set_overlay_box(batches, vae, batch=16, clips=64), half)
 
 
 def _images(count, generator):
