@@ -73,14 +73,7 @@ third=(--method mcm --variant laion --init-from runs/students/mcm-laion-whole-he
   --adv-whole-sampled-every 10 --run-dir runs/students/mcm-laion-whole)
 student "${third[@]}" --steps 150
 student "${third[@]}" --steps 300 --out weights/mcm-laion
-student --method mcm --variant real --steps 300 --run-dir runs/students/mcm-real \
-  --out runs/students/mcm-real-300
-# mcm-real's second stage: the whole-frame head on the box of the video set's stamp alone,
-# found in the set (the stamp; docs/cleanliness.md, "A head on the stamp's box")
-student --method mcm --variant real --init-from runs/students/mcm-real-300 --lambda-real 0.25 \
-  --adv-weight 4 --adv-frames 4 --adv-timestep-weighting signal --adv-whole-frame \
-  --adv-whole-box auto --adv-whole-sampled-every 10 --steps 150 \
-  --run-dir runs/students/mcm-real-overlay --out weights/mcm-real
+student --method mcm --variant real --steps 300 --run-dir runs/students/mcm-real --out weights/mcm-real
 student --method mcm --variant anime --steps 300 --run-dir runs/students/mcm-anime \
   --out runs/students/mcm-anime-300
 # mcm-anime's second stage: the laion third stage's whole-frame head, 25 steps (its colours,
