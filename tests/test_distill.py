@@ -168,7 +168,7 @@ def test_saved_adapter_reloads_to_identical_outputs(pipe, tmp_path):
 
 
 def test_training_loop_resumes_and_keeps_snapshots(tiny_pipeline, tmp_path):
-    from mcm_demo.train.distill import snapshot_folder
+    from mcm_demo.train.checkpoint import snapshot_folder
     from mcm_demo.train.loop import checkpoint_folders, train_distill
 
     cfg = DistillConfig(

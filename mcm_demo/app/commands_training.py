@@ -11,10 +11,10 @@ from ..data import DataSetError
 from ..eval.tables import run_sampler_table
 from ..pipeline import PipelineInputError
 from ..train.ablations import ROWS, format_ablation_tables, row_config, row_folder
-from ..train.checkpoint import save_snapshot
+from ..train.checkpoint import export_adapter, save_snapshot
 from ..train.clips import DataConfig
 from ..train.components import train_component
-from ..train.distill import DistillConfig, export_adapter
+from ..train.distill import DistillConfig
 from ..train.loop import RunConfig, process_state, train_distill
 from ..train.preview import PreviewTrainConfig, train_preview
 from .commands import _catalog

@@ -1,9 +1,11 @@
-"""Resumable training state: modules as safetensors, optimiser state as a weights-only file."""
+"""Resumable training state: modules as safetensors, optimiser state as a weights-only file;
+and where a distillation run keeps its adapter folders (snapshots, the exported student)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -74,3 +76,17 @@ def load_snapshot(folder: str, modules: dict) -> dict:
         )
     with open(os.path.join(folder, "state.json")) as f:
         return json.load(f)
+
+
+def snapshot_folder(run_dir: str, step: int) -> str:
+    """Where `snapshot_every` keeps the adapter of `step` (an adapter folder that eval and the app
+    load)."""
+    return os.path.join(run_dir, "snapshots", f"step-{step:05d}")
+
+
+def export_adapter(run_dir: str, out: str) -> None:
+    """Copy a finished run's adapter folder to `out`, its LoRA weights in fp16 (half the size in
+    git, the same clips: the deltas are small)."""
+    shutil.copytree(os.path.join(run_dir, "adapter"), out, dirs_exist_ok=True)
+    path = os.path.join(out, "adapter_model.safetensors")
+    save_file({k: v.half() for k, v in load_file(path).items()}, path)

@@ -168,6 +168,17 @@ class FrameDiscriminator(nn.Module):
         """The heads only: the frozen backbone is rebuilt from the teacher or DINOv2."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
 
+    def load_trainable(self, state: dict, fitting_only: bool = False) -> None:
+        """The heads back from `trainable_state_dict`'s form (a head the state lacks keeps its
+        weights); with `fitting_only`, a head with one tensor of another shape (a whole-frame
+        head built for another crop) keeps all of its own instead of failing."""
+        if fitting_only:
+            own = self.state_dict()
+            head = {k: k.split(".")[1] for k in state}  # "heads.<index>.…"
+            misfits = {head[k] for k, v in state.items() if k in own and own[k].shape != v.shape}
+            state = {k: v for k, v in state.items() if head[k] not in misfits}
+        self.load_state_dict(state, strict=False)
+
     def forward(
         self, images: torch.Tensor, text: torch.Tensor, per_patch: bool = False
     ) -> torch.Tensor:

@@ -19,7 +19,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -414,16 +413,9 @@ class Distiller:
             ):
                 module.load_state_dict(load_file(os.path.join(folder, f"{name}.safetensors")))
         if discriminator and self.discriminator is not None:
-            state = load_file(os.path.join(folder, "discriminator.safetensors"))
-            if fitting_only:  # a head with one tensor of another shape starts fresh whole
-                own = self.discriminator.state_dict()
-                misfits = {
-                    k.split(".")[1]
-                    for k, v in state.items()
-                    if k in own and own[k].shape != v.shape
-                }
-                state = {k: v for k, v in state.items() if k.split(".")[1] not in misfits}
-            self.discriminator.load_state_dict(state, strict=False)
+            self.discriminator.load_trainable(
+                load_file(os.path.join(folder, "discriminator.safetensors")), fitting_only
+            )
 
 
 def average_gradients(params: list[torch.nn.Parameter]) -> None:
@@ -443,17 +435,3 @@ def average_gradients(params: list[torch.nn.Parameter]) -> None:
         n = p.grad.numel()
         p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
         offset += n
-
-
-def snapshot_folder(run_dir: str, step: int) -> str:
-    """Where `snapshot_every` keeps the adapter of `step` (an adapter folder that eval and the app
-    load)."""
-    return os.path.join(run_dir, "snapshots", f"step-{step:05d}")
-
-
-def export_adapter(run_dir: str, out: str) -> None:
-    """Copy a finished run's adapter folder to `out`, its LoRA weights in fp16 (half the size in
-    git, the same clips: the deltas are small)."""
-    shutil.copytree(os.path.join(run_dir, "adapter"), out, dirs_exist_ok=True)
-    path = os.path.join(out, "adapter_model.safetensors")
-    save_file({k: v.half() for k, v in load_file(path).items()}, path)

@@ -21,8 +21,9 @@ import torch
 
 from ..data import DataSetError, SkipCounts
 from ..video_io import write_mp4
+from .checkpoint import snapshot_folder
 from .clips import DataConfig, default_frames, image_source, video_batches
-from .distill import DistillConfig, Distiller, snapshot_folder
+from .distill import DistillConfig, Distiller
 from .overlay import video_set_overlay_box
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
