@@ -146,3 +146,31 @@ def test_auto_box_is_found_before_the_first_step_and_kept(tiny_pipeline, tmp_pat
             log=lambda *a: None,
         )
     assert not (tmp_path / "other" / "adapter").exists()
+
+
+def test_the_whole_frame_head_can_be_weighed_apart_from_the_patch_heads(tiny_pipeline):
+    """`--adv-whole-weight`: at `--adv-weight 0` the patch heads still learn but do not pull."""
+    with pytest.raises(ValueError, match="adv-whole-frame"):
+        Distiller(copy.deepcopy(tiny_pipeline), DistillConfig(rank=4, adv_whole_weight=2.0))
+
+    def student_grad(patch_weight: float, patch_scale: float) -> torch.Tensor:
+        torch.manual_seed(0)
+        cfg = DistillConfig(
+            rank=4,
+            adv_weight=patch_weight,
+            adv_whole_frame=True,
+            adv_whole_box=(10, 30, 4, 60),
+            adv_whole_weight=2.0,
+        )
+        distiller = Distiller(copy.deepcopy(tiny_pipeline), cfg, image_source=_images)
+        with torch.no_grad():
+            for head in distiller.discriminator.heads[:-1]:
+                head.out.weight.mul_(patch_scale)
+        latents = torch.randn(2, 8, 4, 8, 8, generator=torch.Generator().manual_seed(2))
+        distiller.accumulate(latents, ["a red circle"] * 2, torch.Generator().manual_seed(1))
+        return torch.cat(
+            [p.grad.flatten() for p in distiller.generator_params if p.grad is not None]
+        )
+
+    assert torch.allclose(student_grad(0.0, 1.0), student_grad(0.0, 5.0))
+    assert not torch.allclose(student_grad(1.0, 1.0), student_grad(1.0, 5.0))

@@ -176,6 +176,14 @@ def add_distill(sub) -> None:
         "the video set's frames share their edges",
     )
     p.add_argument(
+        "--adv-whole-weight",
+        type=float,
+        metavar="W",
+        help="with --adv-whole-frame: that head's own weight in the student's loss, "
+        "--adv-weight then the patch heads' (0: they still learn but do not pull); default: "
+        "both at --adv-weight, their scores averaged",
+    )
+    p.add_argument(
         "--gp-weight", type=float, help="the R1 penalty's weight on real frames (default 1)"
     )
     p.add_argument(

@@ -107,6 +107,7 @@ def cmd_distill(args) -> int:
             adv_mismatch=args.adv_mismatch,
             adv_whole_sampled_every=args.adv_whole_sampled_every,
             adv_whole_box=args.adv_whole_box,
+            adv_whole_weight=args.adv_whole_weight,
             gp_weight=args.gp_weight,
             init_from=args.init_from,
             disc_lr=args.disc_lr,

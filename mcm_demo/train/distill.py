@@ -86,6 +86,10 @@ class DistillConfig:
     # (top, bottom, left, right): the whole-frame head judges only this crop of the frame, the
     # place of the video set's fixed overlay; "auto": found in the video set (`train.overlay`)
     adv_whole_box: tuple[int, int, int, int] | str | None = None
+    # the whole-frame head's own weight, `adv_weight` then the patch heads' (None: both at
+    # `adv_weight`, scores averaged); with the box, patch heads at 2 rounded 3d-cartoon's shapes
+    # (docs/cleanliness.md, "The box's head with the patch heads held back")
+    adv_whole_weight: float | None = None
     backbone: str = "vae"  # "vae" (synthetic world) or a DINOv2 path / hub id
     rank: int = 16
     lr: float = 1e-4
@@ -145,6 +149,8 @@ class Distiller:
             raise ValueError("--adv-whole-sampled-every teaches the --adv-whole-frame head")
         if cfg.adv_whole_box is not None and not (cfg.adversarial and cfg.adv_whole_frame):
             raise ValueError("--adv-whole-box is the crop the --adv-whole-frame head judges")
+        if cfg.adv_whole_weight is not None and not (cfg.adversarial and cfg.adv_whole_frame):
+            raise ValueError("--adv-whole-weight weighs the --adv-whole-frame head")
         if isinstance(cfg.adv_whole_box, str):
             raise ValueError("--adv-whole-box auto is found by the training loop (`train_distill`)")
         if cfg.adversarial:
@@ -274,9 +280,15 @@ class Distiller:
                 self.discriminator.heads.requires_grad_(False)
                 scores = self.discriminator(fake, pooled[owner], cfg.adv_per_patch)
                 weights = self.adv_clip_weights(t)[owner].to(scores)
-                adv = generator_loss(scores * weights.view(-1, *([1] * (scores.ndim - 1))))
+                scores = scores * weights.view(-1, *([1] * (scores.ndim - 1)))
+                if cfg.adv_whole_weight is None:
+                    adv = generator_loss(scores)
+                    loss = loss + cfg.adv_weight * adv
+                else:  # columns: the patch heads' mean, the whole frame's
+                    patch, whole = generator_loss(scores[:, 0]), generator_loss(scores[:, 1])
+                    adv = patch + whole
+                    loss = loss + cfg.adv_weight * patch + cfg.adv_whole_weight * whole
                 self.discriminator.heads.requires_grad_(True)
-                loss = loss + cfg.adv_weight * adv
                 losses["adv_g"] = adv.item()
         self._backward(loss * scale if scale != 1.0 else loss)
 
