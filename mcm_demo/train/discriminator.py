@@ -111,6 +111,14 @@ class PatchHead(nn.Module):
         return (self.out(h) + conditioned).flatten(1)  # (N, patches)
 
 
+def frames_at_size(images: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, 3, H, W) frames scaled by area to (N, 3, size, size), unchanged when already that
+    size: the whole-frame head judges them there, and the overlay's box is found there."""
+    if images.shape[-2:] != (size, size):
+        images = F.interpolate(images, size=(size, size), mode="area")
+    return images
+
+
 class WholeFrameHead(nn.Module):
     """A small CNN over the frame's pixels down to an 8×8 map, flattened into one judgement of
     the whole frame, text-conditioned by projection as PatchHead is. A star's points are a
@@ -136,8 +144,7 @@ class WholeFrameHead(nn.Module):
         self.width = width
 
     def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        if images.shape[-2:] != (self.size, self.size):  # judged at the size it was built for
-            images = F.interpolate(images, size=(self.size, self.size), mode="area")
+        images = frames_at_size(images, self.size)
         if self.box:
             top, bottom, left, right = self.box
             images = images[..., top:bottom, left:right]

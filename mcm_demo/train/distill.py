@@ -145,12 +145,13 @@ class Distiller:
         self.discriminator = None
         if cfg.adv_whole_frame and cfg.adv_per_patch:
             raise ValueError("--adv-whole-frame judges whole frames: it does not go with per-patch")
-        if cfg.adv_whole_sampled_every and not (cfg.adversarial and cfg.adv_whole_frame):
-            raise ValueError("--adv-whole-sampled-every teaches the --adv-whole-frame head")
-        if cfg.adv_whole_box is not None and not (cfg.adversarial and cfg.adv_whole_frame):
-            raise ValueError("--adv-whole-box is the crop the --adv-whole-frame head judges")
-        if cfg.adv_whole_weight is not None and not (cfg.adversarial and cfg.adv_whole_frame):
-            raise ValueError("--adv-whole-weight weighs the --adv-whole-frame head")
+        for asked, why in (
+            (cfg.adv_whole_sampled_every, "--adv-whole-sampled-every teaches"),
+            (cfg.adv_whole_box is not None, "--adv-whole-box is the crop judged by"),
+            (cfg.adv_whole_weight is not None, "--adv-whole-weight weighs"),
+        ):
+            if asked and not (cfg.adversarial and cfg.adv_whole_frame):
+                raise ValueError(f"{why} the --adv-whole-frame head")
         if isinstance(cfg.adv_whole_box, str):
             raise ValueError("--adv-whole-box auto is found by the training loop (`train_distill`)")
         if cfg.adversarial:

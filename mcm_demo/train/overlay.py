@@ -13,7 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from .discriminator import frames_at_size
 
 # A pixel is part of the overlay where the median gradient reaches this share of its peak.
 EDGE_SHARE = 0.25
@@ -67,7 +68,6 @@ def video_set_overlay_box(
     source, `train.clips.video_batches`, read `batch` clips at a time as the run reads it),
     decoded by the VAE the student's frames go through, at the size the whole-frame head
     judges them (`WholeFrameHead` scales a frame to the VAE's `sample_size`, then crops)."""
-    size = vae.config.sample_size
     generator = torch.Generator().manual_seed(0)
     frames = []
     while sum(len(f) for f in frames) < clips:
@@ -75,7 +75,6 @@ def video_set_overlay_box(
         pick = torch.randint(0, latents.shape[2], (len(latents),), generator=generator)
         picked = latents[torch.arange(len(latents)), :, pick]
         images = vae.decode(picked.to(vae.dtype) / vae.config.scaling_factor).sample.float()
-        if images.shape[-2:] != (size, size):
-            images = F.interpolate(images, size=(size, size), mode="area")
+        images = frames_at_size(images, vae.config.sample_size)
         frames.append(((images.clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).cpu())
     return overlay_box(torch.cat(frames)[:clips].numpy())
