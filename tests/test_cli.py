@@ -149,3 +149,11 @@ def test_a_bad_overlay_box_is_a_clear_error(box, message, capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main(["distill", "--adv-whole-frame", "--adv-whole-box", box])
     assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_mismatch_word_is_the_shape_or_the_colour(capsys):
+    from mcm_demo.app import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["distill", "--adv-mismatch", "--adv-mismatch-word", "size"])
+    assert stop.value.code == 2 and "invalid choice: 'size'" in capsys.readouterr().err

@@ -60,6 +60,14 @@ def test_mismatched_captions_change_the_shape_word_or_borrow_a_caption():
         "a red square",
         "a red triangle",
     ]
+    # the colour word instead: the check MCM-real's patch heads need (green on black)
+    assert mismatched_captions(
+        ["a green triangle moving right on a black background", "a cyan star", "a cat"], "colour"
+    ) == [
+        "a blue triangle moving right on a black background",
+        "a red star",
+        "a green triangle moving right on a black background",
+    ]
 
 
 def test_whole_frame_head_taught_on_the_students_sampled_clips(tiny_pipeline):
@@ -122,3 +130,32 @@ def test_stills_without_captions_meet_mismatches_and_the_teaching(tiny_pipeline)
         torch.randn(2, 8, 4, 8, 8), ["a red circle"] * 2, torch.Generator().manual_seed(0)
     )
     assert np.isfinite(losses["adv_d"])
+
+
+def test_mismatch_word_and_the_boxed_head(tiny_pipeline, monkeypatch):
+    """`adv_mismatch_word="colour"` changes the colour word; a head that sees only the
+    overlay's box is taught without wrong captions (a crop holds no shape or colour to check),
+    while the patch heads still meet them."""
+    cfg = DistillConfig(
+        rank=4,
+        adv_whole_frame=True,
+        adv_mismatch=True,
+        adv_mismatch_word="colour",
+        adv_whole_sampled_every=2,
+        adv_whole_box=(8, 24, 4, 60),
+    )
+    distiller = Distiller(copy.deepcopy(tiny_pipeline), cfg, image_source=_images)
+    with torch.no_grad():
+        wrong = distiller.wrong_still_text(["a red circle moving left"])
+        assert torch.equal(wrong, distiller.still_text(["a green circle moving left"]))
+    asked = []
+    wrong_still_text = distiller.wrong_still_text
+    monkeypatch.setattr(
+        distiller, "wrong_still_text", lambda c: asked.append(len(c)) or wrong_still_text(c)
+    )
+    distiller.whole_teaching.teach(0, ["a red circle", "a blue star"], 4)
+    assert asked == []
+    distiller.step(
+        torch.randn(2, 8, 4, 8, 8), ["a red circle"] * 2, torch.Generator().manual_seed(0)
+    )
+    assert asked  # step 7: the patch heads' half of mismatched stills

@@ -161,6 +161,11 @@ def add_distill(sub) -> None:
         help="the discriminator also calls image-set stills under a wrong caption fake",
     )
     p.add_argument(
+        "--adv-mismatch-word",
+        choices=["shape", "colour"],
+        help="with --adv-mismatch: the word a wrong caption changes (default shape)",
+    )
+    p.add_argument(
         "--adv-whole-sampled-every",
         type=int,
         metavar="N",

@@ -105,6 +105,7 @@ def cmd_distill(args) -> int:
             adv_per_patch=args.adv_per_patch,
             adv_whole_frame=args.adv_whole_frame,
             adv_mismatch=args.adv_mismatch,
+            adv_mismatch_word=args.adv_mismatch_word,
             adv_whole_sampled_every=args.adv_whole_sampled_every,
             adv_whole_box=args.adv_whole_box,
             adv_whole_weight=args.adv_whole_weight,

@@ -11,7 +11,7 @@ import torch
 
 from ..embedded.world import render_clip, variant_style
 from ..embedded.world.datasets import SceneStream
-from ..embedded.world.grammar import SHAPES, sample_scene
+from ..embedded.world.grammar import COLOURS, SHAPES, sample_scene
 
 
 def world_clips(count: int, seed: int, batch: int = 64):
@@ -50,18 +50,22 @@ def world_image_source(variant: str, seed: int):
     return draw
 
 
-def mismatched_captions(captions: list[str]) -> list[str]:
+def mismatched_captions(captions: list[str], word: str = "shape") -> list[str]:
     """A wrong caption for each still, for a matching-aware discriminator: a caption naming one
-    of the world's shapes has one of them (the first in `SHAPES`) replaced by the next shape,
-    the one word the outline decides; any other caption is the next still's (an own image
-    set's captions have no grammar)."""
+    of the world's shapes (word="shape") or colours (word="colour") has one of them (the first
+    in `SHAPES` or `COLOURS`) replaced by the next, the one word the discriminator must then
+    check; any other caption is the next still's (an own image set's captions have no
+    grammar)."""
+    words = {"shape": SHAPES, "colour": COLOURS}.get(word)
+    if words is None:
+        raise ValueError(f"a mismatched caption changes the shape or the colour, not {word!r}")
     out = []
     for i, caption in enumerate(captions):
         padded = f" {caption} "
-        shape = next((s for s in SHAPES if f" {s} " in padded), None)
-        if shape is not None:
-            swapped = SHAPES[(SHAPES.index(shape) + 1) % len(SHAPES)]
-            out.append(padded.replace(f" {shape} ", f" {swapped} ", 1).strip())
+        found = next((w for w in words if f" {w} " in padded), None)
+        if found is not None:
+            swapped = words[(words.index(found) + 1) % len(words)]
+            out.append(padded.replace(f" {found} ", f" {swapped} ", 1).strip())
         else:
             out.append(captions[(i + 1) % len(captions)])
     return out

@@ -79,6 +79,7 @@ class DistillConfig:
     # (docs/cleanliness.md)
     adv_whole_frame: bool = False
     adv_mismatch: bool = False
+    adv_mismatch_word: str = "shape"  # the word a wrong caption changes: "shape" or "colour"
     # > 0: the whole-frame head learns from the student's own 4-step clips, sampled every this
     # many steps, and mismatched stills, not from the one-step estimates, on which it forgot
     # what it was taught (`train.whole_frame`)
@@ -94,10 +95,9 @@ class DistillConfig:
     rank: int = 16
     lr: float = 1e-4
     # None: 1e-3 on the VAE-encoder backbone, 1e-4 on DINOv2. The public code's 5e-5…1e-4 is for
-    # DINOv2
-    # features at batch 128; our heads on the VAE encoder, 16 frames a step, stayed at chance with
-    # it
-    # (d_loss ≈ 1.95 through 300 steps) and never learned the watermark that MCM is meant to remove.
+    # DINOv2 features at batch 128; our heads on the VAE encoder, 16 frames a step, stayed at
+    # chance with it (d_loss ≈ 1.95 through 300 steps) and never learned the watermark that MCM
+    # is meant to remove.
     disc_lr: float | None = None
     guidance_min: float = 3.0  # w in the pipeline's convention: uncond + w (cond − uncond)
     guidance_max: float = 7.0
@@ -112,10 +112,9 @@ class DistillConfig:
     latents: str = "runs/distill/latents.safetensors"
     num_clips: int = 4000
     save_every: int = 50
-    # > 0: also keep the adapter folder at every multiple of this many steps
-    # (run_dir/snapshots/step-NNNNN),
-    # so the student can be chosen by evaluation: with the stronger discriminator, alignment peaked
-    # before the end of the run (weights/README, "Table 1 candidates").
+    # > 0: also keep the adapter folder at every multiple of this many steps (run_dir/snapshots/
+    # step-NNNNN), so the student can be chosen by evaluation: with the stronger discriminator,
+    # alignment peaked before the end of the run (weights/README, "Table 1 candidates").
     snapshot_every: int = 0
     # an adapter folder the student starts from (its LoRA and motion head; the discriminator's
     # heads too when that folder learned the same image set), e.g. a webvid student cleaned up
@@ -333,7 +332,8 @@ class Distiller:
     def wrong_still_text(self, captions: list[str | None]) -> torch.Tensor:
         """`still_text` of another caption for each still (`mismatched_captions`): the
         discriminator calls a still under it fake."""
-        return self.still_text(mismatched_captions([c or "" for c in captions]))
+        wrong = mismatched_captions([c or "" for c in captions], self.cfg.adv_mismatch_word)
+        return self.still_text(wrong)
 
     def adv_clip_weights(self, t: torch.Tensor) -> torch.Tensor:
         """The adversarial term's weight per clip at its timestep t (`adv_timestep_weighting`)."""

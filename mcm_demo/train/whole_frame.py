@@ -65,8 +65,9 @@ class SampledFrameTeaching:
         d, head = self.distiller, self.head
         generator = torch.Generator().manual_seed(20_000 + step + self.seed_offset)
         images, text = self.pool
-        # half the fakes are stills under a wrong caption with --adv-mismatch
-        half = TEACHING_BATCH // 2 if d.cfg.adv_mismatch else 0
+        # half the fakes are stills under a wrong caption with --adv-mismatch, unless the head
+        # sees only the overlay's box: a crop holds no caption's shape or colour to check
+        half = TEACHING_BATCH // 2 if d.cfg.adv_mismatch and d.cfg.adv_whole_box is None else 0
         pick = torch.randperm(len(images), generator=generator)[: TEACHING_BATCH - half]
         real, real_captions = d.image_source(TEACHING_BATCH, generator)
         real = real.to(images.device, images.dtype)
