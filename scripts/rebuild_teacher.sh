@@ -72,8 +72,21 @@ third=(--method mcm --variant laion --init-from runs/students/mcm-laion-whole-he
   --adv-weight 4 --adv-frames 4 --adv-timestep-weighting signal --adv-whole-frame --adv-mismatch
   --adv-whole-sampled-every 10 --run-dir runs/students/mcm-laion-whole)
 student "${third[@]}" --steps 150
-student "${third[@]}" --steps 300 --out weights/mcm-laion
-student --method mcm --variant real --steps 300 --run-dir runs/students/mcm-real --out weights/mcm-real
+student "${third[@]}" --steps 300 --out runs/students/mcm-laion-300
+# its fourth: the patch heads at a quarter beside the whole-frame head at 2, 50 steps (the
+# outlines; docs/cleanliness.md, "MCM-laion with its patch heads at a quarter")
+student --method mcm --variant laion --init-from runs/students/mcm-laion-300 --lambda-real 0.25 \
+  --adv-weight 0.25 --adv-whole-weight 2 --adv-frames 4 --adv-timestep-weighting signal --adv-whole-frame \
+  --adv-mismatch --adv-whole-sampled-every 10 --steps 50 --run-dir runs/students/mcm-laion-fourth \
+  --out weights/mcm-laion
+student --method mcm --variant real --steps 300 --run-dir runs/students/mcm-real --out runs/students/mcm-real-300
+# mcm-real's second stage: the head on the stamp's box at 4, the patch heads at 1 taught that a
+# still under another colour word is fake, 100 steps (the stamp's ghost without turning green
+# objects blue; docs/cleanliness.md, "Patch heads that check the colour word")
+student --method mcm --variant real --init-from runs/students/mcm-real-300 --lambda-real 0.25 \
+  --adv-weight 1 --adv-whole-weight 4 --adv-frames 4 --adv-timestep-weighting signal --adv-whole-frame \
+  --adv-whole-box auto --adv-whole-sampled-every 10 --adv-mismatch --adv-mismatch-word colour --steps 100 \
+  --run-dir runs/students/mcm-real-box --out weights/mcm-real
 student --method mcm --variant anime --steps 300 --run-dir runs/students/mcm-anime \
   --out runs/students/mcm-anime-300
 # mcm-anime's second stage: the laion third stage's whole-frame head, 25 steps (its colours,
