@@ -81,8 +81,9 @@ student --method mcm --variant laion --init-from runs/students/mcm-laion-300 --l
   --out weights/mcm-laion
 student --method mcm --variant real --steps 300 --run-dir runs/students/mcm-real --out runs/students/mcm-real-300
 # mcm-real's second stage: the head on the stamp's box at 4, the patch heads at 1 taught that a
-# still under another colour word is fake, 100 steps (the stamp's ghost without turning green
-# objects blue; docs/cleanliness.md, "Patch heads that check the colour word")
+# still under another colour word is fake, 100 steps (the stamp's ghost, before the patch heads
+# turn green objects on black far towards blue; docs/cleanliness.md, "Patch heads that check the
+# colour word")
 student --method mcm --variant real --init-from runs/students/mcm-real-300 --lambda-real 0.25 \
   --adv-weight 1 --adv-whole-weight 4 --adv-frames 4 --adv-timestep-weighting signal --adv-whole-frame \
   --adv-whole-box auto --adv-whole-sampled-every 10 --adv-mismatch --adv-mismatch-word colour --steps 100 \
