@@ -60,7 +60,7 @@ def test_mismatched_captions_change_the_shape_word_or_borrow_a_caption():
         "a red square",
         "a red triangle",
     ]
-    # the colour word instead: the check MCM-real's patch heads need (green on black)
+    # the colour word instead (`--adv-mismatch-word colour`)
     assert mismatched_captions(
         ["a green triangle moving right on a black background", "a cyan star", "a cat"], "colour"
     ) == [
